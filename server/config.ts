@@ -1,0 +1,89 @@
+/**
+ * The service's configuration, read from the environment in this one place so the README's
+ * table and the code cannot drift apart.
+ */
+import path from "node:path";
+
+export interface Config {
+  /** HTTP and WebSocket port; 0 picks a free one (tests). */
+  port: number;
+  host: string;
+  /** Root of everything the service keeps on disk: documents, keys, the embedded database. */
+  dataDir: string;
+  /** An external MongoDB; when absent an embedded server is found or started. */
+  mongodbUri: string | undefined;
+  mongodbDb: string;
+  logLevel: string;
+  /** JWT settings: PEM keys, or generated once into dataDir when absent. */
+  jwt: {
+    privateKeyPem: string | undefined;
+    publicKeyPem: string | undefined;
+    issuer: string;
+    audience: string;
+    /** Lifetime of issued tokens, in seconds. */
+    ttlSeconds: number;
+  };
+  /** Limits of the WebSocket relay (server/relay); each bounds what one peer can cost the others. */
+  relay: RelayLimits;
+}
+
+export interface RelayLimits {
+  /** Largest WebSocket message accepted, in bytes; a larger one closes the peer with 1009. */
+  maxPayloadBytes: number;
+  /** Most fragments one message may arrive in; more closes the peer with 1008. */
+  maxFragments: number;
+  /** Outgoing bytes queued on one socket before the peer counts as a slow consumer and is cut off. */
+  maxBufferedBytes: number;
+  /** Ping interval; a peer that misses one pong is dropped. */
+  heartbeatMs: number;
+  /** Sustained incoming messages per second per connection (burst twice that). */
+  messagesPerSecond: number;
+  /** Distinct documents one connection may touch per second (burst twice that). */
+  documentsPerSecond: number;
+  /** Largest stored size of one document; changes beyond it are refused. */
+  maxDocumentBytes: number;
+  /** A document nobody touched for this long is flushed and unloaded from memory. */
+  idleUnloadMs: number;
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`configuration ${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    port: intFrom(env, "PORT", 8080, 0, 65535),
+    host: nonEmpty(env.HOST) ?? "127.0.0.1",
+    dataDir: path.resolve(nonEmpty(env.DATA_DIR) ?? "data"),
+    mongodbUri: nonEmpty(env.MONGODB_URI),
+    mongodbDb: nonEmpty(env.MONGODB_DB) ?? "ledger_sync",
+    logLevel: nonEmpty(env.LOG_LEVEL) ?? "info",
+    jwt: {
+      privateKeyPem: nonEmpty(env.JWT_PRIVATE_KEY),
+      publicKeyPem: nonEmpty(env.JWT_PUBLIC_KEY),
+      issuer: nonEmpty(env.JWT_ISSUER) ?? "ledger-sync",
+      audience: nonEmpty(env.JWT_AUDIENCE) ?? "ledger-sync",
+      ttlSeconds: intFrom(env, "JWT_TTL_SECONDS", 12 * 3600, 60, 90 * 24 * 3600),
+    },
+    relay: {
+      maxPayloadBytes: intFrom(env, "RELAY_MAX_PAYLOAD_BYTES", 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+      maxFragments: intFrom(env, "RELAY_MAX_FRAGMENTS", 64, 1, 16384),
+      maxBufferedBytes: intFrom(env, "RELAY_MAX_BUFFERED_BYTES", 32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+      heartbeatMs: intFrom(env, "RELAY_HEARTBEAT_MS", 15_000, 100, 600_000),
+      messagesPerSecond: intFrom(env, "RELAY_MESSAGES_PER_SECOND", 500, 1, 1_000_000),
+      documentsPerSecond: intFrom(env, "RELAY_DOCUMENTS_PER_SECOND", 200, 1, 1_000_000),
+      maxDocumentBytes: intFrom(env, "RELAY_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      idleUnloadMs: intFrom(env, "RELAY_IDLE_UNLOAD_MS", 5 * 60_000, 100, 24 * 3600_000),
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm start`: resolves the database (external or embedded), starts the service, and stops both
+ * cleanly on SIGINT/SIGTERM.
+ */
+import { mkdir } from "node:fs/promises";
+import { MongoClient } from "mongodb";
+import { loadConfig } from "./config.js";
+import { resolveDatabase } from "./db/resolve.js";
+import { createLogger } from "./log.js";
+import { startService } from "./service.js";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  await mkdir(config.dataDir, { recursive: true });
+
+  const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger });
+  const client = new MongoClient(database.uri);
+  await client.connect();
+  const service = await startService({ config, db: client.db(config.mongodbDb), database, logger });
+  logger.info({ port: service.port, url: service.url, database: database.kind }, "listening");
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    try {
+      await service.close();
+      await client.close();
+      await database.stop();
+      logger.info("stopped");
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, "error during shutdown");
+      process.exit(1);
+    }
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  // Before the logger exists a plain line is all we can give; keep it one line of JSON.
+  console.error(JSON.stringify({ level: 60, msg: "failed to start", err: String(err instanceof Error ? err.stack : err) }));
+  process.exit(1);
+});

@@ -1,0 +1,35 @@
+/**
+ * Who may read and change which document: a pure function of the verified claims and the
+ * document's registration, so it is the same on every message and easy to test.
+ */
+import type { DocKind } from "../../shared/docs.js";
+import { identityOf, type Claims } from "../../shared/auth/claims.js";
+
+export interface DocRecord {
+  /** Automerge document id (no `automerge:` prefix). */
+  _id: string;
+  team: string;
+  kind: DocKind;
+  /** Server-owned: devices sync it but never change it. */
+  readOnly: boolean;
+  /** For ledger segments: the identity (user/device) that registered it, its only writer. */
+  owner?: string;
+  createdAt: Date;
+}
+
+export function canRead(claims: Claims, doc: DocRecord): boolean {
+  return claims.role === "service" || doc.team === claims.team;
+}
+
+export function canWrite(claims: Claims, doc: DocRecord): boolean {
+  if (claims.role === "service") return true;
+  if (doc.team !== claims.team || claims.role === "auditor") return false;
+  if (doc.readOnly) return doc.kind === "team-root" && claims.role === "admin";
+  if (doc.kind === "ledger-segment") return doc.owner === identityOf(claims);
+  return true;
+}
+
+/** A device may bring a new document (a ledger segment) into its team; services name a team first. */
+export function mayRegister(claims: Claims): boolean {
+  return claims.role === "member" || claims.role === "admin";
+}

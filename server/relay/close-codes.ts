@@ -1,0 +1,26 @@
+/**
+ * WebSocket close codes the relay sends. 1008/1009 also come from ws itself (too many fragments,
+ * message too big); the 4xxx codes are ours, each with a reason string naming the cause.
+ */
+export const CloseCode = {
+  /** Relay shutting down; reconnect later. */
+  GoingAway: 1001,
+  /** Too many fragments (ws) or another policy violation. */
+  PolicyViolation: 1008,
+  /** Message over maxPayload (ws). */
+  MessageTooBig: 1009,
+  /** The token expired during the session. */
+  TokenExpired: 4001,
+  /** The peer id is bound to another identity's live session, or a second join on one socket. */
+  PeerIdInUse: 4003,
+  /** Messages or documents per second over the limit, or too many messages waiting for checks. */
+  RateLimited: 4008,
+  /** Outgoing buffer over the cap: the peer does not read. */
+  SlowConsumer: 4009,
+  /** Not CBOR, not a repo message, a broken sync message, or a sender id that is not the peer's. */
+  InvalidMessage: 4400,
+  /** A document over its size budget. */
+  DocumentTooLarge: 4413,
+} as const;
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];

@@ -1,0 +1,98 @@
+/**
+ * Shapes of the Automerge documents a team syncs (DESIGN.md, "Documents"). Shared by the
+ * device client, the relay and the materializer so all three agree on field names.
+ *
+ * Documents read from peers are untrusted: code that reads one validates what it uses
+ * (shared/domain/validate.ts for entries), these types only describe the intended shape.
+ */
+import type { AutomergeUrl } from "@automerge/automerge-repo";
+
+export type DocKind = "team-root" | "segment-registry" | "catalog" | "ledger-segment" | "status" | "verdicts";
+
+/** Server-owned, read-only for devices. The one URL a device is given at enrollment. */
+export interface TeamRootDoc {
+  type: "team-root";
+  team: string;
+  catalog: AutomergeUrl;
+  registry: AutomergeUrl;
+  status: AutomergeUrl;
+  /** Read-only copy of the team settings, so devices compute provisional figures alike. */
+  settings: { oversell: "reject" | "allow-negative"; deferWaitSeconds: number };
+  createdAt: string;
+}
+
+/**
+ * Member-writable. Keys are `<deviceId>/<n>`, unique to one device, so two devices registering
+ * segments concurrently never write the same key.
+ */
+export interface SegmentRegistryDoc {
+  type: "segment-registry";
+  team: string;
+  segments: Record<string, AutomergeUrl>;
+}
+
+/** Multi-writer. The three maps are created by the server with the team, never by devices. */
+export interface CatalogDoc {
+  type: "catalog";
+  team: string;
+  items: Record<string, unknown>;
+  groups: Record<string, unknown>;
+  customers: Record<string, unknown>;
+}
+
+/** Single writer (the device that created it), append-only map of entries keyed by entry id. */
+export interface LedgerSegmentDoc {
+  type: "ledger-segment";
+  team: string;
+  device: string;
+  n: number;
+  createdAt: string;
+  entries: Record<string, unknown>;
+}
+
+export type VerdictStatus = "accepted" | "rejected" | "deferred" | "invalid";
+
+export interface PublishedVerdict {
+  status: VerdictStatus;
+  reason?: string;
+  /** Journal sequence number; absent while deferred. */
+  seq?: number;
+  decidedAt: string;
+}
+
+/** Server-owned: verdicts on the entries of one segment. */
+export interface VerdictsDoc {
+  type: "verdicts";
+  team: string;
+  segment: AutomergeUrl;
+  verdicts: Record<string, PublishedVerdict>;
+}
+
+export interface PublishedInvoice {
+  total: number;
+  paid: number;
+  outstanding: number;
+  status: "open" | "finalized" | "void";
+}
+
+/**
+ * Server-owned. Authoritative stock and open invoice balances as of journal `seq`; finalized
+ * and void invoices leave it so it stays bounded by the open working set, not the history.
+ */
+export interface StatusDoc {
+  type: "status";
+  team: string;
+  seq: number;
+  stock: Record<string, number>;
+  invoices: Record<string, PublishedInvoice>;
+  /** Segment URL → URL of its verdicts document. */
+  verdicts: Record<string, AutomergeUrl>;
+  updatedAt: string;
+}
+
+/** Segment bound (DESIGN.md): rotate after this many entries or a calendar month. */
+export const SEGMENT_MAX_ENTRIES = 1000;
+
+export function segmentKey(deviceId: string, n: number): string {
+  return `${deviceId}/${n}`;
+}

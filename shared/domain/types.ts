@@ -1,0 +1,79 @@
+// Catalog and ledger entry shapes shared by devices and the server.
+// Money is integer minor units (cents); quantities are positive integers of the item's unit.
+
+export interface Item {
+  id: string;
+  name: string;
+  price: number;
+  unit: string;
+  group: string | null;
+  description: string;
+  active: boolean;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+}
+
+export interface Customer {
+  id: string;
+  name: string;
+  phone: string | null;
+}
+
+interface EntryBase {
+  id: string;
+  /** Device clock, ISO 8601 in UTC (`Z`), as `Date.prototype.toISOString` writes it. */
+  at: string;
+  device: string;
+  user: string;
+}
+
+export interface SaleLine {
+  item: string;
+  quantity: number;
+  /** Unit price. */
+  price: number;
+  /** Present when the line may create the item if the ledger does not know it yet. */
+  name?: string;
+}
+
+export interface SaleEntry extends EntryBase {
+  kind: "sale";
+  lines: SaleLine[];
+  subtotal: number;
+  tax: number;
+  discount: number;
+  total: number;
+  customer: string | null;
+  /** Initial payment, 0 if none. */
+  paid: number;
+}
+
+export interface PaymentEntry extends EntryBase {
+  kind: "payment";
+  /** Id of a sale entry, possibly recorded on another device. */
+  invoice: string;
+  amount: number;
+}
+
+export interface StockEntry extends EntryBase {
+  kind: "stock";
+  item: string;
+  /** Signed, non-zero. */
+  delta: number;
+  reason: string;
+}
+
+export interface VoidEntry extends EntryBase {
+  kind: "void";
+  invoice: string;
+  reason: string;
+}
+
+export type LedgerEntry = SaleEntry | PaymentEntry | StockEntry | VoidEntry;
+export type EntryKind = LedgerEntry["kind"];
+
+/** Entries that refer to an invoice and must wait for it when it has not arrived yet. */
+export type InvoiceReferenceEntry = PaymentEntry | VoidEntry;
