@@ -1,0 +1,335 @@
+// The materializer's decision function. Pure: the same state, batch, settings and `now` always
+// give the same result; the input state is never mutated.
+import type { Effect, Tamper, Verdict } from "./effects.js";
+import { entryHash, sha256Hex } from "./hash.js";
+import { deleteOwn, getOwn, putOwn } from "./records.js";
+import type { TeamSettings } from "./settings.js";
+import { invoiceRecord, type InvoiceState, type LedgerState } from "./state.js";
+import type { LedgerEntry, PaymentEntry, SaleEntry, StockEntry, VoidEntry } from "./types.js";
+import { atMillis, keyLabel, parseEntry } from "./validate.js";
+
+export interface BatchInput {
+  key: string;
+  raw: unknown;
+}
+
+export interface BatchResult {
+  state: LedgerState;
+  /** One verdict per entry decided in this batch, in decision order. */
+  verdicts: Verdict[];
+  /** Already-decided entries that came back with different content; the state keeps the decided one. */
+  tampered: Tamper[];
+}
+
+type Judged =
+  | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number }
+  | { valid: false; id: string; reason: string; hash: string };
+
+type Outcome = { status: "accepted"; effects: Effect[]; flags: string[] } | { status: "rejected"; reason: string };
+
+/**
+ * An invalid entry has no trustworthy content to hash, so its hash covers the reason: it stays
+ * stable while the entry is unchanged, and a later change that alters the reason is a tamper.
+ */
+function invalidHash(reason: string): string {
+  return sha256Hex(`invalid\n${reason}`);
+}
+
+function judge(item: BatchInput): Judged {
+  const key: unknown = item.key;
+  const id = typeof key === "string" ? key : keyLabel(key);
+  let raw: unknown;
+  try {
+    raw = item.raw;
+  } catch {
+    raw = undefined;
+  }
+  const parsed = parseEntry(id, raw);
+  if (!parsed.ok) return { valid: false, id, reason: parsed.reason, hash: invalidHash(parsed.reason) };
+  return { valid: true, id, entry: parsed.entry, hash: entryHash(parsed.entry), ms: atMillis(parsed.entry.at) };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Canonical order: invalid entries first (they never touch the state, so their place changes no
+ * other verdict) by key, then valid ones by (`at`, `id`). The hash breaks ties between two
+ * versions of one id in the same batch, so the first-decided version does not depend on arrival.
+ */
+function canonicalOrder(a: Judged, b: Judged): number {
+  if (!a.valid || !b.valid) {
+    if (a.valid !== b.valid) return a.valid ? 1 : -1;
+    return cmp(a.id, b.id) || cmp(a.hash, b.hash);
+  }
+  return a.ms - b.ms || cmp(a.id, b.id) || cmp(a.hash, b.hash);
+}
+
+function dayOf(at: string): string {
+  return at.slice(0, 10);
+}
+
+function byAtThenId(a: { entry: LedgerEntry }, b: { entry: LedgerEntry }): number {
+  return atMillis(a.entry.at) - atMillis(b.entry.at) || cmp(a.entry.id, b.entry.id);
+}
+
+class Decider {
+  readonly verdicts: Verdict[] = [];
+  readonly tampered: Tamper[] = [];
+
+  constructor(
+    readonly s: LedgerState,
+    readonly settings: TeamSettings,
+    readonly now: string,
+  ) {}
+
+  run(judged: readonly Judged[]): void {
+    for (const j of judged) {
+      const prior = getOwn(this.s.decided, j.id);
+      if (prior !== undefined) {
+        if (prior.hash !== j.hash) this.tampered.push({ id: j.id, decidedHash: prior.hash, newHash: j.hash });
+        continue;
+      }
+      if (!j.valid) {
+        putOwn(this.s.decided, j.id, { hash: j.hash, status: "invalid" });
+        this.verdicts.push({ id: j.id, status: "invalid", reason: j.reason, hash: j.hash, effects: [] });
+        continue;
+      }
+      this.decide(j.entry, j.hash);
+    }
+    this.expireDeferred();
+  }
+
+  private decide(entry: LedgerEntry, hash: string): void {
+    let outcome: Outcome;
+    switch (entry.kind) {
+      case "sale":
+        outcome = this.sale(entry);
+        break;
+      case "stock":
+        outcome = this.stock(entry);
+        break;
+      case "payment":
+      case "void": {
+        if (entry.kind === "payment" && entry.amount <= 0) {
+          outcome = { status: "rejected", reason: "Payment must have amount > 0" };
+          break;
+        }
+        const inv = getOwn(this.s.invoices, entry.invoice);
+        if (inv === undefined) {
+          this.defer(entry, hash);
+          return;
+        }
+        outcome = entry.kind === "payment" ? this.payment(entry, inv) : this.voidInvoice(entry, inv);
+        break;
+      }
+    }
+    this.record(entry, hash, outcome);
+    if (entry.kind === "sale") this.resolveWaiting(entry.id);
+  }
+
+  private record(entry: LedgerEntry, hash: string, outcome: Outcome): void {
+    putOwn(this.s.decided, entry.id, { hash, status: outcome.status });
+    if (outcome.status === "rejected") {
+      this.verdicts.push({ id: entry.id, status: "rejected", reason: outcome.reason, entry, hash, effects: [] });
+      return;
+    }
+    const verdict: Verdict = { id: entry.id, status: "accepted", entry, hash, effects: outcome.effects };
+    if (outcome.flags.length > 0) verdict.flags = outcome.flags;
+    this.verdicts.push(verdict);
+  }
+
+  private defer(entry: PaymentEntry | VoidEntry, hash: string): void {
+    putOwn(this.s.deferred, entry.id, { entry, hash, since: this.now });
+    putOwn(this.s.decided, entry.id, { hash, status: "deferred" });
+    this.verdicts.push({
+      id: entry.id,
+      status: "deferred",
+      reason: `waiting for invoice ${entry.invoice}`,
+      entry,
+      hash,
+      effects: [],
+    });
+  }
+
+  /** Entries that waited for this invoice are decided right after it, in (at, id) order. */
+  private resolveWaiting(invoiceId: string): void {
+    const waiting = Object.values(this.s.deferred)
+      .filter((d) => d.entry.invoice === invoiceId)
+      .sort(byAtThenId);
+    for (const d of waiting) {
+      deleteOwn(this.s.deferred, d.entry.id);
+      this.decide(d.entry, d.hash);
+    }
+  }
+
+  /**
+   * After the batch, so an invoice arriving in the same batch still rescues its payments. An
+   * unparseable `now` expires nothing rather than everything.
+   */
+  private expireDeferred(): void {
+    const nowMs = Date.parse(this.now);
+    const waitMs = this.settings.deferWaitSeconds * 1000;
+    const expired = Object.values(this.s.deferred)
+      .filter((d) => nowMs - Date.parse(d.since) > waitMs)
+      .sort(byAtThenId);
+    for (const d of expired) {
+      deleteOwn(this.s.deferred, d.entry.id);
+      const what = d.entry.kind === "payment" ? "payment" : "void";
+      this.record(d.entry, d.hash, { status: "rejected", reason: `Invoice not found for ${what}: ${d.entry.invoice}` });
+    }
+  }
+
+  private sale(e: SaleEntry): Outcome {
+    const rejected = (reason: string): Outcome => {
+      putOwn(this.s.invoices, e.id, {
+        total: e.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: e.customer,
+        at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines: [],
+      });
+      return { status: "rejected", reason };
+    };
+    const subtotal = e.lines.reduce((sum, l) => sum + l.quantity * l.price, 0);
+    if (e.subtotal !== subtotal) return rejected(`subtotal does not match lines: stated ${e.subtotal}, computed ${subtotal}`);
+    const total = subtotal + e.tax - e.discount;
+    if (total < 0) return rejected(`discount cannot exceed subtotal plus tax: computed total ${total}`);
+    if (e.total !== total) return rejected(`total does not match subtotal + tax - discount: stated ${e.total}, computed ${total}`);
+    if (e.paid < 0) return rejected("Paid amount cannot be negative");
+    if (e.paid > total) return rejected("Paid amount cannot exceed total amount");
+
+    // Lines that create an item move no stock: the legacy gateway creates such items with zero
+    // stock and decrements only lines that named an existing product.
+    const created = new Map<string, { name: string; price: number }>();
+    const need = new Map<string, number>();
+    for (const line of e.lines) {
+      const item = getOwn(this.s.items, line.item);
+      if (item !== undefined) {
+        if (!item.active) return rejected(`item ${line.item} is not active`);
+        need.set(line.item, (need.get(line.item) ?? 0) + line.quantity);
+      } else if (created.has(line.item)) {
+        continue;
+      } else if (line.name !== undefined) {
+        created.set(line.item, { name: line.name, price: line.price });
+      } else {
+        return rejected(`Item not found for sale: ${line.item}`);
+      }
+    }
+    const flags: string[] = [];
+    for (const [item, quantity] of need) {
+      const available = getOwn(this.s.stock, item) ?? 0;
+      if (quantity <= available) continue;
+      if (this.settings.oversell === "reject") {
+        return rejected(`insufficient stock for item ${item}: requested ${quantity}, available ${available}`);
+      }
+      flags.push(`negative-stock:${item}`);
+    }
+
+    const effects: Effect[] = [];
+    for (const [id, c] of created) {
+      putOwn(this.s.items, id, { name: c.name, price: c.price, active: true });
+      effects.push({ type: "item", entry: e.id, item: { id, name: c.name, price: c.price, active: true } });
+    }
+    const lines: { item: string; quantity: number }[] = [];
+    for (const [item, quantity] of need) {
+      const level = (getOwn(this.s.stock, item) ?? 0) - quantity;
+      putOwn(this.s.stock, item, level);
+      lines.push({ item, quantity });
+      effects.push({ type: "stock", entry: e.id, item, delta: -quantity, level });
+    }
+    const inv: InvoiceState = {
+      total, paid: e.paid, initialPaid: e.paid, refundDue: 0,
+      status: e.paid >= total ? "finalized" : "open",
+      customer: e.customer, at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines,
+    };
+    putOwn(this.s.invoices, e.id, inv);
+    this.invoiceEffects(e.id, e.id, inv, effects);
+    return { status: "accepted", effects, flags };
+  }
+
+  private stock(e: StockEntry): Outcome {
+    const available = getOwn(this.s.stock, e.item) ?? 0;
+    const level = available + e.delta;
+    const flags: string[] = [];
+    if (level < 0) {
+      if (this.settings.oversell === "reject") {
+        return { status: "rejected", reason: `insufficient stock for item ${e.item}: requested ${-e.delta}, available ${available}` };
+      }
+      flags.push(`negative-stock:${e.item}`);
+    }
+    putOwn(this.s.stock, e.item, level);
+    return { status: "accepted", effects: [{ type: "stock", entry: e.id, item: e.item, delta: e.delta, level }], flags };
+  }
+
+  private payment(e: PaymentEntry, inv: InvoiceState): Outcome {
+    if (inv.status === "rejected") return { status: "rejected", reason: `Invoice ${e.invoice} was rejected and cannot take payments` };
+    if (inv.status === "void") return { status: "rejected", reason: `Invoice ${e.invoice} is void` };
+    if (e.amount > inv.total - inv.paid) return { status: "rejected", reason: "Payment exceeds outstanding balance" };
+    const next: InvoiceState = { ...inv, paid: inv.paid + e.amount };
+    if (next.paid >= next.total) next.status = "finalized";
+    putOwn(this.s.invoices, e.invoice, next);
+    const effects: Effect[] = [{
+      type: "payment",
+      entry: e.id,
+      payment: { id: e.id, invoice: e.invoice, amount: e.amount, at: e.at, day: dayOf(e.at), device: e.device, user: e.user },
+    }];
+    this.invoiceEffects(e.id, e.invoice, next, effects);
+    return { status: "accepted", effects, flags: [] };
+  }
+
+  /**
+   * A void is accepted for open and finalized invoices alike, paid or not: a till must be able
+   * to cancel a cash sale. Payments already received are not erased (the money came in) but
+   * recorded as `refundDue`; the invoice stops owing anything and takes no further payments.
+   */
+  private voidInvoice(e: VoidEntry, inv: InvoiceState): Outcome {
+    if (inv.status === "rejected") return { status: "rejected", reason: `Invoice ${e.invoice} was rejected and cannot be voided` };
+    if (inv.status === "void") return { status: "rejected", reason: `Invoice ${e.invoice} is already void` };
+    const effects: Effect[] = [];
+    for (const line of inv.lines) {
+      const level = (getOwn(this.s.stock, line.item) ?? 0) + line.quantity;
+      putOwn(this.s.stock, line.item, level);
+      effects.push({ type: "stock", entry: e.id, item: line.item, delta: line.quantity, level });
+    }
+    const wasFinalized = inv.status === "finalized";
+    const next: InvoiceState = { ...inv, status: "void", refundDue: inv.paid };
+    putOwn(this.s.invoices, e.invoice, next);
+    this.invoiceEffects(e.id, e.invoice, next, effects, wasFinalized);
+    return { status: "accepted", effects, flags: [] };
+  }
+
+  private invoiceEffects(entry: string, id: string, inv: InvoiceState, effects: Effect[], hadPurchase = false): void {
+    const record = invoiceRecord(id, inv);
+    if (record === undefined) return;
+    effects.push({ type: "invoice", entry, invoice: record });
+    if (inv.customer === null) return;
+    if (inv.status === "finalized" || (inv.status === "void" && hadPurchase)) {
+      effects.push({
+        type: "purchase",
+        entry,
+        purchase: { customer: inv.customer, invoice: id, total: inv.total, at: inv.at, void: inv.status === "void" },
+      });
+    }
+  }
+}
+
+/**
+ * Decides a batch against `state`: entries are put in canonical order, then decided one by one
+ * against the state left by the previous ones. Entries already decided are skipped (and
+ * reported as tampered when their content changed). Payments and voids whose invoice is unknown
+ * are deferred until it arrives or `now` passes their wait.
+ */
+export function decideBatch(
+  state: LedgerState,
+  batch: readonly BatchInput[],
+  settings: TeamSettings,
+  now: string,
+): BatchResult {
+  const judged = batch.map(judge).sort(canonicalOrder);
+  const decider = new Decider(structuredClone(state), settings, now);
+  decider.run(judged);
+  // An entry deferred and resolved within this batch reports only its final verdict.
+  const lastIndex = new Map<string, number>();
+  decider.verdicts.forEach((v, i) => lastIndex.set(v.id, i));
+  const verdicts = decider.verdicts.filter((v, i) => lastIndex.get(v.id) === i);
+  return { state: decider.s, verdicts, tampered: decider.tampered };
+}
