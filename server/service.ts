@@ -1,13 +1,20 @@
 /**
- * The service on one port: HTTP API (express) and, as it grows, the WebSocket relay.
+ * The service on one port: HTTP API under `/api` (express), WebSocket sync at `/sync` (the
+ * relay), and operations endpoints (`/healthz`, `/readyz`, `/metrics`).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import express from "express";
+import express, { type NextFunction, type Request, type Response } from "express";
 import type { Db } from "mongodb";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/resolve.js";
 import type { Logger } from "./log.js";
+import { loadOrCreateKeys } from "./auth/keys.js";
+import { createTokenService, type TokenService } from "./auth/tokens.js";
+import { apiRouter } from "./http/api.js";
+import { startRelay, type Relay } from "./relay/relay.js";
+import type { Teams } from "./relay/teams.js";
+import type { Repo } from "@automerge/automerge-repo";
 
 export interface ServiceOptions {
   config: Config;
@@ -18,12 +25,38 @@ export interface ServiceOptions {
 
 export interface RunningService {
   port: number;
+  /** http://host:port */
   url: string;
+  /** ws://host:port/sync */
+  syncUrl: string;
+  /** The relay's Repo (server-side reads and writes, tests). */
+  repo: Repo;
+  /** createTeam, registerDocument, rootUrl. */
+  teams: Teams;
+  /** issue(claims) and verify(token); `tokens.publicKeyPem` verifies offline (shared/auth/verify.ts). */
+  tokens: TokenService;
+  relay: Relay;
+  /** Stops accepting, closes sessions, flushes documents, closes the HTTP server. Safe to call twice. */
   close(): Promise<void>;
 }
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
-  const { config, database, logger } = opts;
+  const { config, database, db, logger } = opts;
+  const keys = await loadOrCreateKeys({
+    privateKeyPem: config.jwt.privateKeyPem,
+    publicKeyPem: config.jwt.publicKeyPem,
+    dataDir: config.dataDir,
+  });
+  const tokens = createTokenService(keys, config.jwt);
+  const relay = await startRelay({
+    dataDir: config.dataDir,
+    db,
+    limits: config.relay,
+    logger,
+    verify: (token) => tokens.verify(token),
+  });
+
+  let stopping = false;
   const app = express();
   app.disable("x-powered-by");
 
@@ -33,8 +66,36 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       database: { kind: database.kind, server: database.server, features: database.features },
     });
   });
+  app.get("/readyz", async (_req, res) => {
+    if (stopping) {
+      res.status(503).json({ ready: false, reason: "shutting down" });
+      return;
+    }
+    try {
+      await db.command({ ping: 1 });
+      res.json({ ready: true, sessions: relay.sessionCount() });
+    } catch (err) {
+      res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
+    }
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.set("Content-Type", relay.metrics.registry.contentType);
+    res.send(await relay.metrics.registry.metrics());
+  });
+  app.use("/api", apiRouter({ teams: relay.teams, verify: (t) => tokens.verify(t), logger: logger.child({ module: "api" }) }));
+  // Malformed JSON bodies and the like: a JSON answer, never an HTML stack trace.
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) logger.error({ err }, "request failed");
+    res.status(status).json({ error: { code: status === 500 ? "internal" : "bad-request", message: status === 500 ? "internal error" : err.message } });
+  });
 
   const server = http.createServer(app);
+  server.on("upgrade", relay.handleUpgrade);
+  server.on("clientError", (err, socket) => {
+    logger.debug({ err: err.message }, "http client error");
+    socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
@@ -42,12 +103,25 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const port = (server.address() as AddressInfo).port;
   logger.debug({ port }, "http server bound");
 
+  let closed: Promise<void> | undefined;
   return {
     port,
     url: `http://${config.host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    syncUrl: `ws://${config.host}:${port}/sync`,
+    repo: relay.repo,
+    teams: relay.teams,
+    tokens,
+    relay,
+    close() {
+      closed ??= (async () => {
+        stopping = true;
+        await relay.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      })();
+      return closed;
+    },
   };
 }

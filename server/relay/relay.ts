@@ -1,0 +1,129 @@
+/**
+ * The relay: an automerge-repo Repo behind the guarded WebSocket adapter, with file storage,
+ * team registration, idle unloading and durable acknowledgements. Knows nothing of HTTP routes.
+ */
+import { Repo, type DocumentId, type PeerId } from "@automerge/automerge-repo";
+import { WebSocketServer } from "ws";
+import type { Db } from "mongodb";
+import type { RelayLimits } from "../config.js";
+import type { Logger } from "../log.js";
+import type { Claims } from "../../shared/auth/claims.js";
+import { canRead } from "./access.js";
+import { GuardedServerAdapter } from "./adapter.js";
+import { CloseCode } from "./close-codes.js";
+import { DurableOutbox } from "./durable-outbox.js";
+import { startIdleUnloader, type IdleUnloader } from "./idle.js";
+import { createRelayMetrics, type RelayMetrics } from "./metrics.js";
+import { createDocumentRegistry, type DocumentRegistry } from "./registry.js";
+import { createFileStorage, type DocumentStorage } from "./storage.js";
+import { createTeams, type Teams } from "./teams.js";
+import { createUpgradeHandler } from "./upgrade.js";
+
+export interface RelayOptions {
+  dataDir: string;
+  db: Db;
+  limits: RelayLimits;
+  logger: Logger;
+  verify(token: string): Claims;
+  /** Defaults to files under `<dataDir>/automerge`. */
+  storage?: DocumentStorage;
+}
+
+export interface Relay {
+  repo: Repo;
+  teams: Teams;
+  registry: DocumentRegistry;
+  metrics: RelayMetrics;
+  idle: IdleUnloader;
+  handleUpgrade: ReturnType<typeof createUpgradeHandler>;
+  sessionCount(): number;
+  /** Closes sessions, flushes every document, stops timers. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export async function startRelay(opts: RelayOptions): Promise<Relay> {
+  const logger = opts.logger.child({ module: "relay" });
+  const registry = createDocumentRegistry(opts.db);
+  await registry.ensureIndexes();
+  const storage = opts.storage ?? createFileStorage(opts.dataDir);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.limits.maxPayloadBytes,
+    maxFragments: opts.limits.maxFragments,
+    perMessageDeflate: false,
+  });
+  wss.on("error", (err) => logger.error({ err }, "websocket server error"));
+
+  let repo: Repo | undefined;
+  let idle: IdleUnloader | undefined;
+  const metrics = createRelayMetrics(() => (repo ? Object.keys(repo.handles).length : 0));
+  const outbox = new DurableOutbox(
+    async (documentId) => {
+      const handle = repo?.handles[documentId as DocumentId];
+      if (handle?.isReady()) await repo?.flush([documentId as DocumentId]);
+    },
+    (documentId, err) => logger.error({ err, documentId }, "could not save document before acknowledging"),
+  );
+  const adapter = new GuardedServerAdapter({
+    server: wss,
+    limits: opts.limits,
+    registry,
+    storage,
+    metrics,
+    logger,
+    outbox,
+    onActivity: (documentId) => idle?.touch(documentId),
+  });
+
+  const access = async (peerId: PeerId, documentId?: DocumentId): Promise<boolean> => {
+    const claims = adapter.claimsOf(peerId);
+    if (!claims || !documentId) return false;
+    const rec = registry.cached(documentId) ?? (await registry.lookup(documentId));
+    return rec !== null && canRead(claims, rec);
+  };
+  repo = new Repo({
+    network: [adapter],
+    storage,
+    peerId: `relay-${process.pid}-${Math.random().toString(36).slice(2, 8)}` as PeerId,
+    // The relay never pushes documents nobody asked for: peers request what they need, and the
+    // Repo then keeps those peers up to date (access && requested).
+    shareConfig: { announce: async () => false, access },
+  });
+  await adapter.connected;
+  idle = startIdleUnloader(repo, storage, opts.limits.idleUnloadMs, logger);
+
+  let accepting = true;
+  let closed: Promise<void> | undefined;
+  const handleUpgrade = createUpgradeHandler({
+    wss,
+    verify: opts.verify,
+    attach: (socket, claims, id) => adapter.attach(socket, claims, id),
+    metrics,
+    logger,
+    accepting: () => accepting,
+  });
+
+  const liveRepo = repo;
+  const liveIdle = idle;
+  return {
+    repo: liveRepo,
+    teams: createTeams(liveRepo, registry),
+    registry,
+    metrics,
+    idle: liveIdle,
+    handleUpgrade,
+    sessionCount: () => adapter.sessionCount,
+    close() {
+      closed ??= (async () => {
+        accepting = false;
+        liveIdle.stop();
+        adapter.closeAll(CloseCode.GoingAway, "relay shutting down");
+        await liveRepo.flush();
+        await liveRepo.shutdown();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        logger.info("relay stopped, documents flushed");
+      })();
+      return closed;
+    },
+  };
+}
