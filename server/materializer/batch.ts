@@ -1,0 +1,228 @@
+/**
+ * One batch of a team's new ledger entries, decided and recorded journal first: load the state
+ * the batch touches, decide it with the shared rules, append the final verdicts to the journal,
+ * then bring the projections up to it. A crash between any two steps is repaired by `catchUp`
+ * (projections) and by deciding the undecided rest again (the journal skips decided ids).
+ */
+import type { ClientSession, MongoClient } from "mongodb";
+import {
+  decideBatch,
+  getOwn,
+  keysTouched,
+  parseEntry,
+  putOwn,
+  emptyState,
+  type InvoiceState,
+  type ItemState,
+  type LedgerEntry,
+  type LedgerState,
+  type PaymentEntry,
+  type Tamper,
+  type TeamSettings,
+  type Verdict,
+  type VoidEntry,
+} from "../../shared/domain/index.js";
+import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
+import { chainHead, seal, type UnsealedRecord } from "./journal.js";
+import { applyRecords, recomputeAggregates } from "./projections.js";
+
+export interface BatchEntry {
+  key: string;
+  raw: unknown;
+  provenance: Provenance;
+}
+
+export interface BatchContext {
+  c: Collections;
+  /** Given when the server runs transactions: a batch then commits as a whole. */
+  client?: MongoClient | undefined;
+  transactions: boolean;
+}
+
+export interface BatchOutcome {
+  /** Final verdicts, as journaled. */
+  records: JournalRecord[];
+  /** Entries now waiting for their invoice. */
+  deferred: { verdict: Verdict; provenance: Provenance }[];
+  tampered: (Tamper & { provenance: Provenance })[];
+}
+
+export async function processBatch(
+  ctx: BatchContext,
+  team: string,
+  batch: readonly BatchEntry[],
+  settings: TeamSettings,
+  catalogItems: ReadonlyMap<string, ItemState>,
+  now: string,
+): Promise<BatchOutcome> {
+  const { c } = ctx;
+  const provenanceOf = new Map<string, Provenance>();
+  for (const b of batch) provenanceOf.set(b.key, b.provenance);
+
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems);
+  for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
+
+  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw })), settings, now);
+  const provenance = (id: string): Provenance => provenanceOf.get(id) ?? { segment: "", device: null, change: null, actor: null };
+
+  const finals = result.verdicts.filter((v) => v.status !== "deferred");
+  const unsealed: UnsealedRecord[] = finals.map((v) => ({
+    _id: teamKey(team, v.id),
+    team,
+    entryId: v.id,
+    kind: v.entry?.kind ?? null,
+    status: v.status as JournalRecord["status"],
+    reason: v.reason ?? null,
+    flags: v.flags ?? [],
+    hash: v.hash,
+    entry: v.entry ?? null,
+    effects: v.effects,
+    provenance: provenance(v.id),
+    decidedAt: now,
+  }));
+  const deferred = result.verdicts
+    .filter((v) => v.status === "deferred" && v.entry !== undefined)
+    .map((verdict) => ({ verdict, provenance: provenance(verdict.id) }));
+
+  const write = async (session?: ClientSession): Promise<JournalRecord[]> => {
+    const opts = session ? { session } : {};
+    // Deferred entries are not final: kept apart, before the journal, so a crash after the
+    // journal write still finds them (and then drops those the journal has decided).
+    for (const { verdict, provenance: p } of deferred) {
+      const entry = verdict.entry as PaymentEntry | VoidEntry;
+      await c.deferred.replaceOne(
+        { _id: teamKey(team, verdict.id) },
+        { team, entryId: verdict.id, entry, hash: verdict.hash, since: now, provenance: p },
+        { upsert: true, ...opts },
+      );
+    }
+    const head = await chainHead(c, team);
+    const records = seal(head, unsealed);
+    if (records.length > 0) {
+      await c.journal.insertMany(records, { ordered: true, ...opts });
+      await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
+      const touched = await applyRecords(c, team, records);
+      await recomputeAggregates(c, team, touched);
+      await c.teamState.updateOne(
+        { _id: team },
+        { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now } },
+        { upsert: true, ...opts },
+      );
+    }
+    return records;
+  };
+
+  let records: JournalRecord[];
+  if (ctx.transactions && ctx.client) {
+    const session = ctx.client.startSession();
+    try {
+      records = await session.withTransaction(() => write(session));
+    } finally {
+      await session.endSession();
+    }
+  } else {
+    records = await write();
+  }
+
+  const tampered = result.tampered.map((t) => ({ ...t, provenance: provenance(t.id) }));
+  if (tampered.length > 0) {
+    await c.tampers.insertMany(
+      tampered.map((t) => ({
+        _id: teamKey(team, `${t.id}:${t.newHash}`),
+        team,
+        entryId: t.id,
+        decidedHash: t.decidedHash,
+        newHash: t.newHash,
+        segment: t.provenance.segment,
+        device: t.provenance.device,
+        seenAt: now,
+      })),
+      { ordered: false },
+    ).catch((err: { code?: number }) => {
+      // The same changed content seen again is the same event.
+      if (err.code !== 11000) throw err;
+    });
+  }
+  return { records, deferred, tampered };
+}
+
+interface LoadedState {
+  state: LedgerState;
+  deferredProvenance: Map<string, Provenance>;
+}
+
+/** Reads from MongoDB only what the batch can touch (shared/domain keysTouched). */
+async function loadState(
+  c: Collections,
+  team: string,
+  batch: readonly BatchEntry[],
+  catalogItems: ReadonlyMap<string, ItemState>,
+): Promise<LoadedState> {
+  const state = emptyState();
+  const deferredProvenance = new Map<string, Provenance>();
+
+  const entries: LedgerEntry[] = [];
+  for (const b of batch) {
+    const parsed = parseEntry(b.key, b.raw);
+    if (parsed.ok) entries.push(parsed.entry);
+  }
+
+  // Deferred entries are read whole (a small set), less any the journal decided already.
+  const waiting = await c.deferred.find({ team }).toArray();
+  const alreadyFinal = new Set(
+    (await c.journal.find({ _id: { $in: waiting.map((d) => d._id) } }, { projection: { entryId: 1 } }).toArray()).map((r) => r.entryId),
+  );
+  for (const d of waiting) {
+    if (alreadyFinal.has(d.entryId)) continue;
+    putOwn(state.deferred, d.entryId, { entry: d.entry, hash: d.hash, since: d.since });
+    putOwn(state.decided, d.entryId, { hash: d.hash, status: "deferred" });
+    entries.push(d.entry);
+    deferredProvenance.set(d.entryId, d.provenance);
+  }
+
+  const first = keysTouched(entries);
+  const invoices = await loadInvoices(c, team, first.invoices);
+  for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
+  const keys = keysTouched(entries, state.invoices);
+
+  const ids = keys.entries.map((id) => teamKey(team, id));
+  for (const r of await c.journal.find({ _id: { $in: ids } }, { projection: { entryId: 1, hash: 1, status: 1 } }).toArray()) {
+    putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
+  }
+
+  const itemKeys = keys.items.map((id) => teamKey(team, id));
+  for (const s of await c.stock.find({ _id: { $in: itemKeys } }).toArray()) putOwn(state.stock, s.item, s.level);
+  for (const it of await c.items.find({ _id: { $in: itemKeys } }).toArray()) {
+    putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
+  }
+  // The live catalog document wins over what was projected from it earlier.
+  for (const id of keys.items) {
+    const item = catalogItems.get(id);
+    if (item) putOwn(state.items, id, item);
+  }
+  return { state, deferredProvenance };
+}
+
+async function loadInvoices(c: Collections, team: string, ids: readonly string[]): Promise<Map<string, InvoiceState>> {
+  const out = new Map<string, InvoiceState>();
+  if (ids.length === 0) return out;
+  for (const inv of await c.invoices.find({ _id: { $in: ids.map((id) => teamKey(team, id)) } }).toArray()) {
+    out.set(inv.id, {
+      total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
+      customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
+    });
+  }
+  // A sale the journal rejected is no invoice, but payments against it must learn why.
+  const missing = ids.filter((id) => !out.has(id)).map((id) => teamKey(team, id));
+  if (missing.length > 0) {
+    for (const r of await c.journal.find({ _id: { $in: missing }, kind: "sale" }).toArray()) {
+      if (r.entry?.kind !== "sale") continue;
+      out.set(r.entryId, {
+        total: r.entry.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: r.entry.customer,
+        at: r.entry.at, day: r.entry.at.slice(0, 10), device: r.entry.device, user: r.entry.user, lines: [],
+      });
+    }
+  }
+  return out;
+}
+

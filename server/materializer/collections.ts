@@ -1,0 +1,189 @@
+/**
+ * The materializer's MongoDB collections and their indexes. Every document of a team-scoped
+ * collection has `_id = <team>:<id>`: entry and item ids come from devices, and two teams may
+ * well use the same one, so an id alone must never collide across teams.
+ */
+import type { Collection, Db } from "mongodb";
+import type { Effect, InvoiceRecord, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
+
+export function teamKey(team: string, id: string): string {
+  return `${team}:${id}`;
+}
+
+export interface Provenance {
+  /** Automerge document id of the ledger segment that carried the entry. */
+  segment: string;
+  /** The segment's writer, as the segment says. */
+  device: string | null;
+  /** Hash and actor of the Automerge change that created the entry, when it could be found. */
+  change: string | null;
+  actor: string | null;
+}
+
+/** One final verdict: the authority every projection is derived from. */
+export interface JournalRecord {
+  _id: string;
+  team: string;
+  /** Gapless per team, from 1. */
+  seq: number;
+  entryId: string;
+  kind: LedgerEntry["kind"] | null;
+  status: Exclude<VerdictStatus, "deferred">;
+  reason: string | null;
+  flags: string[];
+  /** Hash of the entry as decided (for invalid entries, of the reason). */
+  hash: string;
+  entry: LedgerEntry | null;
+  effects: Effect[];
+  provenance: Provenance;
+  decidedAt: string;
+  /** recordHash of the previous record of the team ("" for seq 1). */
+  prevHash: string;
+  /** Hash of this record's canonical JSON without recordHash: the link the next record holds. */
+  recordHash: string;
+}
+
+export interface DeferredDoc {
+  _id: string;
+  team: string;
+  entryId: string;
+  entry: PaymentEntry | VoidEntry;
+  hash: string;
+  since: string;
+  provenance: Provenance;
+}
+
+export interface CheckpointDoc {
+  /** Segment document id. */
+  _id: string;
+  team: string;
+  heads: string[];
+  updatedAt: string;
+}
+
+export interface TeamStateDoc {
+  _id: string;
+  /** Every journal record up to this seq is in the projections. */
+  projectedSeq: number;
+  updatedAt: string;
+}
+
+export interface StockLevelDoc { _id: string; team: string; item: string; level: number; seq: number }
+export interface StockMovementDoc { _id: string; team: string; item: string; entry: string; delta: number; level: number; seq: number }
+export interface InvoiceDoc extends InvoiceRecord {
+  _id: string;
+  team: string;
+  /** Quantities taken from stock per item, which a void puts back. */
+  lines: { item: string; quantity: number }[];
+  seq: number;
+}
+export interface PaymentDoc extends PaymentRecord { _id: string; team: string; seq: number }
+export interface PurchaseDoc extends PurchaseRecord { _id: string; team: string; seq: number }
+export interface ItemDoc {
+  _id: string;
+  team: string;
+  id: string;
+  name: string;
+  price: number;
+  unit: string;
+  group: string | null;
+  description: string;
+  active: boolean;
+  /** `catalog` when the catalog document has it; `sale` when a sale line created it. */
+  source: "catalog" | "sale";
+  updatedAt: string;
+}
+export interface CustomerDoc { _id: string; team: string; id: string; name: string; phone: string | null; updatedAt: string }
+export interface GroupDoc { _id: string; team: string; id: string; name: string; updatedAt: string }
+export interface CustomerBalanceDoc { _id: string; team: string; customer: string; outstanding: number; openInvoices: number; purchases: number }
+export interface DailySummaryDoc {
+  _id: string;
+  team: string;
+  day: string;
+  salesCount: number;
+  voidCount: number;
+  revenue: number;
+  paymentsReceived: number;
+  outstanding: number;
+}
+export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
+export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string }
+export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
+
+export interface Collections {
+  journal: Collection<JournalRecord>;
+  deferred: Collection<DeferredDoc>;
+  checkpoints: Collection<CheckpointDoc>;
+  teamState: Collection<TeamStateDoc>;
+  stock: Collection<StockLevelDoc>;
+  movements: Collection<StockMovementDoc>;
+  invoices: Collection<InvoiceDoc>;
+  payments: Collection<PaymentDoc>;
+  purchases: Collection<PurchaseDoc>;
+  items: Collection<ItemDoc>;
+  customers: Collection<CustomerDoc>;
+  groups: Collection<GroupDoc>;
+  balances: Collection<CustomerBalanceDoc>;
+  summaries: Collection<DailySummaryDoc>;
+  rejections: Collection<RejectionDoc>;
+  quarantine: Collection<QuarantineDoc>;
+  tampers: Collection<TamperDoc>;
+}
+
+export function collections(db: Db): Collections {
+  return {
+    journal: db.collection("journal"),
+    deferred: db.collection("deferred_entries"),
+    checkpoints: db.collection("materializer_checkpoints"),
+    teamState: db.collection("materializer_state"),
+    stock: db.collection("stock_levels"),
+    movements: db.collection("stock_movements"),
+    invoices: db.collection("invoices"),
+    payments: db.collection("payments"),
+    purchases: db.collection("purchase_history"),
+    items: db.collection("items"),
+    customers: db.collection("customers"),
+    groups: db.collection("item_groups"),
+    balances: db.collection("customer_balances"),
+    summaries: db.collection("daily_summaries"),
+    rejections: db.collection("rejections"),
+    quarantine: db.collection("quarantine"),
+    tampers: db.collection("tamper_events"),
+  };
+}
+
+/** Projections that the journal alone determines, cleared and refilled by a rebuild. */
+export const JOURNAL_PROJECTIONS = [
+  "stock",
+  "movements",
+  "invoices",
+  "payments",
+  "purchases",
+  "balances",
+  "summaries",
+  "rejections",
+  "quarantine",
+] as const satisfies readonly (keyof Collections)[];
+
+export async function ensureIndexes(c: Collections): Promise<void> {
+  await c.journal.createIndex({ team: 1, seq: 1 }, { unique: true, name: "team_seq" });
+  await c.journal.createIndex({ team: 1, status: 1, seq: 1 }, { name: "team_status_seq" });
+  await c.deferred.createIndex({ team: 1 }, { name: "team" });
+  await c.checkpoints.createIndex({ team: 1 }, { name: "team" });
+  await c.stock.createIndex({ team: 1, item: 1 }, { unique: true, name: "team_item" });
+  await c.movements.createIndex({ team: 1, item: 1, seq: 1 }, { name: "team_item_seq" });
+  await c.invoices.createIndex({ team: 1, day: 1 }, { name: "team_day" });
+  await c.invoices.createIndex({ team: 1, customer: 1, status: 1 }, { name: "team_customer_status" });
+  await c.invoices.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
+  await c.payments.createIndex({ team: 1, day: 1 }, { name: "team_day" });
+  await c.payments.createIndex({ team: 1, invoice: 1 }, { name: "team_invoice" });
+  await c.purchases.createIndex({ team: 1, customer: 1, at: 1 }, { name: "team_customer_at" });
+  await c.items.createIndex({ team: 1, id: 1 }, { unique: true, name: "team_id" });
+  await c.customers.createIndex({ team: 1, id: 1 }, { unique: true, name: "team_id" });
+  await c.groups.createIndex({ team: 1, id: 1 }, { unique: true, name: "team_id" });
+  await c.balances.createIndex({ team: 1, customer: 1 }, { unique: true, name: "team_customer" });
+  await c.summaries.createIndex({ team: 1, day: 1 }, { unique: true, name: "team_day" });
+  await c.rejections.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
+  await c.quarantine.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
+  await c.tampers.createIndex({ team: 1, seenAt: 1 }, { name: "team_seen" });
+}

@@ -1,0 +1,34 @@
+/** Prometheus metrics of the materializer (its own Registry: it may share a process in tests). */
+import { Counter, Histogram, Registry } from "prom-client";
+
+export interface MaterializerMetrics {
+  registry: Registry;
+  decided: Counter<"status">;
+  tampers: Counter;
+  batchFailures: Counter;
+  batchSize: Histogram;
+  /** Seconds from a segment change being seen to its entries' verdicts being journaled. */
+  lag: Histogram;
+}
+
+export function createMaterializerMetrics(): MaterializerMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    decided: new Counter({ name: "materializer_entries_decided_total", help: "Entries decided, by verdict", labelNames: ["status"], registers: [registry] }),
+    tampers: new Counter({ name: "materializer_tamper_events_total", help: "Decided entries seen changed", registers: [registry] }),
+    batchFailures: new Counter({ name: "materializer_batch_failures_total", help: "Batches that failed and were retried", registers: [registry] }),
+    batchSize: new Histogram({
+      name: "materializer_batch_entries",
+      help: "Entries per batch",
+      buckets: [1, 5, 20, 100, 500, 2000, 5000],
+      registers: [registry],
+    }),
+    lag: new Histogram({
+      name: "materializer_verdict_lag_seconds",
+      help: "From a ledger change seen to its verdict journaled",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}

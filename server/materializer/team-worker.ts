@@ -1,0 +1,405 @@
+/**
+ * Materializes one team: follows its segment registry and ledger segments in the Repo, decides
+ * new entries in batches (one at a time per team), projects the catalog, and publishes
+ * verdicts, stock and open balances back into the team's server-owned documents.
+ */
+import * as A from "@automerge/automerge";
+import {
+  generateAutomergeUrl,
+  isValidAutomergeUrl,
+  parseAutomergeUrl,
+  type AutomergeUrl,
+  type DocHandle,
+  type DocumentId,
+  type Repo,
+} from "@automerge/automerge-repo";
+import type { CatalogDoc, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
+import {
+  DEFAULT_SETTINGS,
+  parseCustomer,
+  parseGroup,
+  parseItem,
+  parseSettings,
+  type ItemState,
+  type TeamSettings,
+} from "../../shared/domain/index.js";
+import type { Logger } from "../log.js";
+import type { DocumentRegistry } from "../relay/registry.js";
+import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
+import { teamKey, type JournalRecord } from "./collections.js";
+import type { MaterializerMetrics } from "./metrics.js";
+import { segmentDelta } from "./segment-changes.js";
+
+export interface TeamWorkerOptions {
+  team: string;
+  rootUrl: AutomergeUrl;
+  repo: Repo;
+  ctx: BatchContext;
+  registry: DocumentRegistry;
+  logger: Logger;
+  metrics: MaterializerMetrics;
+  /** Wall clock, injectable so deferral expiry can be tested. */
+  now?: () => string;
+  /** Upper bound on entries decided in one batch. */
+  maxBatch?: number;
+  /** How often waiting (deferred) entries are checked for expiry. */
+  deferCheckMs?: number;
+}
+
+interface Segment {
+  url: AutomergeUrl;
+  documentId: DocumentId;
+  handle: DocHandle<LedgerSegmentDoc>;
+  device: string | null;
+  /** When the first change not yet decided was seen (for the verdict lag metric). */
+  dirtySince: number | null;
+}
+
+export class TeamWorker {
+  private readonly log: Logger;
+  private readonly now: () => string;
+  private settings: TeamSettings = { ...DEFAULT_SETTINGS };
+  private root!: DocHandle<TeamRootDoc>;
+  private registryDoc!: DocHandle<SegmentRegistryDoc>;
+  private catalog!: DocHandle<CatalogDoc>;
+  private status!: DocHandle<StatusDoc>;
+  private readonly segments = new Map<string, Segment>();
+  /** Registry entries not (yet) registered to this team at the relay: checked again later. */
+  private readonly pendingSegments = new Set<AutomergeUrl>();
+  private readonly verdictDocs = new Map<string, DocHandle<VerdictsDoc>>();
+  private catalogItems = new Map<string, ItemState>();
+  private catalogDirty = true;
+  private running: Promise<void> | null = null;
+  private rerun = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private deferTimer: NodeJS.Timeout | null = null;
+  private readonly projectedCatalog = new Map<string, string>();
+
+  constructor(private readonly opts: TeamWorkerOptions) {
+    this.log = opts.logger.child({ module: "materializer", team: opts.team });
+    this.now = opts.now ?? (() => new Date().toISOString());
+  }
+
+  async start(): Promise<void> {
+    const { repo } = this.opts;
+    this.root = await repo.find<TeamRootDoc>(this.opts.rootUrl);
+    const root = this.root.doc();
+    const parsed = parseSettings(root.settings);
+    if (parsed.ok) this.settings = parsed.settings;
+    else this.log.warn({ reason: parsed.reason }, "team settings unreadable; using defaults");
+    this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry);
+    this.catalog = await repo.find<CatalogDoc>(root.catalog);
+    this.status = await repo.find<StatusDoc>(root.status);
+    for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
+      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl));
+    }
+
+    this.catalog.on("change", () => {
+      this.catalogDirty = true;
+      this.schedule();
+    });
+    this.registryDoc.on("change", () => void this.refreshSegments().then(() => this.schedule()));
+    await this.refreshSegments();
+    await this.republish();
+    this.schedule();
+    this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
+    this.deferTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.deferTimer) clearInterval(this.deferTimer);
+    await this.running;
+  }
+
+  /** Resolves once every change seen so far has been decided and published. */
+  async idle(): Promise<void> {
+    while (this.running || this.timer) {
+      await (this.running ?? new Promise((r) => setTimeout(r, 20)));
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    if (this.timer) return;
+    // A short delay gathers the changes of one sync burst into one batch.
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.runOnce()
+        .catch((err: unknown) => {
+          this.log.error({ err }, "batch failed; retrying");
+          this.opts.metrics.batchFailures.inc();
+          this.rerun = true;
+        })
+        .finally(() => {
+          this.running = null;
+          if (this.rerun) {
+            this.rerun = false;
+            setTimeout(() => this.schedule(), 200).unref();
+          }
+        });
+    }, 30);
+  }
+
+  private async refreshSegments(): Promise<void> {
+    const listed = Object.values(this.registryDoc.doc().segments ?? {});
+    for (const url of [...listed, ...this.pendingSegments]) {
+      if (typeof url !== "string" || !isValidAutomergeUrl(url)) continue;
+      const { documentId } = parseAutomergeUrl(url);
+      if (this.segments.has(documentId)) continue;
+      // A member could list another team's document here: only segments the relay registered
+      // to this team are read.
+      const rec = await this.opts.registry.lookup(documentId);
+      if (!rec || rec.team !== this.opts.team || rec.kind !== "ledger-segment") {
+        this.pendingSegments.add(url);
+        continue;
+      }
+      this.pendingSegments.delete(url);
+      const handle = await this.opts.repo.find<LedgerSegmentDoc>(url);
+      const device = typeof handle.doc().device === "string" ? handle.doc().device : null;
+      const seg: Segment = { url, documentId, handle, device, dirtySince: Date.now() };
+      this.segments.set(documentId, seg);
+      handle.on("change", () => {
+        seg.dirtySince ??= Date.now();
+        this.schedule();
+      });
+    }
+  }
+
+  private async runOnce(): Promise<void> {
+    if (this.pendingSegments.size > 0) {
+      await this.refreshSegments();
+      // The relay registers a segment when its first sync message arrives, which may come
+      // after the registry entry that names it: look again shortly.
+      if (this.pendingSegments.size > 0) setTimeout(() => this.schedule(), 500).unref();
+    }
+    if (this.catalogDirty) {
+      this.catalogDirty = false;
+      await this.projectCatalog();
+    }
+    const { c } = this.opts.ctx;
+    const max = this.opts.maxBatch ?? 5000;
+    const batch: BatchEntry[] = [];
+    const advanced: { seg: Segment; heads: string[] }[] = [];
+    let oldest: number | null = null;
+    for (const seg of this.segments.values()) {
+      if (seg.dirtySince === null) continue;
+      if (batch.length >= max) {
+        this.rerun = true;
+        break;
+      }
+      const checkpoint = await c.checkpoints.findOne({ _id: seg.documentId });
+      const doc = seg.handle.doc();
+      const delta = segmentDelta(doc, checkpoint?.heads);
+      const entries = (doc.entries ?? {}) as Record<string, unknown>;
+      for (const key of delta.keys) {
+        if (!Object.hasOwn(entries, key)) continue;
+        const origin = delta.origin.get(key);
+        batch.push({
+          key,
+          raw: entries[key],
+          provenance: { segment: seg.documentId, device: seg.device, change: origin?.change ?? null, actor: origin?.actor ?? null },
+        });
+      }
+      advanced.push({ seg, heads: delta.heads });
+      oldest = oldest === null ? seg.dirtySince : Math.min(oldest, seg.dirtySince);
+      seg.dirtySince = null;
+    }
+    const hasDeferred = (await c.deferred.countDocuments({ team: this.opts.team })) > 0;
+    if (batch.length === 0 && !hasDeferred) {
+      await this.saveCheckpoints(advanced);
+      return;
+    }
+    const started = Date.now();
+    const outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now());
+    await this.saveCheckpoints(advanced);
+    await this.publish(outcome);
+    this.observe(outcome, batch.length, started, oldest);
+  }
+
+  private async saveCheckpoints(advanced: { seg: Segment; heads: string[] }[]): Promise<void> {
+    const now = this.now();
+    for (const { seg, heads } of advanced) {
+      await this.opts.ctx.c.checkpoints.updateOne(
+        { _id: seg.documentId },
+        { $set: { team: this.opts.team, heads, updatedAt: now } },
+        { upsert: true },
+      );
+    }
+  }
+
+  private observe(outcome: BatchOutcome, size: number, started: number, oldest: number | null): void {
+    const m = this.opts.metrics;
+    m.batchSize.observe(size);
+    for (const r of outcome.records) m.decided.inc({ status: r.status });
+    if (outcome.deferred.length) m.decided.inc({ status: "deferred" }, outcome.deferred.length);
+    if (outcome.tampered.length) m.tampers.inc(outcome.tampered.length);
+    if (oldest !== null && outcome.records.length > 0) m.lag.observe((Date.now() - oldest) / 1000);
+    this.log.info(
+      {
+        batch: size,
+        decided: outcome.records.length,
+        deferred: outcome.deferred.length,
+        tampered: outcome.tampered.length,
+        seq: outcome.records.at(-1)?.seq,
+        ms: Date.now() - started,
+      },
+      "batch decided",
+    );
+    for (const t of outcome.tampered) {
+      this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
+    }
+  }
+
+  /** Items, groups and customers from the catalog document into MongoDB; only what changed. */
+  private async projectCatalog(): Promise<void> {
+    const { c } = this.opts.ctx;
+    const team = this.opts.team;
+    const doc = this.catalog.doc();
+    const now = this.now();
+    const items = new Map<string, ItemState>();
+    const itemOps = [];
+    const groupOps = [];
+    const customerOps = [];
+    for (const [id, raw] of Object.entries(doc.items ?? {})) {
+      const p = parseItem(id, raw);
+      if (!p.ok) continue;
+      items.set(id, { name: p.item.name, price: p.item.price, active: p.item.active });
+      if (!this.changed(`i:${id}`, p.item)) continue;
+      itemOps.push({
+        updateOne: { filter: { _id: teamKey(team, id) }, update: { $set: { team, ...p.item, source: "catalog" as const, updatedAt: now } }, upsert: true },
+      });
+    }
+    for (const [id, raw] of Object.entries(doc.groups ?? {})) {
+      const p = parseGroup(id, raw);
+      if (!p.ok || !this.changed(`g:${id}`, p.group)) continue;
+      groupOps.push({ updateOne: { filter: { _id: teamKey(team, id) }, update: { $set: { team, ...p.group, updatedAt: now } }, upsert: true } });
+    }
+    for (const [id, raw] of Object.entries(doc.customers ?? {})) {
+      const p = parseCustomer(id, raw);
+      if (!p.ok || !this.changed(`c:${id}`, p.customer)) continue;
+      customerOps.push({ updateOne: { filter: { _id: teamKey(team, id) }, update: { $set: { team, ...p.customer, updatedAt: now } }, upsert: true } });
+    }
+    this.catalogItems = items;
+    if (itemOps.length) await c.items.bulkWrite(itemOps);
+    if (groupOps.length) await c.groups.bulkWrite(groupOps);
+    if (customerOps.length) await c.customers.bulkWrite(customerOps);
+  }
+
+  private changed(key: string, value: unknown): boolean {
+    const json = JSON.stringify(value);
+    if (this.projectedCatalog.get(key) === json) return false;
+    this.projectedCatalog.set(key, json);
+    return true;
+  }
+
+  /** After a restart: every journaled verdict and the current figures, in case a crash came first. */
+  private async republish(): Promise<void> {
+    const { c } = this.opts.ctx;
+    const bySegment = new Map<string, Map<string, PublishedVerdict>>();
+    for await (const r of c.journal.find({ team: this.opts.team }).sort({ seq: 1 })) {
+      let m = bySegment.get(r.provenance.segment);
+      if (!m) bySegment.set(r.provenance.segment, (m = new Map()));
+      m.set(r.entryId, published(r));
+    }
+    for await (const d of c.deferred.find({ team: this.opts.team })) {
+      let m = bySegment.get(d.provenance.segment);
+      if (!m) bySegment.set(d.provenance.segment, (m = new Map()));
+      if (!m.has(d.entryId)) m.set(d.entryId, { status: "deferred", reason: `waiting for invoice ${d.entry.invoice}`, decidedAt: d.since });
+    }
+    for (const [segment, verdicts] of bySegment) await this.writeVerdicts(segment, verdicts);
+    const stock: Record<string, number> = {};
+    for await (const s of c.stock.find({ team: this.opts.team })) stock[s.item] = s.level;
+    const open: Record<string, { total: number; paid: number; outstanding: number; status: "open" }> = {};
+    for await (const inv of c.invoices.find({ team: this.opts.team, status: "open" })) {
+      open[inv.id] = { total: inv.total, paid: inv.paid, outstanding: inv.outstanding, status: "open" };
+    }
+    const head = await c.journal.find({ team: this.opts.team }).sort({ seq: -1 }).limit(1).next();
+    this.status.change((d) => {
+      for (const [k, v] of Object.entries(stock)) if (d.stock[k] !== v) d.stock[k] = v;
+      for (const k of Object.keys(d.invoices)) if (!Object.hasOwn(open, k)) delete d.invoices[k];
+      for (const [k, v] of Object.entries(open)) {
+        const cur = d.invoices[k];
+        if (!cur || cur.paid !== v.paid || cur.total !== v.total) d.invoices[k] = v;
+      }
+      if (head && d.seq !== head.seq) {
+        d.seq = head.seq;
+        d.updatedAt = this.now();
+      }
+    });
+  }
+
+  private async publish(outcome: BatchOutcome): Promise<void> {
+    const bySegment = new Map<string, Map<string, PublishedVerdict>>();
+    const add = (segment: string, id: string, v: PublishedVerdict): void => {
+      let m = bySegment.get(segment);
+      if (!m) bySegment.set(segment, (m = new Map()));
+      m.set(id, v);
+    };
+    for (const r of outcome.records) add(r.provenance.segment, r.entryId, published(r));
+    for (const d of outcome.deferred) {
+      add(d.provenance.segment, d.verdict.id, { status: "deferred", reason: d.verdict.reason ?? "waiting for invoice", decidedAt: this.now() });
+    }
+    for (const [segment, verdicts] of bySegment) await this.writeVerdicts(segment, verdicts);
+
+    if (outcome.records.length === 0) return;
+    const stock = new Map<string, number>();
+    const invoices = new Map<string, { total: number; paid: number; outstanding: number; status: "open" | "finalized" | "void" }>();
+    for (const r of outcome.records) {
+      for (const e of r.effects) {
+        if (e.type === "stock") stock.set(e.item, e.level);
+        if (e.type === "invoice") invoices.set(e.invoice.id, { total: e.invoice.total, paid: e.invoice.paid, outstanding: e.invoice.outstanding, status: e.invoice.status });
+      }
+    }
+    const last = outcome.records[outcome.records.length - 1]!;
+    this.status.change((d) => {
+      for (const [item, level] of stock) d.stock[item] = level;
+      // Only open invoices stay: the status document follows the working set, not the history.
+      for (const [id, inv] of invoices) {
+        if (inv.status === "open") d.invoices[id] = inv;
+        else if (d.invoices[id]) delete d.invoices[id];
+      }
+      d.seq = last.seq;
+      d.updatedAt = this.now();
+    });
+  }
+
+  private async writeVerdicts(segmentId: string, verdicts: Map<string, PublishedVerdict>): Promise<void> {
+    if (!segmentId) return;
+    const segmentUrl = `automerge:${segmentId}` as AutomergeUrl;
+    let handle = this.verdictDocs.get(segmentUrl);
+    if (!handle) {
+      // The id is registered to the team before the document exists anywhere, so the relay
+      // knows whose it is from the first sync message on.
+      const url = generateAutomergeUrl();
+      const { documentId } = parseAutomergeUrl(url);
+      await this.opts.registry.register({ _id: documentId, team: this.opts.team, kind: "verdicts", readOnly: true, createdAt: new Date() });
+      const initial: VerdictsDoc = { type: "verdicts", team: this.opts.team, segment: segmentUrl, verdicts: {} };
+      handle = this.opts.repo.import<VerdictsDoc>(A.save(A.from(initial as unknown as Record<string, unknown>)), { docId: documentId });
+      this.verdictDocs.set(segmentUrl, handle);
+      const created = handle;
+      this.status.change((d) => {
+        d.verdicts[segmentUrl] = created.url;
+      });
+    }
+    handle.change((d) => {
+      for (const [id, v] of verdicts) {
+        const cur = d.verdicts[id];
+        if (cur && cur.status === v.status && cur.seq === v.seq) continue;
+        d.verdicts[id] = v;
+      }
+    });
+  }
+}
+
+function published(r: JournalRecord): PublishedVerdict {
+  const v: PublishedVerdict = { status: r.status, seq: r.seq, decidedAt: r.decidedAt };
+  if (r.reason !== null) v.reason = r.reason;
+  return v;
+}
