@@ -1,0 +1,797 @@
+/**
+ * A device of a team: the team's documents in a local Repo, writes that never wait for a network,
+ * and sync with the relay and with peers whenever a path exists. Platform-neutral: storage and
+ * sockets come in through `Platform` (client/node.ts makes the Node one).
+ */
+import {
+  Repo,
+  type AutomergeUrl,
+  type DocHandle,
+  type NetworkAdapterInterface,
+  type PeerId,
+  type StorageAdapterInterface,
+} from "@automerge/automerge-repo";
+import type { CatalogDoc, LedgerSegmentDoc, PublishedInvoice, PublishedVerdict, SegmentRegistryDoc, VerdictStatus } from "../shared/docs.js";
+import { SEGMENT_MAX_ENTRIES, segmentKey } from "../shared/docs.js";
+import type { Claims } from "../shared/auth/claims.js";
+import {
+  foldEffects,
+  parseEntry,
+  type InvoiceRecord,
+  type Item,
+  type LedgerEntry,
+  type PaymentEntry,
+  type SaleEntry,
+  type Projection,
+} from "../shared/domain/index.js";
+import type { BackoffOptions } from "./backoff.js";
+import { CatalogEditor, readCatalog, type CatalogView } from "./catalog.js";
+import { Emitter } from "./emitter.js";
+import {
+  buildPayment,
+  buildSale,
+  buildStock,
+  buildVoid,
+  toDocValue,
+  type CheckContext,
+  type CheckedEntry,
+  type PaymentInput,
+  type SaleInput,
+  type StockInput,
+  type VoidInput,
+} from "./entries.js";
+import { ClientError } from "./errors.js";
+import { loadRecord, saveRecord } from "./local-records.js";
+import { computeProvisional, type Provisional } from "./provisional.js";
+import {
+  ownSegments,
+  readRoot,
+  readSegments,
+  readStatus,
+  readVerdicts,
+  segmentCreatedAt,
+  segmentEntries,
+  segmentSize,
+  type StatusView,
+  type TeamRefs,
+} from "./read-docs.js";
+import { changeSafely, type WedgeRecovery } from "./safe-change.js";
+import type { SocketFactory } from "./socket.js";
+import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
+import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
+
+/** What differs between Node and a browser. */
+export interface Platform {
+  storage: StorageAdapterInterface;
+  /** Sockets to the relay. */
+  relaySocket: SocketFactory;
+  /** Sockets to another device; `check` verifies the token the listener presents. */
+  peerSocket?: (check: (token: string) => void) => SocketFactory;
+  /** Accepts devices of the team on a local port (Node only). */
+  listen?: (args: ListenArgs) => Promise<PeerListener>;
+}
+
+export interface ListenArgs {
+  port: number;
+  host: string;
+  /** Throws when the connecting device's token is not acceptable. */
+  check(token: string): Claims;
+  /** The token this device presents to connecting devices. */
+  token(): string;
+}
+
+export interface PeerListener {
+  port: number;
+  adapter: NetworkAdapterInterface;
+  close(): Promise<void>;
+}
+
+export interface DeviceOptions {
+  /** http(s):// address of the relay; the WebSocket endpoint is `/sync` on it. */
+  serverUrl: string;
+  /** The device's token, or a function returning the current one (refreshed tokens). */
+  token: string | (() => string);
+  /** The team root URL from enrollment; needed only the first time. */
+  rootUrl?: AutomergeUrl;
+  /** Must equal the token's `device` claim when it has one. */
+  deviceId: string;
+  platform: Platform;
+  /** PEM public key that signs the team's tokens, for verifying peers offline (kept after enrollment). */
+  publicKeyPem?: string;
+  issuer?: string;
+  audience?: string;
+  /** Start without connecting to the relay (goOnline() later). */
+  offline?: boolean;
+  /** How long enrollment waits for the relay. */
+  enrollTimeoutMs?: number;
+  /** Entries per segment before rotating; defaults to SEGMENT_MAX_ENTRIES. */
+  segmentMaxEntries?: number;
+  /** Clock, for tests of monthly rotation. */
+  now?: () => Date;
+  backoff?: BackoffOptions;
+}
+
+export type EntryStatus = "undecided" | VerdictStatus;
+
+export interface DeviceEvents {
+  online: (e: { remotePeerId: string }) => void;
+  offline: (e: { reason: string; retryInMs: number | null }) => void;
+  /** Own entries the relay has not acknowledged yet. */
+  progress: (e: { pending: number }) => void;
+  verdict: (e: { entryId: string; verdict: PublishedVerdict }) => void;
+  peer: (e: { address: string; status: LinkStatus }) => void;
+  /** A wedged document handle was recovered (see safe-change.ts). */
+  recovered: (e: { documentId: string }) => void;
+}
+
+export interface InvoiceView {
+  id: string;
+  sale: SaleEntry;
+  /** The server's verdict when this device has it (own entries), else undefined. */
+  verdict?: PublishedVerdict;
+  /** Open balance from the status document, when the invoice is open there. */
+  authoritative?: PublishedInvoice;
+  /** Provisional record (authoritative plus own undecided entries), when known. */
+  provisional?: InvoiceRecord;
+}
+
+interface Enrollment {
+  rootUrl: AutomergeUrl;
+  team: string;
+  catalog: AutomergeUrl;
+  registry: AutomergeUrl;
+  status: AutomergeUrl;
+  publicKeyPem?: string;
+}
+
+interface CurrentSegment {
+  n: number;
+  handle: DocHandle<LedgerSegmentDoc>;
+  size: number;
+  month: string;
+}
+
+const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
+const PROGRESS_THROTTLE_MS = 200;
+
+function monthOf(iso: string): string {
+  return iso.slice(0, 7);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function syncUrl(serverUrl: string): string {
+  const u = new URL(serverUrl);
+  u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
+  u.pathname = "/sync";
+  u.search = "";
+  return u.toString();
+}
+
+export class Device extends Emitter<DeviceEvents> {
+  readonly deviceId: string;
+  readonly claims: Claims;
+  readonly repo: Repo;
+  readonly #opts: DeviceOptions;
+  readonly #relay: ReconnectingClientAdapter;
+  readonly #token: () => string;
+  #refs!: TeamRefs;
+  #enrollment!: Enrollment;
+  #registry!: DocHandle<SegmentRegistryDoc>;
+  #catalog!: DocHandle<CatalogDoc>;
+  #status!: DocHandle<unknown>;
+  /** Every segment of the team this device holds, by registry key. */
+  readonly #segments = new Map<string, { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }>();
+  readonly #verdictDocs = new Map<string, DocHandle<unknown>>();
+  /** Own segment URL → verdicts seen so far. */
+  readonly #verdicts = new Map<string, Map<string, PublishedVerdict>>();
+  #current: CurrentSegment | undefined;
+  #writeQueue: Promise<unknown> = Promise.resolve();
+  #provisional: Provisional | undefined;
+  #acked: Record<string, number> = {};
+  #progressTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastPending = -1;
+  #closed = false;
+  /** True while this device changes its own segment (the change event is its own). */
+  #writing = false;
+  readonly #peers = new Map<string, ReconnectingClientAdapter>();
+  readonly #listeners: PeerListener[] = [];
+  readonly #unsubscribe: Array<() => void> = [];
+  readonly #recovery: WedgeRecovery;
+  #catalogEditor!: CatalogEditor;
+
+  private constructor(opts: DeviceOptions, claims: Claims) {
+    super();
+    this.#opts = opts;
+    this.claims = claims;
+    this.deviceId = opts.deviceId;
+    this.#token = typeof opts.token === "function" ? opts.token : () => opts.token as string;
+    this.#relay = new ReconnectingClientAdapter({
+      url: syncUrl(opts.serverUrl),
+      token: this.#token,
+      createSocket: opts.platform.relaySocket,
+      paused: opts.offline ?? false,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      onStatus: (s) => this.#onRelayStatus(s),
+    });
+    this.repo = new Repo({
+      storage: opts.platform.storage,
+      network: [this.#relay],
+      peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
+    });
+    this.#recovery = { onRecovered: (documentId) => this.emit("recovered", { documentId }) };
+  }
+
+  /** Opens a device: from local storage when enrolled, else by fetching the team's documents once. */
+  static async open(opts: DeviceOptions): Promise<Device> {
+    const token = typeof opts.token === "function" ? opts.token() : opts.token;
+    const claims = readOwnClaims(token);
+    if (claims.device !== undefined && claims.device !== opts.deviceId) {
+      throw new ClientError("bad-token", `token is for device ${claims.device}, not ${opts.deviceId}`);
+    }
+    if (claims.role !== "member" && claims.role !== "admin") {
+      throw new ClientError("bad-token", `a device needs a member or admin token, not ${claims.role}`);
+    }
+    const device = new Device(opts, claims);
+    try {
+      await device.#start();
+    } catch (err) {
+      await device.close();
+      throw err;
+    }
+    return device;
+  }
+
+  // ---- start ----
+
+  async #start(): Promise<void> {
+    const stored = await loadRecord(this.#opts.platform.storage, "enrollment");
+    const enrollment = isEnrollment(stored) ? stored : await this.#enroll();
+    if (this.#opts.rootUrl && this.#opts.rootUrl !== enrollment.rootUrl) {
+      throw new ClientError("bad-document", `this data folder is enrolled in ${enrollment.rootUrl}, not ${this.#opts.rootUrl}`);
+    }
+    if (this.#opts.publicKeyPem && enrollment.publicKeyPem !== this.#opts.publicKeyPem) {
+      enrollment.publicKeyPem = this.#opts.publicKeyPem;
+      await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
+    }
+    this.#enrollment = enrollment;
+    const root = await this.repo.find(enrollment.rootUrl);
+    const refs = readRoot(root.doc());
+    if (typeof refs === "string") throw new ClientError("bad-document", refs);
+    if (refs.team !== this.claims.team) throw new ClientError("bad-token", `token is for team ${this.claims.team}, root is ${refs.team}`);
+    this.#refs = refs;
+    this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
+    this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
+    this.#status = await this.repo.find<unknown>(refs.status);
+    this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids));
+    const acked = await loadRecord(this.#opts.platform.storage, "acked");
+    if (typeof acked === "object" && acked !== null) {
+      for (const [k, v] of Object.entries(acked)) if (Number.isSafeInteger(v)) this.#acked[k] = v as number;
+    }
+
+    this.#watch(this.#registry, () => this.#onRegistry());
+    this.#watch(this.#catalog, () => (this.#provisional = undefined));
+    this.#watch(this.#status, () => this.#onStatus());
+    await this.#openCurrentSegment();
+    this.#onRegistry();
+    this.#onStatus();
+    this.#scheduleProgress();
+  }
+
+  /** First start: wait for the relay, fetch root, registry, catalog and status, remember them. */
+  async #enroll(): Promise<Enrollment> {
+    const rootUrl = this.#opts.rootUrl;
+    if (!rootUrl) throw new ClientError("not-enrolled", "this device is not enrolled: give the team's root URL and reach the relay once");
+    if (this.#opts.offline) throw new ClientError("not-enrolled", "this device is not enrolled yet and was started offline");
+    const deadline = Date.now() + (this.#opts.enrollTimeoutMs ?? DEFAULT_ENROLL_TIMEOUT_MS);
+    const root = await this.#fetch(rootUrl, deadline);
+    const refs = readRoot(root.doc());
+    if (typeof refs === "string") throw new ClientError("bad-document", refs);
+    for (const u of [refs.registry, refs.catalog, refs.status]) await this.#fetch(u, deadline);
+    await this.repo.flush();
+    const enrollment: Enrollment = {
+      rootUrl, team: refs.team, catalog: refs.catalog, registry: refs.registry, status: refs.status,
+      ...(this.#opts.publicKeyPem ? { publicKeyPem: this.#opts.publicKeyPem } : {}),
+    };
+    await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
+    return enrollment;
+  }
+
+  /**
+   * find() right after connecting can report a document unavailable while the relay is still
+   * loading it (AUTOMERGE-NOTES.md): wait for the relay session first, and re-ask on a new
+   * session until the deadline.
+   */
+  async #fetch(url: AutomergeUrl, deadline: number): Promise<DocHandle<unknown>> {
+    while (Date.now() < deadline) {
+      if (this.#closed) throw new ClientError("closed", "device closed");
+      if (!this.#relay.online) {
+        await sleep(100);
+        continue;
+      }
+      const handle = await this.repo.find<unknown>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
+      if (handle.isReady()) return handle;
+      await Promise.race([handle.whenReady(["ready"]), sleep(2000)]);
+      if (handle.isReady()) return handle;
+      this.#relay.reconnectNow();
+    }
+    throw new ClientError("not-enrolled", `could not fetch ${url} from the relay: ${this.#relay.lastReason}`);
+  }
+
+  #watch(handle: DocHandle<unknown> | DocHandle<SegmentRegistryDoc> | DocHandle<CatalogDoc>, fn: () => void): void {
+    const listener = (): void => {
+      if (!this.#closed) fn();
+    };
+    (handle as DocHandle<unknown>).on("change", listener);
+    this.#unsubscribe.push(() => (handle as DocHandle<unknown>).off("change", listener));
+  }
+
+  // ---- segments ----
+
+  async #openCurrentSegment(): Promise<void> {
+    const own = ownSegments(readSegments(this.#registry.doc()), this.deviceId);
+    if (own.size === 0) return;
+    const n = Math.max(...own.keys());
+    const url = own.get(n) as AutomergeUrl;
+    // Own segments were written here, so they are in local storage: no network needed.
+    const handle = await this.repo.find<LedgerSegmentDoc>(url);
+    const doc = handle.doc();
+    this.#current = { n, handle, size: segmentSize(doc), month: monthOf(segmentCreatedAt(doc) ?? "") };
+  }
+
+  /** The segment the next entry goes to, rotating (and registering) first when it is full or old. */
+  async #segmentFor(at: string): Promise<CurrentSegment> {
+    const max = this.#opts.segmentMaxEntries ?? SEGMENT_MAX_ENTRIES;
+    const cur = this.#current;
+    if (cur && cur.size < max && cur.month === monthOf(at)) return cur;
+    const n = cur ? cur.n + 1 : this.#nextFreeNumber();
+    const handle = this.repo.create<LedgerSegmentDoc>({
+      type: "ledger-segment", team: this.#refs.team, device: this.deviceId, n, createdAt: at, entries: {},
+    });
+    // Segment on disk before the registry names it, registry on disk before entries go in: a crash
+    // in between leaves at worst an empty, unregistered segment, never an entry nobody can find.
+    await this.repo.flush([handle.documentId]);
+    changeSafely(this.#registry, (d) => {
+      d.segments[segmentKey(this.deviceId, n)] = handle.url;
+    }, this.#recovery);
+    await this.repo.flush([this.#registry.documentId]);
+    const slot = { url: handle.url };
+    this.#segments.set(segmentKey(this.deviceId, n), slot);
+    this.#hold(slot, handle);
+    this.#current = { n, handle, size: 0, month: monthOf(at) };
+    return this.#current;
+  }
+
+  #nextFreeNumber(): number {
+    const own = ownSegments(readSegments(this.#registry.doc()), this.deviceId);
+    return own.size === 0 ? 0 : Math.max(...own.keys()) + 1;
+  }
+
+  /** Holds every registered segment, so this device can read the team's ledger and relay it. */
+  #onRegistry(): void {
+    for (const [key, url] of readSegments(this.#registry.doc())) {
+      if (this.#segments.has(key)) continue;
+      const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
+      this.#segments.set(key, slot);
+      void this.repo
+        .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
+        .then(async (handle) => {
+          await handle.whenReady(["ready"]);
+          if (!this.#closed) this.#hold(slot, handle);
+        })
+        .catch(() => undefined);
+    }
+    this.#onStatus();
+  }
+
+  #hold(slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }, handle: DocHandle<LedgerSegmentDoc>): void {
+    if (slot.handle) return;
+    slot.handle = handle;
+    this.#provisional = undefined;
+    const onChange = (): void => {
+      // Own writes keep the provisional view up to date themselves; others' entries invalidate it.
+      if (!this.#writing) this.#provisional = undefined;
+    };
+    const onRemoteHeads = (): void => this.#scheduleProgress();
+    handle.on("change", onChange);
+    handle.on("remote-heads", onRemoteHeads);
+    this.#unsubscribe.push(() => {
+      handle.off("change", onChange);
+      handle.off("remote-heads", onRemoteHeads);
+    });
+  }
+
+  // ---- verdicts ----
+
+  #statusView(): StatusView {
+    return readStatus(this.#status.doc());
+  }
+
+  #onStatus(): void {
+    this.#provisional = undefined;
+    const status = this.#statusView();
+    for (const [key, seg] of this.#segments) {
+      if (!key.startsWith(`${this.deviceId}/`)) continue;
+      const vUrl = status.verdicts.get(seg.url);
+      if (!vUrl || this.#verdictDocs.has(seg.url)) continue;
+      const segUrl = seg.url;
+      void this.repo
+        .find<unknown>(vUrl, { allowableStates: ["ready", "unavailable", "requesting"] })
+        .then(async (handle) => {
+          await handle.whenReady(["ready"]);
+          if (this.#closed || this.#verdictDocs.has(segUrl)) return;
+          this.#verdictDocs.set(segUrl, handle);
+          const read = (): void => this.#readVerdicts(segUrl, handle);
+          handle.on("change", read);
+          read();
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  #readVerdicts(segmentUrl: string, handle: DocHandle<unknown>): void {
+    const next = readVerdicts(handle.doc());
+    const prev = this.#verdicts.get(segmentUrl) ?? new Map<string, PublishedVerdict>();
+    this.#verdicts.set(segmentUrl, next);
+    this.#provisional = undefined;
+    for (const [entryId, v] of next) {
+      const old = prev.get(entryId);
+      if (!old || old.status !== v.status || old.reason !== v.reason) this.emit("verdict", { entryId, verdict: v });
+    }
+  }
+
+  #verdictOf(entryId: string): PublishedVerdict | undefined {
+    for (const m of this.#verdicts.values()) {
+      const v = m.get(entryId);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  // ---- connectivity and progress ----
+
+  #onRelayStatus(s: LinkStatus): void {
+    if (s.state === "online") this.emit("online", { remotePeerId: s.remotePeerId });
+    else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
+    this.#scheduleProgress();
+  }
+
+  get online(): boolean {
+    return this.#relay.online;
+  }
+
+  goOffline(): void {
+    this.#relay.pause();
+  }
+
+  goOnline(): void {
+    this.#relay.resume();
+  }
+
+  #scheduleProgress(): void {
+    if (this.#progressTimer || this.#closed) return;
+    this.#progressTimer = setTimeout(() => {
+      this.#progressTimer = undefined;
+      if (this.#closed) return;
+      const pending = this.pendingCount();
+      if (pending !== this.#lastPending) {
+        this.#lastPending = pending;
+        this.emit("progress", { pending });
+        void saveRecord(this.#opts.platform.storage, "acked", this.#acked).catch(() => undefined);
+      }
+    }, PROGRESS_THROTTLE_MS);
+  }
+
+  /**
+   * Own entries the relay has not acknowledged. The relay answers only with what it has saved
+   * (server/relay/durable-outbox.ts), so the heads it reports are durable there. Counts are
+   * remembered across restarts: after an offline restart the relay's heads are unknown until
+   * it is reached again.
+   */
+  pendingCount(): number {
+    const relayPeer = this.#relay.remotePeerId;
+    const storageId = relayPeer ? this.repo.getStorageIdOfPeer(relayPeer) : undefined;
+    let pending = 0;
+    for (const [key, seg] of this.#segments) {
+      if (!key.startsWith(`${this.deviceId}/`) || !seg.handle) continue;
+      const doc = seg.handle.doc();
+      const size = segmentSize(doc);
+      const info = storageId ? seg.handle.getSyncInfo(storageId) : undefined;
+      if (info) {
+        const heads = seg.handle.heads();
+        let acked: number | undefined;
+        if (info.lastHeads.length === heads.length && info.lastHeads.every((h) => heads.includes(h))) acked = size;
+        else {
+          try {
+            acked = segmentSize(seg.handle.view(info.lastHeads).doc());
+          } catch {
+            acked = undefined;
+          }
+        }
+        if (acked !== undefined && acked >= (this.#acked[seg.url] ?? 0)) this.#acked[seg.url] = acked;
+      }
+      pending += Math.max(0, size - (this.#acked[seg.url] ?? 0));
+    }
+    return pending;
+  }
+
+  /** Resolves when the relay has acknowledged every own entry (or rejects at the deadline). */
+  async whenSynced(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pendingCount() > 0) {
+      if (Date.now() > deadline) throw new Error(`still ${this.pendingCount()} entries not on the relay after ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  // ---- peer to peer ----
+
+  #trust(): PeerTrust {
+    const publicKeyPem = this.#enrollment.publicKeyPem;
+    if (!publicKeyPem) throw new ClientError("bad-token", "peer-to-peer needs the team's public key (publicKeyPem at open)");
+    return {
+      publicKeyPem,
+      issuer: this.#opts.issuer ?? "ledger-sync",
+      audience: this.#opts.audience ?? "ledger-sync",
+      team: this.claims.team,
+    };
+  }
+
+  /** Accepts devices of this team on a local port; returns the port. */
+  async listen(port = 0, host = "127.0.0.1"): Promise<number> {
+    const listen = this.#opts.platform.listen;
+    if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
+    const trust = this.#trust();
+    const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
+    this.#listeners.push(listener);
+    this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
+    return listener.port;
+  }
+
+  /** Keeps a connection to another device (ws://host:port), reconnecting like the relay link. */
+  connectPeer(address: string): void {
+    const peerSocket = this.#opts.platform.peerSocket;
+    if (!peerSocket) throw new ClientError("invalid-input", "this platform cannot connect to peers");
+    if (this.#peers.has(address)) return;
+    const trust = this.#trust();
+    const adapter = new ReconnectingClientAdapter({
+      url: address,
+      token: this.#token,
+      createSocket: peerSocket((t) => void verifyPeerToken(t, trust)),
+      ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
+      onStatus: (status) => this.emit("peer", { address, status }),
+    });
+    this.#peers.set(address, adapter);
+    this.repo.networkSubsystem.addNetworkAdapter(adapter);
+  }
+
+  disconnectPeer(address: string): void {
+    const adapter = this.#peers.get(address);
+    if (!adapter) return;
+    this.#peers.delete(address);
+    this.repo.networkSubsystem.removeNetworkAdapter(adapter);
+  }
+
+  peerOnline(address: string): boolean {
+    return this.#peers.get(address)?.online ?? false;
+  }
+
+  // ---- ledger writes ----
+
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#writeQueue.then(fn, fn);
+    this.#writeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  #checkContext(now: string): CheckContext {
+    const prov = this.#ensureProvisional(now);
+    const catalog = this.catalog();
+    return {
+      state: prov.state,
+      settings: this.#refs.settings,
+      now,
+      knownInvoice: (id) => this.#findEntry(id)?.kind === "sale",
+      catalogPrice: (item) => catalog.items.find((i) => i.id === item)?.price,
+    };
+  }
+
+  async #write(build: (id: string, at: string, ctx: CheckContext) => CheckedEntry): Promise<LedgerEntry> {
+    if (this.#closed) throw new ClientError("closed", "device closed");
+    return this.#serialize(async () => {
+      const at = (this.#opts.now?.() ?? new Date()).toISOString();
+      const id = globalThis.crypto.randomUUID();
+      const checked = build(id, at, this.#checkContext(at));
+      const seg = await this.#segmentFor(at);
+      this.#writing = true;
+      try {
+        changeSafely(seg.handle, (d) => {
+          d.entries[id] = toDocValue(checked.entry);
+        }, this.#recovery);
+      } finally {
+        this.#writing = false;
+      }
+      seg.size += 1;
+      // On disk before the caller hears "recorded": a sale must survive a crash right after.
+      await this.repo.flush([seg.handle.documentId]);
+      const prov = this.#provisional;
+      if (prov) {
+        prov.state = checked.state;
+        prov.projection = foldEffects(prov.projection, checked.verdict.effects);
+        prov.tentative.set(id, checked.verdict);
+      }
+      this.#scheduleProgress();
+      return checked.entry;
+    });
+  }
+
+  #actor(): { device: string; user: string } {
+    return { device: this.deviceId, user: this.claims.sub };
+  }
+
+  recordSale(input: SaleInput): Promise<SaleEntry> {
+    return this.#write((id, at, ctx) => buildSale(id, at, this.#actor(), input, ctx)) as Promise<SaleEntry>;
+  }
+
+  recordPayment(input: PaymentInput): Promise<PaymentEntry> {
+    return this.#write((id, at, ctx) => buildPayment(id, at, this.#actor(), input, ctx)) as Promise<PaymentEntry>;
+  }
+
+  recordStock(input: StockInput): Promise<LedgerEntry> {
+    return this.#write((id, at, ctx) => buildStock(id, at, this.#actor(), input, ctx));
+  }
+
+  voidSale(input: VoidInput): Promise<LedgerEntry> {
+    return this.#write((id, at, ctx) => buildVoid(id, at, this.#actor(), input, ctx));
+  }
+
+  // ---- catalog ----
+
+  get catalogEditor(): CatalogEditor {
+    return this.#catalogEditor;
+  }
+
+  catalog(): CatalogView {
+    return readCatalog(this.#catalog.doc());
+  }
+
+  // ---- reads ----
+
+  /** Every parsed entry of every segment this device holds (the team's ledger as known here). */
+  entries(): LedgerEntry[] {
+    const out: LedgerEntry[] = [];
+    for (const seg of this.#segments.values()) {
+      if (!seg.handle) continue;
+      for (const [key, raw] of segmentEntries(seg.handle.doc())) {
+        const parsed = parseEntry(key, raw);
+        if (parsed.ok) out.push(parsed.entry);
+      }
+    }
+    return out;
+  }
+
+  ownEntries(): Array<{ entry: LedgerEntry; status: EntryStatus; reason?: string }> {
+    return this.entries()
+      .filter((e) => e.device === this.deviceId)
+      .map((entry) => {
+        const v = this.#verdictOf(entry.id);
+        return v ? { entry, status: v.status, ...(v.reason ? { reason: v.reason } : {}) } : { entry, status: "undecided" as const };
+      });
+  }
+
+  #findEntry(id: string): LedgerEntry | undefined {
+    for (const seg of this.#segments.values()) {
+      if (!seg.handle) continue;
+      const entries = (seg.handle.doc() as { entries?: Record<string, unknown> }).entries;
+      if (!entries || !Object.hasOwn(entries, id)) continue;
+      const parsed = parseEntry(id, entries[id]);
+      if (parsed.ok) return parsed.entry;
+    }
+    return undefined;
+  }
+
+  entryStatus(entryId: string): { status: EntryStatus; reason?: string } {
+    const v = this.#verdictOf(entryId);
+    if (!v) return { status: "undecided" };
+    return v.reason ? { status: v.status, reason: v.reason } : { status: v.status };
+  }
+
+  #ensureProvisional(now = new Date().toISOString()): Provisional {
+    if (this.#provisional) return this.#provisional;
+    const entries = this.entries();
+    const sales = new Map<string, SaleEntry>();
+    for (const e of entries) if (e.kind === "sale") sales.set(e.id, e);
+    const ownUndecided = entries
+      .filter((e) => e.device === this.deviceId)
+      .filter((e) => {
+        const v = this.#verdictOf(e.id);
+        return !v || v.status === "deferred";
+      })
+      .map((e) => ({ key: e.id, raw: e }));
+    this.#provisional = computeProvisional({
+      status: this.#statusView(),
+      items: this.catalog().items,
+      sales,
+      ownUndecided,
+      settings: this.#refs.settings,
+      now,
+    });
+    return this.#provisional;
+  }
+
+  /** Provisional figures: authoritative stock and balances plus own undecided entries. */
+  provisional(): Projection {
+    return this.#ensureProvisional().projection;
+  }
+
+  invoices(): InvoiceView[] {
+    const status = this.#statusView();
+    const prov = this.#ensureProvisional().projection;
+    return this.entries()
+      .filter((e): e is SaleEntry => e.kind === "sale")
+      .map((sale) => {
+        const view: InvoiceView = { id: sale.id, sale };
+        const v = this.#verdictOf(sale.id);
+        if (v) view.verdict = v;
+        const a = status.invoices.get(sale.id);
+        if (a) view.authoritative = a;
+        const p = prov.invoices[sale.id];
+        if (p) view.provisional = p;
+        return view;
+      });
+  }
+
+  payments(): PaymentEntry[] {
+    return this.entries().filter((e): e is PaymentEntry => e.kind === "payment");
+  }
+
+  /** Test and diagnostics hook: the current segment number and its size. */
+  currentSegment(): { n: number; size: number; url: AutomergeUrl } | undefined {
+    const c = this.#current;
+    return c ? { n: c.n, size: c.size, url: c.handle.url } : undefined;
+  }
+
+  get rootUrl(): AutomergeUrl {
+    return this.#enrollment.rootUrl;
+  }
+
+  get team(): string {
+    return this.claims.team;
+  }
+
+  /** Items of the catalog, parsed. */
+  items(): Item[] {
+    return this.catalog().items;
+  }
+
+  // ---- shutdown ----
+
+  /** Flushes and stops everything this device started. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#writeQueue.catch(() => undefined);
+    this.#closed = true;
+    if (this.#progressTimer) clearTimeout(this.#progressTimer);
+    for (const off of this.#unsubscribe.splice(0)) off();
+    try {
+      if (this.#segments.size > 0) this.pendingCount();
+      await saveRecord(this.#opts.platform.storage, "acked", this.#acked);
+    } catch {
+      // Best effort: the counts are rebuilt on the next relay session.
+    }
+    for (const listener of this.#listeners.splice(0)) await listener.close().catch(() => undefined);
+    try {
+      await this.repo.shutdown();
+    } catch {
+      // A repo shutting down mid-reconnect can complain; the data is flushed per write anyway.
+    }
+  }
+}
+
+function isEnrollment(v: unknown): v is Enrollment {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return ["rootUrl", "team", "catalog", "registry", "status"].every((k) => typeof r[k] === "string");
+}

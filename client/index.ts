@@ -1,0 +1,12 @@
+/**
+ * The device client, platform-neutral part. Node code imports `openDevice` from ./node.js; a
+ * browser build passes its own Platform (IndexedDB storage, browserSocketFactory) to Device.open.
+ */
+export { Device, type DeviceEvents, type DeviceOptions, type EntryStatus, type InvoiceView, type Platform, type PeerListener, type ListenArgs } from "./device.js";
+export { ClientError, type ClientErrorCode } from "./errors.js";
+export type { SaleInput, SaleLineInput, PaymentInput, StockInput, VoidInput } from "./entries.js";
+export type { CatalogView, NewItem, CatalogEditor } from "./catalog.js";
+export { browserSocketFactory, type SocketFactory, type SocketLike } from "./socket.js";
+export { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+export { changeSafely, isOutdatedDocumentError, recoverHandle } from "./safe-change.js";

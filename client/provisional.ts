@@ -1,0 +1,77 @@
+/**
+ * The figures a device shows before the server has decided everything: the authoritative stock
+ * and open invoices from the status document, plus this device's own undecided entries decided
+ * tentatively with the shared rules (shared/domain provisionalView).
+ */
+import {
+  emptyProjection,
+  emptyState,
+  provisionalView,
+  putOwn,
+  withCatalogItems,
+  type InvoiceState,
+  type Item,
+  type LedgerState,
+  type Projection,
+  type SaleEntry,
+  type TeamSettings,
+  type Verdict,
+} from "../shared/domain/index.js";
+import type { StatusView } from "./read-docs.js";
+
+export interface Provisional {
+  /** State after own undecided entries: what the next entry is checked against. */
+  state: LedgerState;
+  projection: Projection;
+  /** Tentative verdicts of own undecided entries. */
+  tentative: Map<string, Verdict>;
+}
+
+export interface ProvisionalInputs {
+  status: StatusView;
+  items: readonly Item[];
+  /** Sales known anywhere in the team's ledger, for the fields the status document leaves out. */
+  sales: ReadonlyMap<string, SaleEntry>;
+  ownUndecided: ReadonlyArray<{ key: string; raw: unknown }>;
+  settings: TeamSettings;
+  now: string;
+}
+
+/** The authoritative state as far as the status document tells it. */
+export function authoritative(inputs: Pick<ProvisionalInputs, "status" | "items" | "sales">): { state: LedgerState; projection: Projection } {
+  const state = withCatalogItems(emptyState(), inputs.items);
+  const projection = emptyProjection();
+  for (const [item, level] of inputs.status.stock) {
+    putOwn(state.stock, item, level);
+    putOwn(projection.stock, item, level);
+  }
+  for (const [id, inv] of inputs.status.invoices) {
+    const sale = inputs.sales.get(id);
+    const at = sale?.at ?? "1970-01-01T00:00:00.000Z";
+    const invState: InvoiceState = {
+      total: inv.total,
+      paid: inv.paid,
+      initialPaid: sale?.paid ?? 0,
+      refundDue: 0,
+      status: inv.status,
+      customer: sale?.customer ?? null,
+      at,
+      day: at.slice(0, 10),
+      device: sale?.device ?? "",
+      user: sale?.user ?? "",
+      // Only item quantities that took stock matter (a void gives them back).
+      lines: sale ? sale.lines.filter((l) => state.items[l.item] !== undefined).map((l) => ({ item: l.item, quantity: l.quantity })) : [],
+    };
+    putOwn(state.invoices, id, invState);
+    putOwn(projection.invoices, id, {
+      id, total: inv.total, paid: inv.paid, outstanding: inv.outstanding, initialPaid: invState.initialPaid, refundDue: 0,
+      status: inv.status, customer: invState.customer, at, day: invState.day, device: invState.device, user: invState.user,
+    });
+  }
+  return { state, projection };
+}
+
+export function computeProvisional(inputs: ProvisionalInputs): Provisional {
+  const view = provisionalView(authoritative(inputs), inputs.ownUndecided, inputs.settings, inputs.now);
+  return { state: view.state, projection: view.projection, tentative: new Map(view.verdicts.map((v) => [v.id, v])) };
+}

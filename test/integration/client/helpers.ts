@@ -1,0 +1,62 @@
+/**
+ * Client test helpers: an in-process relay (the relay suite's harness), teams with device
+ * tokens, temp data folders, and "what does the relay hold" read from the relay's own Repo.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { AutomergeUrl } from "@automerge/automerge-repo";
+import { readSegments, segmentEntries } from "../../../client/read-docs.js";
+import type { CreatedTeam } from "../../../server/relay/teams.js";
+import { startTestRelay, type TestRelay } from "../relay/harness.js";
+
+export { startTestRelay, type TestRelay };
+
+export interface TestTeam extends CreatedTeam {
+  token(device: string, user?: string): string;
+}
+
+export async function createTeam(relay: TestRelay, team: string): Promise<TestTeam> {
+  const created = await relay.service.teams.createTeam(team);
+  return {
+    ...created,
+    token: (device, user = `clerk-${device}`) => relay.token({ sub: user, team, role: "member", device }),
+  };
+}
+
+const dirs: string[] = [];
+export async function tmpDir(prefix: string): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), `client-${prefix}-`));
+  dirs.push(d);
+  return d;
+}
+export async function removeTmpDirs(): Promise<void> {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+}
+
+/** Entry ids the relay holds for a team, read from the relay's Repo (its storage). */
+export async function relayEntries(relay: TestRelay, registryUrl: AutomergeUrl): Promise<{ segments: string[]; entries: Set<string> }> {
+  const repo = relay.service.repo;
+  const registry = await repo.find<unknown>(registryUrl);
+  const segments = readSegments(registry.doc());
+  const entries = new Set<string>();
+  for (const url of segments.values()) {
+    try {
+      const h = await repo.find<unknown>(url, { allowableStates: ["ready", "unavailable"] });
+      if (!h.isReady()) continue;
+      for (const [id] of segmentEntries(h.doc())) entries.add(id);
+    } catch {
+      // Not on the relay (yet).
+    }
+  }
+  return { segments: [...segments.keys()], entries };
+}
+
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 30_000, stepMs = 100): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
