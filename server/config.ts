@@ -25,6 +25,16 @@ export interface Config {
   };
   /** Limits of the WebSocket relay (server/relay); each bounds what one peer can cost the others. */
   relay: RelayLimits;
+  materializer: MaterializerSettings;
+}
+
+export interface MaterializerSettings {
+  /** `process`: `npm start` runs and supervises it as a child process; `off`: run it elsewhere. */
+  mode: "process" | "off";
+  /** Most entries decided in one batch (a batch is one journal append and one projection pass). */
+  maxBatch: number;
+  /** Only these teams (a partition of the teams across instances); all teams when empty. */
+  teams: string[];
 }
 
 export interface RelayLimits {
@@ -56,6 +66,14 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return n;
 }
 
+function materializerMode(raw: string | undefined): "process" | "off" {
+  const value = nonEmpty(raw) ?? "process";
+  if (value !== "process" && value !== "off") {
+    throw new Error(`configuration MATERIALIZER=${JSON.stringify(raw)}: expected process or off`);
+  }
+  return value;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
@@ -84,6 +102,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       documentsPerSecond: intFrom(env, "RELAY_DOCUMENTS_PER_SECOND", 200, 1, 1_000_000),
       maxDocumentBytes: intFrom(env, "RELAY_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       idleUnloadMs: intFrom(env, "RELAY_IDLE_UNLOAD_MS", 5 * 60_000, 100, 24 * 3600_000),
+    },
+    materializer: {
+      mode: materializerMode(env.MATERIALIZER),
+      maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
+      teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
- * `npm start`: resolves the database (external or embedded), starts the service, and stops both
- * cleanly on SIGINT/SIGTERM.
+ * `npm start`: resolves the database (external or embedded), starts the service and the
+ * materializer process, and stops all three cleanly on SIGINT/SIGTERM.
  */
 import { mkdir } from "node:fs/promises";
 import { MongoClient } from "mongodb";
 import { loadConfig } from "./config.js";
 import { resolveDatabase } from "./db/resolve.js";
 import { createLogger } from "./log.js";
+import { superviseMaterializer, type Supervisor } from "./materializer/supervisor.js";
 import { startService } from "./service.js";
 
 async function main(): Promise<void> {
@@ -18,7 +19,19 @@ async function main(): Promise<void> {
   const client = new MongoClient(database.uri);
   await client.connect();
   const service = await startService({ config, db: client.db(config.mongodbDb), database, logger });
-  logger.info({ port: service.port, url: service.url, database: database.kind }, "listening");
+  let materializer: Supervisor | undefined;
+  if (config.materializer.mode === "process") {
+    materializer = superviseMaterializer({
+      logger,
+      env: {
+        RELAY_URL: `ws://127.0.0.1:${service.port}/sync`,
+        MONGODB_URI: database.uri,
+        MONGODB_DB: config.mongodbDb,
+        DATA_DIR: config.dataDir,
+      },
+    });
+  }
+  logger.info({ port: service.port, url: service.url, database: database.kind, materializer: materializer?.pid() ?? null }, "listening");
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -26,6 +39,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     try {
+      await materializer?.stop();
       await service.close();
       await client.close();
       await database.stop();

@@ -41,7 +41,15 @@ async function main(): Promise<void> {
     repo.networkSubsystem.once("peer", () => resolve());
   });
 
-  const materializer = new Materializer({ db, client, features: probe.features, repo, logger });
+  const materializer = new Materializer({
+    db,
+    client,
+    features: probe.features,
+    repo,
+    logger,
+    maxBatch: config.materializer.maxBatch,
+    teams: config.materializer.teams,
+  });
   await materializer.start();
 
   let metricsServer: http.Server | undefined;
@@ -66,6 +74,11 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  if (process.env.MATERIALIZER_SUPERVISED === "1") {
+    // The supervisor holds our stdin open; its end means the service is gone.
+    process.stdin.on("end", () => void stop("supervisor-gone"));
+    process.stdin.resume();
+  }
   process.on("SIGINT", () => void stop("SIGINT"));
   setTimeout(() => void stop("token-renewal"), (TOKEN_TTL_SECONDS - 3600) * 1000).unref();
 }

@@ -23,6 +23,9 @@ export interface MaterializerOptions {
   /** How often the teams collection is checked for new teams. */
   teamPollMs?: number;
   deferCheckMs?: number;
+  maxBatch?: number;
+  /** Only these teams; all when absent or empty. */
+  teams?: readonly string[];
 }
 
 export class Materializer {
@@ -67,6 +70,7 @@ export class Materializer {
     const teams = await this.opts.db.collection<{ _id: string; rootDocumentId: string }>("teams").find({}).toArray();
     for (const t of teams) {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
+      if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
         .catch((err: unknown) => this.log.error({ err, team: t._id }, "team start failed; will retry"))
         .finally(() => this.starting.delete(t._id));
@@ -86,6 +90,7 @@ export class Materializer {
       metrics: this.metrics,
       ...(this.opts.now ? { now: this.opts.now } : {}),
       ...(this.opts.deferCheckMs ? { deferCheckMs: this.opts.deferCheckMs } : {}),
+      ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
     });
     await worker.start();
     if (this.stopped) {

@@ -1,0 +1,46 @@
+/** What the command-line tools share: configuration, a database connection, and argument parsing. */
+import { MongoClient, type Db } from "mongodb";
+import { loadConfig, type Config } from "../config.js";
+
+export interface CliDb {
+  config: Config;
+  client: MongoClient;
+  db: Db;
+  close(): Promise<void>;
+}
+
+/** Tools work on an existing database: MONGODB_URI (the service logs the one it uses). */
+export async function connectCli(): Promise<CliDb> {
+  const config = loadConfig();
+  if (!config.mongodbUri) {
+    throw new Error("set MONGODB_URI to the service's database (the embedded one is logged at start: \"database ready\")");
+  }
+  const client = new MongoClient(config.mongodbUri);
+  await client.connect();
+  return { config, client, db: client.db(config.mongodbDb), close: () => client.close() };
+}
+
+/** `--name value` and `--flag` arguments; positional ones in `_`. */
+export function parseArgs(argv: readonly string[]): { _: string[]; [name: string]: string | boolean | string[] } {
+  const out: { _: string[]; [name: string]: string | boolean | string[] } = { _: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--")) {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith("--")) {
+        out[a.slice(2)] = next;
+        i++;
+      } else out[a.slice(2)] = true;
+    } else out._.push(a);
+  }
+  return out;
+}
+
+/** A one-line progress bar on stderr (stdout stays for results). */
+export function progress(label: string, done: number, total: number): void {
+  const width = 30;
+  const frac = total > 0 ? Math.min(1, done / total) : 1;
+  const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
+  process.stderr.write(`\r${label} [${bar}] ${done}/${total}`);
+  if (done >= total) process.stderr.write("\n");
+}
