@@ -13,7 +13,7 @@ export interface RelayMetrics {
 
 export function createRelayMetrics(documentsLoaded: () => number): RelayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "relay_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "relay_" });
   return {
     registry,
     connections: new Gauge({ name: "relay_connections", help: "Open WebSocket sessions", registers: [registry] }),
