@@ -153,6 +153,7 @@ interface CurrentSegment {
 
 const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
 const PROGRESS_THROTTLE_MS = 200;
+const OWN_SEGMENTS_LOAD_MS = 10_000;
 
 function monthOf(iso: string): string {
   return iso.slice(0, 7);
@@ -271,11 +272,13 @@ export class Device extends Emitter<DeviceEvents> {
       for (const [k, v] of Object.entries(acked)) if (Number.isSafeInteger(v)) this.#acked[k] = v as number;
     }
 
-    this.#watch(this.#registry, () => this.#onRegistry());
+    this.#watch(this.#registry, () => void this.#onRegistry());
     this.#watch(this.#catalog, () => (this.#provisional = undefined));
     this.#watch(this.#status, () => this.#onStatus());
     await this.#openCurrentSegment();
-    this.#onRegistry();
+    // Own segments are in local storage: have them all before the first read or write. The bound
+    // only matters if storage lost one (it would then wait for a peer that may never come).
+    await Promise.race([Promise.all(this.#onRegistry()), sleep(OWN_SEGMENTS_LOAD_MS)]);
     this.#onStatus();
     this.#scheduleProgress();
   }
@@ -370,20 +373,23 @@ export class Device extends Emitter<DeviceEvents> {
   }
 
   /** Holds every registered segment, so this device can read the team's ledger and relay it. */
-  #onRegistry(): void {
+  #onRegistry(): Array<Promise<void>> {
+    const loading: Array<Promise<void>> = [];
     for (const [key, url] of readSegments(this.#registry.doc())) {
       if (this.#segments.has(key)) continue;
       const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
       this.#segments.set(key, slot);
-      void this.repo
+      const load = this.repo
         .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
         .then(async (handle) => {
           await handle.whenReady(["ready"]);
           if (!this.#closed) this.#hold(slot, handle);
         })
         .catch(() => undefined);
+      if (key.startsWith(`${this.deviceId}/`)) loading.push(load);
     }
     this.#onStatus();
+    return loading;
   }
 
   #hold(slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }, handle: DocHandle<LedgerSegmentDoc>): void {
