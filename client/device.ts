@@ -222,7 +222,15 @@ export class Device extends Emitter<DeviceEvents> {
       network: [this.#relay],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
-    this.#recovery = { onRecovered: (documentId) => this.emit("recovered", { documentId }) };
+    this.#recovery = {
+      onRecovered: (documentId) => {
+        // The sync states of the failed exchange describe a document we no longer hold: start
+        // every outgoing session afresh so the peers resend what the recovery dropped.
+        this.#relay.reconnectNow();
+        for (const peer of this.#peers.values()) peer.reconnectNow();
+        this.emit("recovered", { documentId });
+      },
+    };
   }
 
   /** Opens a device: from local storage when enrolled, else by fetching the team's documents once. */
