@@ -168,7 +168,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
       });
     });
     socket.addEventListener("message", (event) => {
-      if (this.#socket === socket) this.#receive(socket, event.data);
+      if (this.#socket === socket) this.#receive(event.data);
     });
     socket.addEventListener("error", (event) => {
       // Recorded only: the close event that follows does the reconnecting.
@@ -186,7 +186,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     }, this.#opts.handshakeMs ?? DEFAULT_HANDSHAKE_MS);
   }
 
-  #receive(socket: SocketLike, data: unknown): void {
+  #receive(data: unknown): void {
     const bytes = messageBytes(data);
     let message: unknown;
     try {
@@ -223,7 +223,6 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     if (this.#remotePeerId === undefined || m.senderId !== this.#remotePeerId) return;
     // The repo checks message shapes (isRepoMessage) before acting on them.
     this.emit("message", message as Message);
-    void socket;
   }
 
   #sendRaw(socket: SocketLike, message: object): void {
