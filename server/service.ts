@@ -11,7 +11,13 @@ import type { DatabaseHandle } from "./db/resolve.js";
 import type { Logger } from "./log.js";
 import { loadOrCreateKeys } from "./auth/keys.js";
 import { createTokenService, type TokenService } from "./auth/tokens.js";
+import { sessionRecorder } from "./accounts/activity.js";
+import { DEFAULT_LOGIN_LIMIT, RateLimiter } from "./accounts/rate-limit.js";
+import { accounts as createAccounts } from "./accounts/store.js";
+import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
+import { securityHeaders } from "./http/headers.js";
+import { collections } from "./materializer/collections.js";
 import { startRelay, type Relay } from "./relay/relay.js";
 import type { Teams } from "./relay/teams.js";
 import type { Repo } from "@automerge/automerge-repo";
@@ -54,11 +60,17 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     limits: config.relay,
     logger,
     verify: (token) => tokens.verify(token),
+    onSession: sessionRecorder(db, logger.child({ module: "activity" })),
   });
+  const accounts = createAccounts(db);
+  await accounts.ensureIndexes();
+  const gateway = new Gateway({ db, repo: relay.repo, registry: relay.registry, logger });
+  await gateway.ensureIndexes();
 
   let stopping = false;
   const app = express();
   app.disable("x-powered-by");
+  app.use(securityHeaders);
 
   app.get("/healthz", (_req, res) => {
     res.json({
@@ -82,7 +94,22 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     res.set("Content-Type", relay.metrics.registry.contentType);
     res.send(await relay.metrics.registry.metrics());
   });
-  app.use("/api", apiRouter({ teams: relay.teams, verify: (t) => tokens.verify(t), logger: logger.child({ module: "api" }) }));
+  app.use(
+    "/api",
+    apiRouter({
+      db,
+      repo: relay.repo,
+      teams: relay.teams,
+      registry: relay.registry,
+      tokens,
+      logger: logger.child({ module: "api" }),
+      tokenTtlSeconds: config.jwt.ttlSeconds,
+      accounts,
+      loginLimiter: new RateLimiter(DEFAULT_LOGIN_LIMIT),
+      gateway,
+      c: collections(db),
+    }),
+  );
   // Malformed JSON bodies and the like: a JSON answer, never an HTML stack trace.
   app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     const status = typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;

@@ -146,13 +146,13 @@ export async function processBatch(
   return { records, deferred, tampered };
 }
 
-interface LoadedState {
+export interface LoadedState {
   state: LedgerState;
   deferredProvenance: Map<string, Provenance>;
 }
 
-/** Reads from MongoDB only what the batch can touch (shared/domain keysTouched). */
-async function loadState(
+/** Reads from MongoDB only what the batch can touch (shared/domain keysTouched). Exported for the HTTP gateway, which pre-validates a batch against the same state. */
+export async function loadState(
   c: Collections,
   team: string,
   batch: readonly BatchEntry[],

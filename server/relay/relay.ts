@@ -27,6 +27,8 @@ export interface RelayOptions {
   verify(token: string): Claims;
   /** Defaults to files under `<dataDir>/automerge`. */
   storage?: DocumentStorage;
+  /** Told when an authenticated session opens and closes (device last-seen records). */
+  onSession?: (claims: Claims, event: "open" | "close") => void;
 }
 
 export interface Relay {
@@ -97,7 +99,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const handleUpgrade = createUpgradeHandler({
     wss,
     verify: opts.verify,
-    attach: (socket, claims, id) => adapter.attach(socket, claims, id),
+    attach: (socket, claims, id) => {
+      adapter.attach(socket, claims, id);
+      if (opts.onSession) {
+        const onSession = opts.onSession;
+        onSession(claims, "open");
+        socket.once("close", () => onSession(claims, "close"));
+      }
+    },
     metrics,
     logger,
     accepting: () => accepting,

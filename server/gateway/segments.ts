@@ -1,0 +1,65 @@
+/**
+ * The gateway's ledger segments: one writer per gateway device id (`gw-<device or user>`),
+ * registered like any device's segment (the `documents` registry first, then the team's segment
+ * registry under `<deviceId>/<n>`), so the materializer decides gateway entries exactly as it
+ * decides a tablet's. Rotates at the same bounds as devices (entries, calendar month).
+ */
+import type { DocHandle, Repo } from "@automerge/automerge-repo";
+import { SEGMENT_MAX_ENTRIES, segmentKey, type LedgerSegmentDoc } from "../../shared/docs.js";
+import type { LedgerEntry } from "../../shared/domain/index.js";
+import type { DocumentRegistry } from "../relay/registry.js";
+import type { TeamDocs } from "./team-docs.js";
+
+/**
+ * The owner recorded for gateway segments. `~` cannot occur in a token's subject, so no device
+ * identity (`<sub>/<device>`) ever matches it and only the server writes these segments.
+ */
+export function gatewayOwner(device: string): string {
+  return `~gateway/${device}`;
+}
+
+export async function appendToGatewaySegment(
+  repo: Repo,
+  registry: DocumentRegistry,
+  docs: TeamDocs,
+  device: string,
+  entries: readonly LedgerEntry[],
+): Promise<string> {
+  const segments = docs.registry.doc().segments ?? {};
+  let n = -1;
+  for (const key of Object.keys(segments)) {
+    if (!key.startsWith(`${device}/`)) continue;
+    const k = Number(key.slice(device.length + 1));
+    if (Number.isInteger(k) && k > n) n = k;
+  }
+  let handle: DocHandle<LedgerSegmentDoc> | undefined;
+  if (n >= 0) {
+    const current = await repo.find<LedgerSegmentDoc>(segments[segmentKey(device, n)]!);
+    const doc = current.doc();
+    const size = Object.keys(doc.entries ?? {}).length;
+    const sameMonth = typeof doc.createdAt === "string" && doc.createdAt.slice(0, 7) === new Date().toISOString().slice(0, 7);
+    if (sameMonth && (size === 0 || size + entries.length <= SEGMENT_MAX_ENTRIES)) handle = current;
+  }
+  if (!handle) {
+    n += 1;
+    handle = repo.create<LedgerSegmentDoc>({ type: "ledger-segment", team: docs.team, device, n, createdAt: new Date().toISOString(), entries: {} });
+    // Registered to the team before any registry names it: the relay and the materializer
+    // accept a segment only when `documents` says whose it is.
+    await registry.register({
+      _id: handle.documentId, team: docs.team, kind: "ledger-segment", readOnly: false, owner: gatewayOwner(device), createdAt: new Date(),
+    });
+    const url = handle.url;
+    docs.registry.change((d) => {
+      d.segments[segmentKey(device, n)] = url;
+    });
+  }
+  handle.change((d) => {
+    for (const e of entries) {
+      // A retry that finishes an earlier attempt writes only what is missing.
+      if (Object.hasOwn(d.entries, e.id)) continue;
+      d.entries[e.id] = JSON.parse(JSON.stringify(e)) as unknown;
+    }
+  });
+  await repo.flush([handle.documentId, docs.registry.documentId]);
+  return handle.documentId;
+}

@@ -1,0 +1,27 @@
+/** What the API's routes are built from; one options type for the whole router. */
+import type { Repo } from "@automerge/automerge-repo";
+import type { Db } from "mongodb";
+import type { Accounts } from "../accounts/store.js";
+import type { RateLimiter } from "../accounts/rate-limit.js";
+import type { TokenService } from "../auth/tokens.js";
+import type { Gateway } from "../gateway/gateway.js";
+import type { Logger } from "../log.js";
+import type { Collections } from "../materializer/collections.js";
+import type { DocumentRegistry } from "../relay/registry.js";
+import type { Teams } from "../relay/teams.js";
+
+export interface ApiDeps {
+  db: Db;
+  repo: Repo;
+  teams: Teams;
+  registry: DocumentRegistry;
+  tokens: TokenService;
+  logger: Logger;
+  /** Lifetime of tokens issued at login and enrollment, seconds. */
+  tokenTtlSeconds: number;
+  accounts: Accounts;
+  loginLimiter: RateLimiter;
+  gateway: Gateway;
+  /** The materializer's collections (read-only here). */
+  c: Collections;
+}
