@@ -16,6 +16,13 @@ export class RateLimiter {
   readonly #windows = new Map<string, { start: number; count: number }>();
   constructor(private readonly opts: RateLimiterOptions) {}
 
+  /** Seconds until `key` may try again (0: now), without counting an attempt. */
+  blocked(key: string, now = Date.now()): number {
+    const w = this.#windows.get(key);
+    if (!w || now - w.start >= this.opts.windowMs || w.count < this.opts.limit) return 0;
+    return Math.max(1, Math.ceil((w.start + this.opts.windowMs - now) / 1000));
+  }
+
   /** Counts an attempt; returns 0 when allowed, else the seconds until the window resets. */
   hit(key: string, now = Date.now()): number {
     let w = this.#windows.get(key);

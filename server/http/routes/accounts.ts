@@ -47,8 +47,10 @@ export function accountRoutes(deps: ApiDeps): Route[] {
           throw new ApiError(400, "invalid-login", "team, username and password must be strings");
         }
         if (device !== undefined && typeof device !== "string") throw new ApiError(400, "invalid-login", "device must be a string");
-        // Counted before the password is checked: guessing costs attempts whether right or wrong.
-        const retry = deps.loginLimiter.hit(`${ip}|${team}|${username}`);
+        // Failed attempts are counted; once over the limit even the right password waits, so
+        // guessing cannot go on in the background of a user's own logins.
+        const limitKey = `${ip}|${team}|${username}`;
+        const retry = deps.loginLimiter.blocked(limitKey);
         if (retry > 0) {
           log.warn({ team, username, ip }, "login rate limited");
           return {
@@ -61,6 +63,7 @@ export function accountRoutes(deps: ApiDeps): Route[] {
         // An unknown user costs the same scrypt work as a wrong password.
         const ok = password.length <= 256 && (await verifyPassword(password, user?.passwordHash ?? (await decoyHash())));
         if (!user || !ok) {
+          deps.loginLimiter.hit(limitKey);
           log.info({ team, username, ip }, "login refused");
           throw new ApiError(401, "invalid-credentials", "invalid team, username or password");
         }
