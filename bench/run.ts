@@ -1,0 +1,141 @@
+/**
+ * `npm run bench [-- --quick | --full] [--only relay,reconnect,...] [--reps N]`
+ *
+ * Runs every benchmark beside its baseline in the same run, prints a progress line per step on
+ * stderr and a table on stdout, and writes bench/results.json (medians, min/max over
+ * repetitions, ratios). All traffic stays on 127.0.0.1; every child process dies with the run.
+ */
+import { writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { Benchmark, BenchContext } from "./lib/context.js";
+import { openBenchDatabase } from "./lib/database.js";
+import { killChildrenOnExit, repoRoot } from "./lib/procs.js";
+import { progress } from "./lib/progress.js";
+import type { Row, Sizes } from "./lib/report.js";
+import { markdownTable } from "./lib/table.js";
+import { gatewayBench } from "./gateway.js";
+import { materializerBench } from "./materializer.js";
+import { reconnectBench } from "./reconnect.js";
+import { relayBench } from "./relay.js";
+import { scaleBench } from "./scale.js";
+
+type Mode = "quick" | "default" | "full";
+
+/** Sizes per mode: default is what fits the 10-minute budget on 2 cores; full is issue 8's. */
+const SIZES: Record<Mode, Sizes> = {
+  quick: {
+    relayDocEntries: 2000, relayClients: 20, relayExchangeSeconds: 5, reconnectEntries: 2000, materializerEntries: 1000,
+    latencyDevices: 20, latencySeconds: 5, scaleEntries: 4000, scaleDevices: 20, concurrentDevices: 40, concurrentSeconds: 8,
+  },
+  default: {
+    relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 10, reconnectEntries: 10_000, materializerEntries: 5000,
+    latencyDevices: 20, latencySeconds: 10, scaleEntries: 20_000, scaleDevices: 20, concurrentDevices: 100, concurrentSeconds: 15,
+  },
+  full: {
+    relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 15, reconnectEntries: 10_000, materializerEntries: 10_000,
+    latencyDevices: 20, latencySeconds: 15, scaleEntries: 100_000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 20,
+  },
+};
+const REPS: Record<Mode, number> = { quick: 1, default: 3, full: 3 };
+
+const ALL: Benchmark[] = [relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      full: { type: "boolean", default: false },
+      only: { type: "string", multiple: true },
+      reps: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const mode: Mode = values.full ? "full" : values.quick ? "quick" : "default";
+  const only = (values.only ?? []).flatMap((o) => o.split(",")).filter((o) => o !== "");
+  const unknown = only.filter((o) => !ALL.some((b) => b.name === o));
+  if (unknown.length > 0) throw new Error(`--only ${unknown.join(",")}: known benchmarks are ${ALL.map((b) => b.name).join(", ")}`);
+  const selected = only.length > 0 ? ALL.filter((b) => only.includes(b.name)) : ALL;
+  const reps = values.reps ? Number(values.reps) : REPS[mode];
+  if (!Number.isInteger(reps) || reps < 1) throw new Error("--reps: expected a positive integer");
+  const sizes = SIZES[mode];
+
+  killChildrenOnExit();
+  const startedAt = new Date();
+  progress(`mode ${mode}, ${reps} repetition(s), benchmarks: ${selected.map((b) => b.name).join(", ")}`);
+  const db = await openBenchDatabase();
+  progress(`database: ${db.handle.server} (${db.handle.kind})`);
+  const memo = new Map<string, Promise<unknown>>();
+  const ctx: BenchContext = {
+    db,
+    sizes,
+    reps,
+    memo<T>(key: string, make: () => Promise<T> | T): Promise<T> {
+      if (!memo.has(key)) memo.set(key, Promise.resolve().then(make));
+      return memo.get(key) as Promise<T>;
+    },
+  };
+
+  const rows: Row[] = [];
+  const failures: { bench: string; error: string }[] = [];
+  const timings: Record<string, number> = {};
+  const todo: string[] = [];
+  for (const b of selected) {
+    const t0 = Date.now();
+    progress(`=== ${b.name} (issue ${b.issue})`);
+    try {
+      const got = await b.run(ctx);
+      rows.push(...got);
+      if (got.length === 0) todo.push(b.name);
+    } catch (err) {
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      failures.push({ bench: b.name, error });
+      progress(`${b.name} FAILED: ${error}`);
+    }
+    timings[b.name] = (Date.now() - t0) / 1000;
+    progress(`${b.name} took ${timings[b.name]!.toFixed(0)} s`);
+  }
+  await db.close();
+
+  const durationS = (Date.now() - startedAt.getTime()) / 1000;
+  const results = {
+    startedAt: startedAt.toISOString(),
+    durationS,
+    mode,
+    reps,
+    sizes,
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      memoryGb: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+      loadAverageAtEnd: os.loadavg(),
+      platform: `${os.type()} ${os.release()}`,
+      node: process.version,
+      database: `${db.handle.server} (${db.handle.kind})`,
+    },
+    timings,
+    rows,
+    failures,
+    notMeasured: todo.map((name) => ({ bench: name, reason: notMeasuredReason(name) })),
+  };
+  const out = values.out ?? path.join(repoRoot, "bench", "results.json");
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\n${markdownTable(rows)}\n\n`);
+  for (const t of results.notMeasured) process.stdout.write(`TODO ${t.bench}: ${t.reason}\n`);
+  for (const f of failures) process.stdout.write(`FAILED ${f.bench}: ${f.error.split("\n")[0]}\n`);
+  process.stdout.write(`${rows.length} rows in ${durationS.toFixed(0)} s (${mode}); ${results.machine.cpus} cores ${results.machine.cpuModel}; ${results.machine.database}; written to ${path.relative(repoRoot, out)}\n`);
+  process.exitCode = failures.length > 0 ? 1 : 0;
+}
+
+function notMeasuredReason(name: string): string {
+  return name === "gateway" ? "POST /api/sync (issue 7) is not in server/http yet: no gateway-vs-CRDT figure" : "no rows";
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
