@@ -81,8 +81,8 @@ describe("documented validation errors", () => {
     const db = shop.relay.db.db;
     const team = shop.team.team;
     const before = {
-      journal: await db.collection("journal").countDocuments({ team }),
-      meta: await db.collection("gateway_invoices").countDocuments({ team }),
+      journal: await db.collection<{ _id: string; [k: string]: unknown }>("journal").countDocuments({ team }),
+      meta: await db.collection<{ _id: string; [k: string]: unknown }>("gateway_invoices").countDocuments({ team }),
       catalog: Object.keys((await shop.relay.service.repo.find<CatalogDoc>(shop.team.catalogUrl)).doc().items).length,
     };
     const r = await shop.call<SyncBody>("POST", "/sync", {
@@ -99,8 +99,8 @@ describe("documented validation errors", () => {
     const catalog = (await shop.relay.service.repo.find<CatalogDoc>(shop.team.catalogUrl)).doc();
     expect(Object.keys(catalog.items).length).toBe(before.catalog);
     expect((catalog.items[itemId] as { name: string }).name).toBe("Pen");
-    expect(await db.collection("journal").countDocuments({ team })).toBe(before.journal);
-    expect(await db.collection("gateway_invoices").countDocuments({ team })).toBe(before.meta);
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("journal").countDocuments({ team })).toBe(before.journal);
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("gateway_invoices").countDocuments({ team })).toBe(before.meta);
   });
 
   it("updates and deletes change the catalog field by field", async () => {

@@ -14,14 +14,14 @@ afterAll(async () => {
   await shop?.close();
 });
 
-async function counts(): Promise<Record<string, number>> {
+async function counts(): Promise<{ journal: number; invoices: number; payments: number; catalogItems: number }> {
   const db = shop.relay.db.db;
   const team = shop.team.team;
   const catalog = (await shop.relay.service.repo.find<CatalogDoc>(shop.team.catalogUrl)).doc();
   return {
-    journal: await db.collection("journal").countDocuments({ team }),
-    invoices: await db.collection("invoices").countDocuments({ team }),
-    payments: await db.collection("payments").countDocuments({ team }),
+    journal: await db.collection<{ _id: string; [k: string]: unknown }>("journal").countDocuments({ team }),
+    invoices: await db.collection<{ _id: string; [k: string]: unknown }>("invoices").countDocuments({ team }),
+    payments: await db.collection<{ _id: string; [k: string]: unknown }>("payments").countDocuments({ team }),
     catalogItems: Object.keys(catalog.items).length,
   };
 }
@@ -61,7 +61,7 @@ describe("idempotent sync", () => {
     expect(after.invoices - before.invoices).toBe(1);
     expect(after.payments - before.payments).toBe(1);
     expect(after.catalogItems - before.catalogItems).toBe(2);
-    expect(await shop.relay.db.db.collection("idempotency_keys").countDocuments({ team: shop.team.team, key: "race-1" })).toBe(1);
+    expect(await shop.relay.db.db.collection<{ _id: string; [k: string]: unknown }>("idempotency_keys").countDocuments({ team: shop.team.team, key: "race-1" })).toBe(1);
   });
 
   it("a refusal is replayed too, and a key reused for another body answers 422", async () => {

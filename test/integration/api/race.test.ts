@@ -33,12 +33,12 @@ describe("gateway against a CRDT device", () => {
         ]);
         expect([200, 409]).toContain(gw.status);
         const team = shop.team.team;
-        const journal = shop.relay.db.db.collection("journal");
+        const journal = shop.relay.db.db.collection<{ _id: string; [k: string]: unknown }>("journal");
         await eventually(async () => (await journal.countDocuments({ team, entryId: deviceSale })) === 1, "device sale decided", 20_000);
         const sales = await journal.find({ team, kind: "sale", "entry.lines.item": item }).toArray();
         const accepted = sales.filter((s) => s.status === "accepted");
         expect(accepted).toHaveLength(1);
-        const level = await shop.relay.db.db.collection("stock_levels").findOne({ _id: `${team}:${item}` });
+        const level = await shop.relay.db.db.collection<{ _id: string; [k: string]: unknown }>("stock_levels").findOne({ _id: `${team}:${item}` });
         expect(level?.level).toBe(0);
         if (gw.status === 200) {
           expect(accepted[0]!.entryId).toBe(gw.body.synced.invoicesCreated![0]);
@@ -80,10 +80,10 @@ describe("gateway against a CRDT device", () => {
       expect(body.compensated).toHaveLength(1);
       const team = shop.team.team;
       const db = shop.relay.db.db;
-      expect((await db.collection("journal").findOne({ _id: `${team}:${deviceSale}` }))?.status).toBe("accepted");
+      expect((await db.collection<{ _id: string; [k: string]: unknown }>("journal").findOne({ _id: `${team}:${deviceSale}` }))?.status).toBe("accepted");
       // The accepted half of the batch was voided: its stock is back.
-      await eventually(async () => (await db.collection("stock_levels").findOne({ _id: `${team}:${spare}` }))?.level === 5, "spare stock restored");
-      expect((await db.collection("stock_levels").findOne({ _id: `${team}:${item}` }))?.level).toBe(0);
+      await eventually(async () => (await db.collection<{ _id: string; [k: string]: unknown }>("stock_levels").findOne({ _id: `${team}:${spare}` }))?.level === 5, "spare stock restored");
+      expect((await db.collection<{ _id: string; [k: string]: unknown }>("stock_levels").findOne({ _id: `${team}:${item}` }))?.level).toBe(0);
     } finally {
       await device.close();
     }

@@ -41,7 +41,7 @@ beforeAll(async () => {
   const ids = [device.write(sale(mug, 1, 800)), device.write(sale(mug, 5, 800)), device.write({ kind: "sale", lines: "bogus" })];
   for (let i = 0; i < 12; i++) ids.push(device.write(sale(tea, 1, 120, { paid: 120 })));
   await device.online();
-  const journal = shop.relay.db.db.collection("journal");
+  const journal = shop.relay.db.db.collection<{ _id: string; [k: string]: unknown }>("journal");
   const deadline = Date.now() + 20_000;
   while ((await journal.countDocuments({ team: shop.team.team, entryId: { $in: ids } })) < ids.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
   await device.close();

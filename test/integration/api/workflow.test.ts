@@ -69,15 +69,15 @@ describe("classic sync workflow", () => {
     // The authoritative records, in MongoDB.
     const db = shop.relay.db.db;
     const team = shop.team.team;
-    const journal = await db.collection("journal").find({ team }).sort({ seq: 1 }).toArray();
+    const journal = await db.collection<{ _id: string; [k: string]: unknown }>("journal").find({ team }).sort({ seq: 1 }).toArray();
     expect(journal.map((j) => [j.kind, j.status])).toEqual([["stock", "accepted"], ["sale", "accepted"], ["payment", "accepted"]]);
-    expect(await db.collection("invoices").findOne({ _id: `${team}:${invoiceId}` })).toMatchObject({ status: "finalized", paid: 200, total: 200 });
-    expect(await db.collection("stock_levels").findOne({ _id: `${team}:${itemA}` })).toMatchObject({ level: 50 });
-    expect(await db.collection("purchase_history").countDocuments({ team })).toBe(1);
-    expect(await db.collection("items").findOne({ _id: `${team}:${auto}` })).toMatchObject({ name: "Product", price: 100 });
-    expect(await db.collection("payments").countDocuments({ team })).toBe(1);
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("invoices").findOne({ _id: `${team}:${invoiceId}` })).toMatchObject({ status: "finalized", paid: 200, total: 200 });
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("stock_levels").findOne({ _id: `${team}:${itemA}` })).toMatchObject({ level: 50 });
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("purchase_history").countDocuments({ team })).toBe(1);
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("items").findOne({ _id: `${team}:${auto}` })).toMatchObject({ name: "Product", price: 100 });
+    expect(await db.collection<{ _id: string; [k: string]: unknown }>("payments").countDocuments({ team })).toBe(1);
     // The gateway's segment is registered to the team like a device's.
-    const seg = await db.collection("documents").findOne({ team, kind: "ledger-segment" });
+    const seg = await db.collection<{ _id: string; [k: string]: unknown }>("documents").findOne({ team, kind: "ledger-segment" });
     expect(seg?.owner).toBe("~gateway/gw-till-1");
   });
 });
