@@ -1,2 +1,137 @@
-import type { Benchmark } from "./lib/context.js";
-export const reconnectBench: Benchmark = { name: "reconnect", issue: 0, async run() { return []; } };
+/**
+ * Issue 5: a device (client/ openDevice, real files) that recorded N sales offline comes back
+ * online: time from goOnline() until the relay has acknowledged every entry (the device's own
+ * pendingCount, which counts only what our relay reports saved). Beside it, the bare stack: a
+ * plain Repo holding the same N entries in one document pushes it to a bare automerge-repo relay
+ * (time until that relay reports our heads).
+ *
+ * The device's data is written once per run and copied for each repetition, together with a
+ * snapshot of the relay's data folder taken after enrollment, so every repetition starts from the
+ * same state: a relay that knows the team but none of the entries.
+ */
+import { cp, rm } from "node:fs/promises";
+import path from "node:path";
+import type { DocHandle } from "@automerge/automerge-repo";
+import { openDevice } from "../client/node.js";
+import type { LedgerEntry } from "../shared/domain/index.js";
+import { connect, offlineRepo, waitRelayHolds } from "./lib/client.js";
+import type { Benchmark, BenchContext } from "./lib/context.js";
+import { buildSegment } from "./lib/fixtures.js";
+import { progress } from "./lib/progress.js";
+import { Collector } from "./lib/report.js";
+import { benchDir, startBare, startOurs } from "./lib/servers.js";
+
+const TEAM = "reconnect";
+const DEVICE = "tablet-1";
+
+interface Prepared {
+  relayGolden: string;
+  deviceGolden: string;
+  dbName: string;
+  rootUrl: string;
+  entries: LedgerEntry[];
+  writeSeconds: number;
+}
+
+async function prepare(ctx: BenchContext, n: number): Promise<Prepared> {
+  const { name: dbName } = ctx.db.fresh("reconnect");
+  const relay = await startOurs({ mongoUri: ctx.db.handle.uri, dbName, materializer: false });
+  const deviceGolden = await benchDir("device");
+  try {
+    const team = await relay.createTeam(TEAM);
+    const token = relay.token({ sub: "clerk", team: TEAM, role: "member", device: DEVICE });
+    progress(`reconnect: enrolling ${DEVICE}`);
+    const enrolled = await openDevice({ serverUrl: relay.httpUrl, token, deviceId: DEVICE, rootUrl: team.rootUrl, dataDir: deviceGolden });
+    await enrolled.close();
+    await relay.stop();
+    const relayGolden = `${relay.dataDir}-golden`;
+    await cp(relay.dataDir, relayGolden, { recursive: true });
+
+    progress(`reconnect: ${DEVICE} records ${n} sales offline`);
+    const device = await openDevice({ serverUrl: relay.httpUrl, token, deviceId: DEVICE, dataDir: deviceGolden, offline: true });
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      await device.recordSale({ lines: [{ item: `bench-${globalThis.crypto.randomUUID()}`, quantity: 1, price: 1000, name: "Widget" }], paid: 1000 });
+      if ((i + 1) % 2000 === 0) progress(`reconnect: ${i + 1}/${n} written`);
+    }
+    const writeSeconds = (performance.now() - t0) / 1000;
+    const entries = device.ownEntries().map((e) => e.entry);
+    await device.close();
+    if (entries.length !== n) throw new Error(`device holds ${entries.length} of ${n} entries`);
+    return { relayGolden, deviceGolden, dbName, rootUrl: team.rootUrl, entries, writeSeconds };
+  } finally {
+    await relay.stop();
+  }
+}
+
+async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<number> {
+  const dataDir = await benchDir(`reconnect-relay-${rep}`);
+  const deviceDir = await benchDir(`reconnect-device-${rep}`);
+  await cp(p.relayGolden, dataDir, { recursive: true });
+  await cp(p.deviceGolden, deviceDir, { recursive: true });
+  const relay = await startOurs({ mongoUri: ctx.db.handle.uri, dbName: p.dbName, materializer: false, dataDir });
+  try {
+    const token = relay.token({ sub: "clerk", team: TEAM, role: "member", device: DEVICE });
+    const device = await openDevice({ serverUrl: relay.httpUrl, token, deviceId: DEVICE, dataDir: deviceDir, offline: true });
+    try {
+      if (device.pendingCount() !== p.entries.length) throw new Error(`device pending ${device.pendingCount()}, expected ${p.entries.length}`);
+      const t0 = performance.now();
+      device.goOnline();
+      await device.whenSynced(300_000);
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await device.close();
+    }
+  } finally {
+    await relay.stop();
+    await rm(deviceDir, { recursive: true, force: true });
+  }
+}
+
+async function bareOnce(bytes: Uint8Array): Promise<number> {
+  const relay = await startBare();
+  try {
+    const repo = offlineRepo("bare-tablet");
+    const handle = repo.import<unknown>(bytes);
+    const t0 = performance.now();
+    const c = await connect(relay.dial({ sub: "x", team: TEAM, role: "member" }), "bare-tablet", repo);
+    try {
+      await waitRelayHolds(repo, [handle as DocHandle<unknown>], "the bare relay to hold the pushed document", 300_000);
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await relay.stop();
+  }
+}
+
+export const reconnectBench: Benchmark = {
+  name: "reconnect",
+  issue: 5,
+  async run(ctx) {
+    const n = ctx.sizes.reconnectEntries;
+    const col = new Collector("reconnect");
+    const metric = "offline device reconnects: until the relay holds every entry";
+    col.define(metric, "s", "lower", {
+      baselineName: "plain Repo, same entries in one document → bare relay",
+      size: `${n} entries (device: ${Math.ceil(n / 1000)} segments of ≤1000)`,
+    });
+    col.define("device writes offline (recordSale, flushed each)", "entries/s", "higher", { size: `${n} entries, once per run` });
+    const p = await prepare(ctx, n);
+    col.ours("device writes offline (recordSale, flushed each)", n / p.writeSeconds);
+    progress(`reconnect: building the bare stack's one-document copy of the same ${n} entries`);
+    const bytes = buildSegment({ team: TEAM, device: DEVICE, n: 0, createdAt: p.entries[0]!.at }, p.entries);
+    for (let rep = 0; rep < ctx.reps; rep++) {
+      const order = rep % 2 === 0 ? ["ours", "bare"] : ["bare", "ours"];
+      for (const kind of order) {
+        progress(`reconnect rep ${rep + 1}/${ctx.reps} ${kind}`);
+        if (kind === "ours") col.ours(metric, await oursOnce(ctx, p, rep));
+        else col.baseline(metric, await bareOnce(bytes));
+      }
+    }
+    await rm(p.deviceGolden, { recursive: true, force: true });
+    await rm(p.relayGolden, { recursive: true, force: true });
+    return col.rows();
+  },
+};

@@ -1,0 +1,62 @@
+/**
+ * A device reduced to what load generation needs: a plain Repo with a member token that owns
+ * ledger segments, registers them in the team's segment registry, and appends entries. Many of
+ * these fit in one process where full client Devices (which hold every segment of the team)
+ * would not; the full client is measured on its own in reconnect and the cold pull.
+ */
+import type { AutomergeUrl, DocHandle } from "@automerge/automerge-repo";
+import type { CreatedTeam } from "../../server/relay/teams.js";
+import type { LedgerSegmentDoc, SegmentRegistryDoc } from "../../shared/docs.js";
+import type { LedgerEntry } from "../../shared/domain/index.js";
+import { connect, type Client } from "./client.js";
+import type { RelayProcess } from "./servers.js";
+
+export class LightDevice {
+  client!: Client;
+  readonly segments: DocHandle<LedgerSegmentDoc>[] = [];
+  private registry!: DocHandle<SegmentRegistryDoc>;
+
+  constructor(
+    readonly relay: RelayProcess,
+    readonly team: CreatedTeam,
+    readonly id: string,
+  ) {}
+
+  get user(): string {
+    return `user-${this.id}`;
+  }
+
+  async online(): Promise<void> {
+    this.client = await connect(this.relay.dial({ sub: this.user, team: this.team.team, role: "member", device: this.id }), this.id);
+    this.registry = await this.client.repo.find<SegmentRegistryDoc>(this.team.registryUrl);
+  }
+
+  /** Adds a segment (prebuilt bytes, or a new empty one) and registers it as `<id>/<n>`. */
+  addSegment(bytes?: Uint8Array): DocHandle<LedgerSegmentDoc> {
+    const n = this.segments.length;
+    const handle = bytes
+      ? this.client.repo.import<LedgerSegmentDoc>(bytes)
+      : this.client.repo.create<LedgerSegmentDoc>({ type: "ledger-segment", team: this.team.team, device: this.id, n, createdAt: new Date().toISOString(), entries: {} });
+    const url: AutomergeUrl = handle.url;
+    this.registry.change((d) => {
+      d.segments[`${this.id}/${n}`] = url;
+    });
+    this.segments.push(handle);
+    return handle;
+  }
+
+  write(entry: LedgerEntry): void {
+    const seg = this.segments.at(-1) ?? this.addSegment();
+    seg.change((d) => {
+      d.entries[entry.id] = JSON.parse(JSON.stringify(entry)) as unknown;
+    });
+  }
+
+  handles(): DocHandle<unknown>[] {
+    return [...this.segments, this.registry] as DocHandle<unknown>[];
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
