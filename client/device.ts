@@ -55,7 +55,7 @@ import {
   type StatusView,
   type TeamRefs,
 } from "./read-docs.js";
-import { changeSafely, type WedgeRecovery } from "./safe-change.js";
+import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
 import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
@@ -154,6 +154,8 @@ interface CurrentSegment {
 const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
 const PROGRESS_THROTTLE_MS = 200;
 const OWN_SEGMENTS_LOAD_MS = 10_000;
+/** How often held documents are probed for the failed-send wedge (safe-change.ts `isWedged`). */
+const WEDGE_CHECK_MS = 5_000;
 
 function monthOf(iso: string): string {
   return iso.slice(0, 7);
@@ -193,6 +195,7 @@ export class Device extends Emitter<DeviceEvents> {
   #provisional: Provisional | undefined;
   #acked: Record<string, number> = {};
   #progressTimer: ReturnType<typeof setTimeout> | undefined;
+  #wedgeTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
   /** True while this device changes its own segment (the change event is its own). */
@@ -289,6 +292,24 @@ export class Device extends Emitter<DeviceEvents> {
     await Promise.race([Promise.all(this.#onRegistry()), sleep(OWN_SEGMENTS_LOAD_MS)]);
     this.#onStatus();
     this.#scheduleProgress();
+    this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
+  }
+
+  /**
+   * Writes recover their own document (changeSafely); this finds the ones nobody writes here,
+   * whose wedge would otherwise only show as verdicts and others' entries no longer arriving.
+   */
+  #recoverWedged(): void {
+    if (this.#closed) return;
+    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#verdictDocs.values()] as Array<DocHandle<unknown>>;
+    for (const seg of this.#segments.values()) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
+    for (const handle of handles) {
+      try {
+        recoverIfWedged(handle, this.#recovery);
+      } catch {
+        // A handle unloaded or deleted meanwhile: nothing to recover, the next round looks again.
+      }
+    }
   }
 
   /** First start: wait for the relay, fetch root, registry, catalog and status, remember them. */
@@ -467,6 +488,9 @@ export class Device extends Emitter<DeviceEvents> {
   // ---- connectivity and progress ----
 
   #onRelayStatus(s: LinkStatus): void {
+    // A lost session is when a reply can have been lost mid-update: look right away, but after
+    // the adapter's callback returns (a recovery reconnects the adapter, which must not re-enter).
+    if (this.#registry) setTimeout(() => this.#recoverWedged(), 0);
     if (s.state === "online") this.emit("online", { remotePeerId: s.remotePeerId });
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
     this.#scheduleProgress();
@@ -788,6 +812,7 @@ export class Device extends Emitter<DeviceEvents> {
     await this.#writeQueue.catch(() => undefined);
     this.#closed = true;
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
+    if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     try {
       if (this.#segments.size > 0) this.pendingCount();

@@ -36,3 +36,29 @@ export function changeSafely<T>(handle: DocHandle<T>, fn: (doc: T) => void, reco
 export function recoverHandle<T>(handle: DocHandle<T>): void {
   handle.update((doc) => A.clone(doc));
 }
+
+/**
+ * True when the handle holds an outdated document. A document this device only receives (the
+ * status document, verdicts, other devices' segments) is never written here, so changeSafely
+ * would never notice its wedge, and every sync message for it would fail from then on (the repo
+ * logs "error receiving message" and drops it): verdicts would silently stop arriving. A change
+ * that makes no operation is the probe: Automerge checks for an outdated document first and
+ * commits nothing when the callback does nothing, so on a healthy document it has no effect.
+ */
+export function isWedged<T>(handle: DocHandle<T>): boolean {
+  if (!handle.isReady()) return false;
+  try {
+    A.change(handle.doc() as A.Doc<T>, () => undefined);
+    return false;
+  } catch (err) {
+    return isOutdatedDocumentError(err);
+  }
+}
+
+/** Recovers `handle` if it is wedged; true when it was. */
+export function recoverIfWedged<T>(handle: DocHandle<T>, recovery?: WedgeRecovery): boolean {
+  if (!isWedged(handle)) return false;
+  recoverHandle(handle);
+  recovery?.onRecovered(handle.documentId);
+  return true;
+}
