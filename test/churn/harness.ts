@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,6 +53,8 @@ export interface ChurnOptions {
   dbName: string;
   log?: (line: string) => void;
   random?: () => number;
+  /** Writes every JSON log line of the relay processes (and their materializers) here, for diagnosis. */
+  relayLogFile?: string;
 }
 
 export interface ChurnResult {
@@ -416,6 +418,10 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
           // Gone in between.
         }
       }
+    }
+    if (opts.relayLogFile) {
+      const lines = relays.flatMap((svc, i) => svc.logs.map((l) => JSON.stringify({ relayRun: i, ...l })));
+      await writeFile(opts.relayLogFile, `${lines.join("\n")}\n`).catch(() => undefined);
     }
     await proxy?.close();
     await mongo.close().catch(() => undefined);

@@ -2,7 +2,8 @@
  * `npm run churn`: the full-size churn run of issue 9 (20 devices, one sale per second each for
  * 3 minutes, a cut every 2–5 s, 3 relay SIGKILL restarts). Uses MONGODB_URI when set, else the
  * same embedded database the service would start. Exits non-zero when anything was lost.
- * Sizes can be overridden for a quicker look: CHURN_DEVICES, CHURN_SECONDS, CHURN_RESTARTS.
+ * Sizes can be overridden for a quicker look: CHURN_DEVICES, CHURN_SECONDS, CHURN_RESTARTS;
+ * CHURN_RELAY_LOG=file keeps the relay's and materializer's log lines.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
       mongoUri: database.uri,
       dbName: `churn_${randomBytes(4).toString("hex")}`,
       log: (line) => console.log(`[churn] ${line}`),
+      ...(process.env.CHURN_RELAY_LOG ? { relayLogFile: process.env.CHURN_RELAY_LOG } : {}),
     });
     console.log(formatChurn(result));
     const ok = result.crashes === 0 && result.writesFailed === 0 && result.entriesMissing === 0 && result.entriesWritten > 0;
