@@ -1,2 +1,241 @@
-import type { Benchmark } from "./lib/context.js";
-export const scaleBench: Benchmark = { name: "scale", issue: 0, async run() { return []; } };
+/**
+ * Issue 8's scale figures, sized by parameters (the default run uses what fits the time budget;
+ * `--full` asks for 100,000 entries and 200 devices):
+ *  - a team with E ledger entries across 20 devices (segments of ≤1000, one change per entry):
+ *    push to our relay, time for a fresh materializer process to decide and project all of them
+ *    from scratch, the relay process's memory (RSS) at each step, and the cold pull of a new
+ *    device (client/ openDevice enrolling and holding every segment of the team);
+ *  - C concurrently connected devices, each writing a sale every 5 s: latency of an entry
+ *    reaching another device (one observer holding every segment) and reaching MongoDB.
+ */
+import { rm } from "node:fs/promises";
+import { openDevice } from "../client/node.js";
+import type { DocHandle } from "@automerge/automerge-repo";
+import { waitRelayHolds } from "./lib/client.js";
+import type { Benchmark, BenchContext } from "./lib/context.js";
+import { buildSegment, salesOf, saleEntry } from "./lib/fixtures.js";
+import { JournalWatch, projectedSeq } from "./lib/journal-watch.js";
+import { LightDevice } from "./lib/light-device.js";
+import { spawnTsx } from "./lib/procs.js";
+import { progress, sleep, until } from "./lib/progress.js";
+import { Collector } from "./lib/report.js";
+import { benchDir, startOurs } from "./lib/servers.js";
+import { percentile } from "./lib/stats.js";
+import type { LedgerSegmentDoc } from "../shared/docs.js";
+
+const SEGMENT = 1000;
+
+/** Samples a process's RSS until stopped; keeps the peak. */
+function rssSampler(read: () => number): { peak(): number; stop(): void } {
+  let peak = read();
+  const t = setInterval(() => {
+    const v = read();
+    if (Number.isFinite(v)) peak = Math.max(peak, v);
+  }, 250);
+  return { peak: () => peak, stop: () => clearInterval(t) };
+}
+
+async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devices: number): Promise<void> {
+  const team = "bigteam";
+  const { name: dbName, db } = ctx.db.fresh("scale");
+  const relay = await startOurs({ mongoUri: ctx.db.handle.uri, dbName, materializer: false });
+  const sampler = rssSampler(() => relay.rssMb());
+  const all: LightDevice[] = [];
+  let newDeviceDir: string | undefined;
+  try {
+    const created = await relay.createTeam(team);
+    col.ours("relay RSS, team created, nothing pushed", relay.rssMb());
+    const per = Math.ceil(entries / devices);
+    progress(`scale: building ${entries} entries for ${devices} devices (segments of ≤${SEGMENT})`);
+    const segments: Uint8Array[][] = [];
+    for (let d = 0; d < devices; d++) {
+      const sales = salesOf(`big-${d}`, Math.min(per, entries - d * per), Date.UTC(2026, 0, 5, 8) + d * 7);
+      const mine: Uint8Array[] = [];
+      for (let i = 0, n = 0; i < sales.length; i += SEGMENT, n++) {
+        const chunk = sales.slice(i, i + SEGMENT);
+        mine.push(buildSegment({ team, device: `big-${d}`, n, createdAt: chunk[0]!.at }, chunk));
+      }
+      segments.push(mine);
+      if ((d + 1) % 5 === 0) progress(`scale: ${d + 1}/${devices} devices built`);
+    }
+
+    progress(`scale: ${devices} devices push ${entries} entries to our relay`);
+    const t0 = performance.now();
+    await Promise.all(
+      segments.map(async (mine, d) => {
+        const dev = new LightDevice(relay, created, `big-${d}`);
+        await dev.online();
+        for (const bytes of mine) dev.addSegment(bytes);
+        all.push(dev);
+        await waitRelayHolds(dev.client.repo, dev.handles(), `device big-${d}'s segments on the relay`, 900_000);
+      }),
+    );
+    col.ours("push: 20 devices until the relay holds every entry", (performance.now() - t0) / 1000);
+    col.ours("relay RSS after the push", relay.rssMb());
+    await Promise.all(all.map((d) => d.close()));
+    all.length = 0;
+
+    progress(`scale: a fresh materializer process decides and projects ${entries} entries`);
+    const t1 = performance.now();
+    const mat = await spawnTsx({
+      script: "server/materializer/main.ts",
+      env: { RELAY_URL: relay.syncUrl, MONGODB_URI: ctx.db.handle.uri, MONGODB_DB: dbName, DATA_DIR: relay.dataDir, LOG_LEVEL: "info" },
+      ready: (l) => l.msg === "materializer ready",
+    });
+    try {
+      let last = -1;
+      await until(async () => {
+        const seq = await projectedSeq(db, team);
+        if (Math.floor(seq / 5000) !== Math.floor(last / 5000)) progress(`scale: projected ${seq}/${entries}`);
+        last = seq;
+        return seq >= entries;
+      }, "every entry materialized", 1_800_000, 500);
+      const seconds = (performance.now() - t1) / 1000;
+      col.ours("materialize from scratch (process start → all projected)", seconds);
+      col.ours("materialize from scratch, entries/s", entries / seconds);
+      col.ours("relay RSS after materializing", relay.rssMb());
+    } finally {
+      await mat.stop();
+    }
+
+    progress("scale: cold pull of a new device (openDevice: enroll, then every segment of the team)");
+    newDeviceDir = await benchDir("newdevice");
+    const t2 = performance.now();
+    const device = await openDevice({
+      serverUrl: relay.httpUrl, token: relay.token({ sub: "newbie", team, role: "member", device: "new-tablet" }),
+      deviceId: "new-tablet", rootUrl: created.rootUrl, dataDir: newDeviceDir, enrollTimeoutMs: 120_000,
+    });
+    try {
+      await until(() => device.entries().length >= entries, "the new device to hold every entry", 900_000, 250);
+      col.ours("cold pull: new device holds every entry", (performance.now() - t2) / 1000);
+    } finally {
+      await device.close();
+    }
+    col.ours("relay RSS after the cold pull", relay.rssMb());
+    col.ours("relay RSS peak", sampler.peak());
+  } finally {
+    sampler.stop();
+    await Promise.all(all.map((d) => d.close()));
+    await relay.stop();
+    if (newDeviceDir) await rm(newDeviceDir, { recursive: true, force: true });
+  }
+}
+
+async function manyDevices(ctx: BenchContext, col: Collector, count: number, seconds: number): Promise<void> {
+  const team = "crowd";
+  const { name: dbName, db } = ctx.db.fresh("crowd");
+  const relay = await startOurs({ mongoUri: ctx.db.handle.uri, dbName, materializer: true });
+  const all: LightDevice[] = [];
+  const watch = new JournalWatch(db, team, 100);
+  let observer: LightDevice | undefined;
+  try {
+    const created = await relay.createTeam(team);
+    progress(`scale: connecting ${count} devices`);
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, count - i) }, async (_, k) => {
+          const d = new LightDevice(relay, created, `crowd-${i + k}`);
+          await d.online();
+          d.addSegment();
+          all.push(d);
+        }),
+      );
+    }
+    col.ours("connect + register a segment, all devices", (performance.now() - t0) / 1000);
+    observer = new LightDevice(relay, created, "observer");
+    await observer.online();
+    const writtenAt = new Map<string, number>();
+    const seenByObserver = new Map<string, number>();
+    const watched = await Promise.all(all.map((d) => observer!.client.repo.find<LedgerSegmentDoc>(d.segments[0]!.url)));
+    for (const h of watched) {
+      const known = new Set<string>();
+      h.on("change", ({ doc }: { doc: LedgerSegmentDoc }) => {
+        const now = Date.now();
+        for (const id of Object.keys(doc.entries)) {
+          if (known.has(id)) continue;
+          known.add(id);
+          if (!seenByObserver.has(id)) seenByObserver.set(id, now);
+        }
+      });
+    }
+    await waitRelayHolds(all[0]!.client.repo, all.flatMap((d) => d.segments) as DocHandle<unknown>[], "segments on the relay", 120_000).catch(() => undefined);
+    await sleep(2000);
+    col.ours("relay RSS with every device connected", relay.rssMb());
+    progress(`scale: ${count} devices each write a sale every 5 s for ${seconds} s`);
+    watch.start();
+    const started = Date.now();
+    const timers = all.map((d, i) =>
+      setTimeout(function tick() {
+        if (Date.now() - started > seconds * 1000) return;
+        const e = saleEntry(d.id, d.user);
+        writtenAt.set(e.id, Date.now());
+        d.write(e);
+        timers[i] = setTimeout(tick, 5000);
+      }, Math.floor((i / count) * 5000)),
+    );
+    await sleep(seconds * 1000);
+    for (const t of timers) clearTimeout(t);
+    const allSeen = (): boolean => [...writtenAt.keys()].every((id) => seenByObserver.has(id) && watch.seenAt.has(id));
+    await until(allSeen, "every entry at the observer and in the journal", 120_000, 200).catch(() => undefined);
+    const toDevice: number[] = [];
+    const toMongo: number[] = [];
+    for (const [id, t] of writtenAt) {
+      const o = seenByObserver.get(id);
+      const m = watch.seenAt.get(id);
+      toDevice.push(o === undefined ? Number.POSITIVE_INFINITY : o - t);
+      toMongo.push(m === undefined ? Number.POSITIVE_INFINITY : m - t);
+    }
+    col.ours("change → another device, p50", percentile(toDevice, 50));
+    col.ours("change → another device, p99", percentile(toDevice, 99));
+    col.ours("change → verdict in MongoDB, p50", percentile(toMongo, 50));
+    col.ours("change → verdict in MongoDB, p99", percentile(toMongo, 99));
+    col.ours("entries written", writtenAt.size);
+    col.ours("entries that reached the other device", toDevice.filter(Number.isFinite).length / Math.max(1, toDevice.length));
+    col.ours("entries that reached MongoDB", toMongo.filter(Number.isFinite).length / Math.max(1, toMongo.length));
+    col.ours("relay RSS at the end", relay.rssMb());
+  } finally {
+    watch.stop();
+    await observer?.close();
+    await Promise.all(all.map((d) => d.close()));
+    await relay.stop();
+  }
+}
+
+export const scaleBench: Benchmark = {
+  name: "scale",
+  issue: 8,
+  async run(ctx) {
+    const { scaleEntries: entries, scaleDevices: devices, concurrentDevices: count, concurrentSeconds: seconds } = ctx.sizes;
+    const col = new Collector("scale");
+    const big = `${entries} entries, ${devices} devices`;
+    for (const [m, unit, better] of [
+      ["relay RSS, team created, nothing pushed", "MB", "lower"],
+      ["push: 20 devices until the relay holds every entry", "s", "lower"],
+      ["relay RSS after the push", "MB", "lower"],
+      ["materialize from scratch (process start → all projected)", "s", "lower"],
+      ["materialize from scratch, entries/s", "entries/s", "higher"],
+      ["relay RSS after materializing", "MB", "lower"],
+      ["cold pull: new device holds every entry", "s", "lower"],
+      ["relay RSS after the cold pull", "MB", "lower"],
+      ["relay RSS peak", "MB", "lower"],
+    ] as const) col.define(m, unit, better, { size: big });
+    const crowd = `${count} devices × 1 sale/5 s, ${seconds} s`;
+    for (const [m, unit, better] of [
+      ["connect + register a segment, all devices", "s", "lower"],
+      ["relay RSS with every device connected", "MB", "lower"],
+      ["change → another device, p50", "ms", "lower"],
+      ["change → another device, p99", "ms", "lower"],
+      ["change → verdict in MongoDB, p50", "ms", "lower"],
+      ["change → verdict in MongoDB, p99", "ms", "lower"],
+      ["entries written", "count", "higher"],
+      ["entries that reached the other device", "fraction", "higher"],
+      ["entries that reached MongoDB", "fraction", "higher"],
+      ["relay RSS at the end", "MB", "lower"],
+    ] as const) col.define(m, unit, better, { size: crowd });
+    // One repetition: these are sizes, not comparisons, and each costs minutes at full size.
+    await bigTeam(ctx, col, entries, devices);
+    await manyDevices(ctx, col, count, seconds);
+    return col.rows();
+  },
+};
