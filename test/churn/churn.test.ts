@@ -24,8 +24,8 @@ it("five devices under connection churn and a relay SIGKILL: no crash, no failed
     console.log(formatChurn(result));
     expect(result.crashes).toBe(0);
     expect(result.writesFailed).toBe(0);
-    // One sale a second for 40 s each, less the ticks lost to a busy machine.
-    expect(result.writesAttempted).toBeGreaterThanOrEqual(5 * 30);
+    // One sale a second for 40 s each, paced by the wall clock.
+    expect(result.writesAttempted).toBeGreaterThanOrEqual(5 * 39);
     expect(result.entriesWritten).toBe(result.writesAttempted);
     expect(result.missingOnRelay).toBe(0);
     expect(result.undecided).toBe(0);

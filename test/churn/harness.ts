@@ -77,6 +77,8 @@ export interface ChurnResult {
   decisions: Record<string, number>;
   /** Time from the end of the writes until everything was on the relay and decided. */
   settleMs: number;
+  /** What the materializer processes logged (through the relay's output): where the settle time goes. */
+  materializer: { started: number; ready: number; batches: number; largestBatch: number; slowestBatchMs: number };
   totalMs: number;
   /** Up to ten distinct failure messages and crash descriptions, for diagnosis. */
   problems: string[];
@@ -375,6 +377,15 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       }),
     );
 
+    const mlogs = relays.flatMap((svc) => svc.logs);
+    const batches = mlogs.filter((l) => l.msg === "batch decided");
+    const materializer = {
+      started: mlogs.filter((l) => l.msg === "materializer started").length,
+      ready: mlogs.filter((l) => l.msg === "materializer ready").length,
+      batches: batches.length,
+      largestBatch: Math.max(0, ...batches.map((l) => (typeof l.batch === "number" ? l.batch : 0))),
+      slowestBatchMs: Math.max(0, ...batches.map((l) => (typeof l.ms === "number" ? l.ms : 0))),
+    };
     const missingOnRelay = [...written].filter((id) => !onRelay.has(id));
     const undecided = [...written].filter((id) => !decided.has(id));
     const decisions: Record<string, number> = {};
@@ -401,6 +412,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       relayRestarts: restarts,
       decisions,
       settleMs,
+      materializer,
       totalMs: Date.now() - startedAt,
       problems: [...problems],
     };
@@ -437,6 +449,7 @@ export function formatChurn(r: ChurnResult): string {
     `  entries written:  ${r.entriesWritten}`,
     `  entries missing:  ${r.entriesMissing} (not on relay: ${r.missingOnRelay}, undecided: ${r.undecided})`,
     `  decisions:        ${JSON.stringify(r.decisions)} (settled ${Math.round(r.settleMs / 1000)} s after the writes)`,
+    `  materializer:     ${r.materializer.ready} of ${r.materializer.started} starts got ready, ${r.materializer.batches} batches logged (largest ${r.materializer.largestBatch} entries, slowest ${Math.round(r.materializer.slowestBatchMs / 1000)} s)`,
     `  reconnects:       ${r.reconnects}`,
     `  crashes:          ${r.crashes}`,
     `  wedge recoveries: ${r.recoveries}`,
