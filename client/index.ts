@@ -9,4 +9,4 @@ export type { CatalogView, NewItem, CatalogEditor } from "./catalog.js";
 export { browserSocketFactory, type SocketFactory, type SocketLike } from "./socket.js";
 export { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
-export { changeSafely, isOutdatedDocumentError, recoverHandle } from "./safe-change.js";
+export { changeSafely, isOutdatedDocumentError, isWedged, recoverHandle, recoverIfWedged } from "./safe-change.js";
