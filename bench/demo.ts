@@ -24,7 +24,10 @@ import { benchDir } from "./lib/servers.js";
 const TEAM = "corner-shop";
 const DAY_LABEL = new Date().toISOString().slice(0, 10);
 
-const say = (line = ""): void => void process.stdout.write(`${line}\n`);
+/** Item ids in reasons and figures, shown as the names a shop owner knows. */
+const names = new Map<string, string>();
+const named = (text: string): string => [...names].reduce((t, [id, name]) => t.split(id).join(`"${name}"`), text);
+const say = (line = ""): void => void process.stdout.write(`${named(line)}\n`);
 const euros = (cents: number): string => `€${(cents / 100).toFixed(2)}`;
 
 /** Runs `npm run device -- <args>` (directly through tsx) and returns its JSON lines. */
@@ -85,6 +88,8 @@ async function main(): Promise<void> {
     const office = await openDevice({ serverUrl: url, token: adminToken, deviceId: "office", rootUrl: team.rootUrl, dataDir: path.join(dataDir, "office") });
     const beans = await office.catalogEditor.addItem({ name: "Espresso beans 1 kg", price: 1890, unit: "bag" });
     const frother = await office.catalogEditor.addItem({ name: "Milk frother", price: 4500, unit: "pcs" });
+    names.set(beans.id, beans.name);
+    names.set(frother.id, frother.name);
     const rosa = await office.catalogEditor.addCustomer({ name: "Café Rosa", phone: "+34 600 000 111" });
     await office.recordStock({ item: beans.id, delta: 20, reason: "delivery" });
     await office.recordStock({ item: frother.id, delta: 3, reason: "delivery" });
