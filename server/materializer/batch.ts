@@ -23,7 +23,7 @@ import {
   type VoidEntry,
 } from "../../shared/domain/index.js";
 import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
-import { chainHead, seal, type UnsealedRecord } from "./journal.js";
+import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, recomputeAggregates } from "./projections.js";
 
 export interface BatchEntry {
@@ -37,6 +37,11 @@ export interface BatchContext {
   /** Given when the server runs transactions: a batch then commits as a whole. */
   client?: MongoClient | undefined;
   transactions: boolean;
+  /**
+   * The last journal record per team, kept between batches: finding it is a sort over the
+   * journal, which FerretDB runs as a scan. Dropped whenever a batch fails.
+   */
+  heads?: Map<string, ChainHead>;
 }
 
 export interface BatchOutcome {
@@ -96,13 +101,13 @@ export async function processBatch(
         { upsert: true, ...opts },
       );
     }
-    const head = await chainHead(c, team);
+    const head = ctx.heads?.get(team) ?? (await chainHead(c, team));
     const records = seal(head, unsealed);
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
-      const touched = await applyRecords(c, team, records);
-      await recomputeAggregates(c, team, touched);
+      const touched = await applyRecords(c, team, records, session);
+      await recomputeAggregates(c, team, touched, session);
       await c.teamState.updateOne(
         { _id: team },
         { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now } },
@@ -113,16 +118,23 @@ export async function processBatch(
   };
 
   let records: JournalRecord[];
-  if (ctx.transactions && ctx.client) {
-    const session = ctx.client.startSession();
-    try {
-      records = await session.withTransaction(() => write(session));
-    } finally {
-      await session.endSession();
+  try {
+    if (ctx.transactions && ctx.client) {
+      const session = ctx.client.startSession();
+      try {
+        records = await session.withTransaction(() => write(session));
+      } finally {
+        await session.endSession();
+      }
+    } else {
+      records = await write();
     }
-  } else {
-    records = await write();
+  } catch (err) {
+    ctx.heads?.delete(team);
+    throw err;
   }
+  const last = records.at(-1);
+  if (last) ctx.heads?.set(team, { seq: last.seq, recordHash: last.recordHash });
 
   const tampered = result.tampered.map((t) => ({ ...t, provenance: provenance(t.id) }));
   if (tampered.length > 0) {

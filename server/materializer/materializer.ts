@@ -84,7 +84,7 @@ export class Materializer {
       team,
       rootUrl,
       repo: this.opts.repo,
-      ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions },
+      ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions, heads: new Map() },
       registry: createDocumentRegistry(this.opts.db),
       logger: this.opts.logger,
       metrics: this.metrics,

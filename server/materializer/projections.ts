@@ -1,167 +1,165 @@
 /**
- * Journal → projections. Every write is an upsert keyed by ids and carries absolute values from
- * the effects, so applying a record twice, or a range of records again after a crash, gives the
- * same collections. Aggregates (daily summaries, customer balances) are recomputed from the
- * projected invoices and payments for the keys a range touched, never incremented.
+ * Journal → projections. Every projected document is computed whole from journal records (effects
+ * carry absolute values) and written by key, so applying a range of records again after a crash
+ * gives the same collections. Aggregates (daily summaries, customer balances) are recomputed from
+ * the projected invoices and payments for the keys a range touched, never incremented.
  */
-import type { AnyBulkWriteOperation } from "mongodb";
+import type { ClientSession } from "mongodb";
 import type {
-  Collections, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc, QuarantineDoc, RejectionDoc,
-  StockLevelDoc, StockMovementDoc,
+  Collections, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
+  QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
+import { insertMissing, replaceAll } from "./write-set.js";
 
 export interface Touched {
   days: Set<string>;
   customers: Set<string>;
 }
 
-export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[]): Promise<Touched> {
+type Lines = InvoiceDoc["lines"];
+
+/** What a sale took from stock: its own stock effects. A void puts exactly these back. */
+function saleLines(r: JournalRecord): Lines {
+  return r.effects.flatMap((e) => (e.type === "stock" && e.entry === r.entryId ? [{ item: e.item, quantity: -e.delta }] : []));
+}
+
+export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], session?: ClientSession): Promise<Touched> {
+  const opts = session ? { session } : {};
   const touched: Touched = { days: new Set(), customers: new Set() };
-  const ops = {
-    stock: [] as AnyBulkWriteOperation<StockLevelDoc>[],
-    movements: [] as AnyBulkWriteOperation<StockMovementDoc>[],
-    invoices: [] as AnyBulkWriteOperation<InvoiceDoc>[],
-    payments: [] as AnyBulkWriteOperation<PaymentDoc>[],
-    purchases: [] as AnyBulkWriteOperation<PurchaseDoc>[],
-    items: [] as AnyBulkWriteOperation<ItemDoc>[],
-    rejections: [] as AnyBulkWriteOperation<RejectionDoc>[],
-    quarantine: [] as AnyBulkWriteOperation<QuarantineDoc>[],
-  };
+  // Keyed maps: a later record's value for a key replaces an earlier one's.
+  const stock = new Map<string, StockLevelDoc>();
+  const movements = new Map<string, StockMovementDoc>();
+  const invoices = new Map<string, InvoiceDoc>();
+  const payments = new Map<string, PaymentDoc>();
+  const purchases = new Map<string, PurchaseDoc>();
+  const items = new Map<string, ItemDoc>();
+  const rejections = new Map<string, RejectionDoc>();
+  const quarantine = new Map<string, QuarantineDoc>();
+  const linesOf = new Map<string, Lines>();
+  const needLines = new Set<string>();
 
   for (const r of records) {
     if (r.status === "rejected") {
-      ops.rejections.push({
-        replaceOne: {
-          filter: { _id: r._id },
-          replacement: { team, entryId: r.entryId, kind: r.kind, reason: r.reason ?? "", seq: r.seq,
-            at: r.entry?.at ?? null, device: r.entry?.device ?? null, segment: r.provenance.segment,
-          },
-          upsert: true,
-        },
+      rejections.set(r._id, {
+        _id: r._id, team, entryId: r.entryId, kind: r.kind, reason: r.reason ?? "", seq: r.seq,
+        at: r.entry?.at ?? null, device: r.entry?.device ?? null, segment: r.provenance.segment,
       });
       continue;
     }
     if (r.status === "invalid") {
-      ops.quarantine.push({
-        replaceOne: {
-          filter: { _id: r._id },
-          replacement: { team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt },
-          upsert: true,
-        },
-      });
+      quarantine.set(r._id, { _id: r._id, team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt });
       continue;
     }
-    // A sale's lines, as the void that may come later needs them: what it took from stock.
-    const saleLines =
-      r.kind === "sale"
-        ? r.effects.flatMap((e) => (e.type === "stock" && e.entry === r.entryId ? [{ item: e.item, quantity: -e.delta }] : []))
-        : undefined;
+    if (r.kind === "sale") linesOf.set(r.entryId, saleLines(r));
     for (const e of r.effects) {
       switch (e.type) {
-        case "stock":
-          ops.stock.push({
-            replaceOne: { filter: { _id: teamKey(team, e.item) }, replacement: { team, item: e.item, level: e.level, seq: r.seq }, upsert: true },
-          });
-          ops.movements.push({
-            replaceOne: {
-              filter: { _id: teamKey(team, `${e.entry}:${e.item}`) },
-              replacement: { team, item: e.item, entry: e.entry, delta: e.delta, level: e.level, seq: r.seq },
-              upsert: true,
-            },
-          });
+        case "stock": {
+          const key = teamKey(team, e.item);
+          stock.set(key, { _id: key, team, item: e.item, level: e.level, seq: r.seq });
+          const mkey = teamKey(team, `${e.entry}:${e.item}`);
+          movements.set(mkey, { _id: mkey, team, item: e.item, entry: e.entry, delta: e.delta, level: e.level, seq: r.seq });
           break;
+        }
         case "invoice": {
           const { id, ...fields } = e.invoice;
-          const set: Partial<InvoiceDoc> = { ...fields, id, team, seq: r.seq };
-          if (saleLines && id === r.entryId) set.lines = saleLines;
-          ops.invoices.push({ updateOne: { filter: { _id: teamKey(team, id) }, update: { $set: set, $setOnInsert: saleLines ? {} : { lines: [] } }, upsert: true } });
+          const key = teamKey(team, id);
+          invoices.set(key, { _id: key, team, id, ...fields, lines: [], seq: r.seq });
+          if (!linesOf.has(id)) needLines.add(id);
           touched.days.add(e.invoice.day);
           if (e.invoice.customer !== null) touched.customers.add(e.invoice.customer);
           break;
         }
-        case "payment":
-          ops.payments.push({
-            replaceOne: { filter: { _id: teamKey(team, e.payment.id) }, replacement: { team, ...e.payment, seq: r.seq }, upsert: true },
-          });
+        case "payment": {
+          const key = teamKey(team, e.payment.id);
+          payments.set(key, { _id: key, team, ...e.payment, seq: r.seq });
           touched.days.add(e.payment.day);
           break;
-        case "purchase":
-          ops.purchases.push({
-            replaceOne: {
-              filter: { _id: teamKey(team, e.purchase.invoice) },
-              replacement: { team, ...e.purchase, seq: r.seq },
-              upsert: true,
-            },
-          });
+        }
+        case "purchase": {
+          const key = teamKey(team, e.purchase.invoice);
+          purchases.set(key, { _id: key, team, ...e.purchase, seq: r.seq });
           touched.customers.add(e.purchase.customer);
           break;
-        case "item":
-          // The catalog document stays the authority for items it has; a sale line only fills a gap.
-          ops.items.push({
-            updateOne: {
-              filter: { _id: teamKey(team, e.item.id) },
-              update: {
-                $setOnInsert: {
-                  team, id: e.item.id, name: e.item.name, price: e.item.price, active: e.item.active,
-                  unit: "", group: null, description: "", source: "sale", updatedAt: r.decidedAt,
-                },
-              },
-              upsert: true,
-            },
+        }
+        case "item": {
+          const key = teamKey(team, e.item.id);
+          items.set(key, {
+            _id: key, team, id: e.item.id, name: e.item.name, price: e.item.price, active: e.item.active,
+            unit: "", group: null, description: "", source: "sale", updatedAt: r.decidedAt,
           });
           break;
+        }
       }
     }
   }
 
-  // Ordered within a collection, so the last record's value for a key is the one that stays.
+  // A payment or void on an older invoice: its lines come from the sale's journal record, so the
+  // projection never depends on a projected document that a crash may have left half-written.
+  const missing = [...needLines].filter((id) => !linesOf.has(id));
+  if (missing.length > 0) {
+    for (const sale of await c.journal.find({ _id: { $in: missing.map((id) => teamKey(team, id)) } }, opts).toArray()) {
+      linesOf.set(sale.entryId, saleLines(sale));
+    }
+  }
+  for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
+
   await Promise.all([
-    ops.stock.length ? c.stock.bulkWrite(ops.stock, { ordered: true }) : null,
-    ops.movements.length ? c.movements.bulkWrite(ops.movements, { ordered: true }) : null,
-    ops.invoices.length ? c.invoices.bulkWrite(ops.invoices, { ordered: true }) : null,
-    ops.payments.length ? c.payments.bulkWrite(ops.payments, { ordered: true }) : null,
-    ops.purchases.length ? c.purchases.bulkWrite(ops.purchases, { ordered: true }) : null,
-    ops.items.length ? c.items.bulkWrite(ops.items, { ordered: true }) : null,
-    ops.rejections.length ? c.rejections.bulkWrite(ops.rejections, { ordered: true }) : null,
-    ops.quarantine.length ? c.quarantine.bulkWrite(ops.quarantine, { ordered: true }) : null,
+    replaceAll(c.stock, stock.values(), session),
+    replaceAll(c.movements, movements.values(), session),
+    replaceAll(c.invoices, invoices.values(), session),
+    replaceAll(c.payments, payments.values(), session),
+    replaceAll(c.purchases, purchases.values(), session),
+    replaceAll(c.rejections, rejections.values(), session),
+    replaceAll(c.quarantine, quarantine.values(), session),
+    // The catalog document stays the authority for items it has; a sale line only fills a gap.
+    insertMissing(c.items, items.values(), session),
   ]);
   return touched;
 }
 
 /** Recomputes the daily summaries and customer balances a range of records touched. */
-export async function recomputeAggregates(c: Collections, team: string, touched: Touched): Promise<void> {
-  for (const day of touched.days) {
-    const summary: DailySummaryDoc = {
-      _id: teamKey(team, day), team, day, salesCount: 0, voidCount: 0, revenue: 0, paymentsReceived: 0, outstanding: 0,
-    };
-    for await (const inv of c.invoices.find({ team, day })) {
-      summary.paymentsReceived += inv.initialPaid;
+export async function recomputeAggregates(c: Collections, team: string, touched: Touched, session?: ClientSession): Promise<void> {
+  const opts = session ? { session } : {};
+  if (touched.days.size > 0) {
+    const days = [...touched.days];
+    const summaries = new Map<string, DailySummaryDoc>(
+      days.map((day) => [day, { _id: teamKey(team, day), team, day, salesCount: 0, voidCount: 0, revenue: 0, paymentsReceived: 0, outstanding: 0 }]),
+    );
+    for (const inv of await c.invoices.find({ team, day: { $in: days } }, opts).toArray()) {
+      const s = summaries.get(inv.day);
+      if (!s) continue;
+      s.paymentsReceived += inv.initialPaid;
       if (inv.status === "void") {
-        summary.voidCount += 1;
+        s.voidCount += 1;
         continue;
       }
-      summary.salesCount += 1;
-      summary.revenue += inv.total;
-      summary.outstanding += inv.outstanding;
+      s.salesCount += 1;
+      s.revenue += inv.total;
+      s.outstanding += inv.outstanding;
     }
-    for await (const p of c.payments.find({ team, day })) summary.paymentsReceived += p.amount;
-    const { _id, ...fields } = summary;
-    await c.summaries.replaceOne({ _id }, fields, { upsert: true });
+    for (const p of await c.payments.find({ team, day: { $in: days } }, opts).toArray()) {
+      const s = summaries.get(p.day);
+      if (s) s.paymentsReceived += p.amount;
+    }
+    await replaceAll(c.summaries, summaries.values(), session);
   }
-  for (const customer of touched.customers) {
-    let outstanding = 0;
-    let openInvoices = 0;
-    for await (const inv of c.invoices.find({ team, customer, status: "open" })) {
-      outstanding += inv.outstanding;
-      openInvoices += 1;
-    }
-    const purchases = await c.purchases.countDocuments({ team, customer, void: false });
-    await c.balances.replaceOne(
-      { _id: teamKey(team, customer) },
-      { team, customer, outstanding, openInvoices, purchases },
-      { upsert: true },
+  if (touched.customers.size > 0) {
+    const customers = [...touched.customers];
+    const balances = new Map<string, CustomerBalanceDoc>(
+      customers.map((customer) => [customer, { _id: teamKey(team, customer), team, customer, outstanding: 0, openInvoices: 0, purchases: 0 }]),
     );
+    for (const inv of await c.invoices.find({ team, customer: { $in: customers }, status: "open" }, opts).toArray()) {
+      const b = inv.customer === null ? undefined : balances.get(inv.customer);
+      if (!b) continue;
+      b.outstanding += inv.outstanding;
+      b.openInvoices += 1;
+    }
+    for (const p of await c.purchases.find({ team, customer: { $in: customers }, void: false }, opts).toArray()) {
+      const b = balances.get(p.customer);
+      if (b) b.purchases += 1;
+    }
+    await replaceAll(c.balances, balances.values(), session);
   }
 }
 
