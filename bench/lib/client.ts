@@ -44,6 +44,9 @@ export async function connect(url: string, name: string, repo?: Repo, timeoutMs 
     peerId: r.peerId,
     adapter,
     async close() {
+      // Shutting a Repo down mid-sync can emit a ws `error` with no listener, which would kill
+      // the bench (AUTOMERGE-NOTES.md); the socket is going away, its errors are expected.
+      adapter.socket?.on("error", () => undefined);
       await r.shutdown().catch(() => undefined);
     },
   };
