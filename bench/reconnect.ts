@@ -18,7 +18,7 @@ import { connect, offlineRepo, waitRelayHolds } from "./lib/client.js";
 import type { Benchmark, BenchContext } from "./lib/context.js";
 import { buildSegment, saleEntry } from "./lib/fixtures.js";
 import type { LedgerSegmentDoc, SegmentRegistryDoc } from "../shared/docs.js";
-import { progress } from "./lib/progress.js";
+import { progress, until } from "./lib/progress.js";
 import { Collector } from "./lib/report.js";
 import { benchDir, startBare, startOurs } from "./lib/servers.js";
 
@@ -77,6 +77,8 @@ async function prepare(ctx: BenchContext, n: number): Promise<Prepared> {
       await device.close();
     }
     const reopened = await openDevice({ serverUrl: relay.httpUrl, token, deviceId: DEVICE, dataDir: deviceGolden, offline: true });
+    // open() bounds its wait for own segments (10 s); on a loaded machine some load later.
+    await until(() => reopened.ownEntries().length >= n, "the reopened device to load every own segment", 180_000, 250).catch(() => undefined);
     const entries = reopened.ownEntries().map((e) => e.entry);
     await reopened.close();
     if (entries.length !== n) throw new Error(`device holds ${entries.length} of ${n} entries`);
@@ -96,6 +98,7 @@ async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<nu
     const token = relay.token({ sub: "clerk", team: TEAM, role: "member", device: DEVICE });
     const device = await openDevice({ serverUrl: relay.httpUrl, token, deviceId: DEVICE, dataDir: deviceDir, offline: true });
     try {
+      await until(() => device.pendingCount() >= p.entries.length, "every own segment loaded", 180_000, 250).catch(() => undefined);
       if (device.pendingCount() !== p.entries.length) throw new Error(`device pending ${device.pendingCount()}, expected ${p.entries.length}`);
       const t0 = performance.now();
       device.goOnline();
