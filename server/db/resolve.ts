@@ -21,6 +21,11 @@ export type DatabaseKind = "external" | "mongod" | "memory-server" | "ferretdb";
 export interface DatabaseFeatures {
   transactions: boolean;
   changeStreams: boolean;
+  /**
+   * Queries other than `_id` equality use indexes. False on FerretDB v1, which scans the whole
+   * collection for them (and for every update): callers then prefer point lookups by `_id`.
+   */
+  indexedQueries: boolean;
 }
 
 export interface DatabaseHandle {
@@ -72,7 +77,7 @@ export async function probeServer(uri: string): Promise<{ server: string; featur
     const server = ferret ? `FerretDB ${ferret}` : `MongoDB ${String(build.version)}`;
     // Transactions and change streams need a replica set (or mongos); FerretDB v1 has neither.
     const replicated = !ferret && (typeof hello.setName === "string" || hello.msg === "isdbgrid");
-    return { server, features: { transactions: replicated, changeStreams: replicated } };
+    return { server, features: { transactions: replicated, changeStreams: replicated, indexedQueries: !ferret } };
   } finally {
     await client.close();
   }

@@ -25,6 +25,7 @@ import {
 import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, recomputeAggregates } from "./projections.js";
+import { findByIds, type ReadOptions } from "./write-set.js";
 
 export interface BatchEntry {
   key: string;
@@ -42,6 +43,8 @@ export interface BatchContext {
    * journal, which FerretDB runs as a scan. Dropped whenever a batch fails.
    */
   heads?: Map<string, ChainHead>;
+  /** See DatabaseFeatures.indexedQueries. */
+  pointLookups?: boolean;
 }
 
 export interface BatchOutcome {
@@ -50,6 +53,8 @@ export interface BatchOutcome {
   /** Entries now waiting for their invoice. */
   deferred: { verdict: Verdict; provenance: Provenance }[];
   tampered: (Tamper & { provenance: Provenance })[];
+  /** Milliseconds per phase, for the batch log line. */
+  phases: Record<string, number>;
 }
 
 export async function processBatch(
@@ -64,10 +69,19 @@ export async function processBatch(
   const provenanceOf = new Map<string, Provenance>();
   for (const b of batch) provenanceOf.set(b.key, b.provenance);
 
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems);
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  const phase = (name: string): void => {
+    const now = Date.now();
+    phases[name] = (phases[name] ?? 0) + now - mark;
+    mark = now;
+  };
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups });
+  phase("load");
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
   const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw })), settings, now);
+  phase("decide");
   const provenance = (id: string): Provenance => provenanceOf.get(id) ?? { segment: "", device: null, change: null, actor: null };
 
   const finals = result.verdicts.filter((v) => v.status !== "deferred");
@@ -105,9 +119,12 @@ export async function processBatch(
     const records = seal(head, unsealed);
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
+      phase("journal");
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
-      const touched = await applyRecords(c, team, records, session);
+      const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
+      phase("project");
       await recomputeAggregates(c, team, touched, session);
+      phase("aggregate");
       await c.teamState.updateOne(
         { _id: team },
         { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now } },
@@ -155,7 +172,7 @@ export async function processBatch(
       if (err.code !== 11000) throw err;
     });
   }
-  return { records, deferred, tampered };
+  return { records, deferred, tampered, phases };
 }
 
 export interface LoadedState {
@@ -169,6 +186,7 @@ export async function loadState(
   team: string,
   batch: readonly BatchEntry[],
   catalogItems: ReadonlyMap<string, ItemState>,
+  read: ReadOptions = {},
 ): Promise<LoadedState> {
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
@@ -182,7 +200,7 @@ export async function loadState(
   // Deferred entries are read whole (a small set), less any the journal decided already.
   const waiting = await c.deferred.find({ team }).toArray();
   const alreadyFinal = new Set(
-    (await c.journal.find({ _id: { $in: waiting.map((d) => d._id) } }, { projection: { entryId: 1 } }).toArray()).map((r) => r.entryId),
+    (await findByIds(c.journal, waiting.map((d) => d._id), read)).map((r) => r.entryId),
   );
   for (const d of waiting) {
     if (alreadyFinal.has(d.entryId)) continue;
@@ -193,18 +211,18 @@ export async function loadState(
   }
 
   const first = keysTouched(entries);
-  const invoices = await loadInvoices(c, team, first.invoices);
+  const invoices = await loadInvoices(c, team, first.invoices, read);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
   const ids = keys.entries.map((id) => teamKey(team, id));
-  for (const r of await c.journal.find({ _id: { $in: ids } }, { projection: { entryId: 1, hash: 1, status: 1 } }).toArray()) {
+  for (const r of await findByIds(c.journal, ids, read)) {
     putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
   }
 
   const itemKeys = keys.items.map((id) => teamKey(team, id));
-  for (const s of await c.stock.find({ _id: { $in: itemKeys } }).toArray()) putOwn(state.stock, s.item, s.level);
-  for (const it of await c.items.find({ _id: { $in: itemKeys } }).toArray()) {
+  for (const s of await findByIds(c.stock, itemKeys, read)) putOwn(state.stock, s.item, s.level);
+  for (const it of await findByIds(c.items, itemKeys, read)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
   // The live catalog document wins over what was projected from it earlier.
@@ -215,10 +233,10 @@ export async function loadState(
   return { state, deferredProvenance };
 }
 
-async function loadInvoices(c: Collections, team: string, ids: readonly string[]): Promise<Map<string, InvoiceState>> {
+async function loadInvoices(c: Collections, team: string, ids: readonly string[], read: ReadOptions): Promise<Map<string, InvoiceState>> {
   const out = new Map<string, InvoiceState>();
   if (ids.length === 0) return out;
-  for (const inv of await c.invoices.find({ _id: { $in: ids.map((id) => teamKey(team, id)) } }).toArray()) {
+  for (const inv of await findByIds(c.invoices, ids.map((id) => teamKey(team, id)), read)) {
     out.set(inv.id, {
       total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
       customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
@@ -227,7 +245,7 @@ async function loadInvoices(c: Collections, team: string, ids: readonly string[]
   // A sale the journal rejected is no invoice, but payments against it must learn why.
   const missing = ids.filter((id) => !out.has(id)).map((id) => teamKey(team, id));
   if (missing.length > 0) {
-    for (const r of await c.journal.find({ _id: { $in: missing }, kind: "sale" }).toArray()) {
+    for (const r of await findByIds(c.journal, missing, read)) {
       if (r.entry?.kind !== "sale") continue;
       out.set(r.entryId, {
         total: r.entry.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: r.entry.customer,

@@ -79,12 +79,15 @@ export class Materializer {
   }
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {
-    const caughtUp = await catchUp(this.c, team);
+    const caughtUp = await catchUp(this.c, team, 2000, undefined, { pointLookups: !this.opts.features.indexedQueries });
     const worker = new TeamWorker({
       team,
       rootUrl,
       repo: this.opts.repo,
-      ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions, heads: new Map() },
+      ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions,
+        heads: new Map(),
+        pointLookups: !this.opts.features.indexedQueries,
+      },
       registry: createDocumentRegistry(this.opts.db),
       logger: this.opts.logger,
       metrics: this.metrics,

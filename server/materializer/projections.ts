@@ -10,7 +10,7 @@ import type {
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
-import { insertMissing, replaceAll } from "./write-set.js";
+import { findByIds, insertMissing, replaceAll, type ReadOptions } from "./write-set.js";
 
 export interface Touched {
   days: Set<string>;
@@ -24,8 +24,8 @@ function saleLines(r: JournalRecord): Lines {
   return r.effects.flatMap((e) => (e.type === "stock" && e.entry === r.entryId ? [{ item: e.item, quantity: -e.delta }] : []));
 }
 
-export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], session?: ClientSession): Promise<Touched> {
-  const opts = session ? { session } : {};
+export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
+  const session = read.session;
   const touched: Touched = { days: new Set(), customers: new Set() };
   // Keyed maps: a later record's value for a key replaces an earlier one's.
   const stock = new Map<string, StockLevelDoc>();
@@ -98,7 +98,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
   // projection never depends on a projected document that a crash may have left half-written.
   const missing = [...needLines].filter((id) => !linesOf.has(id));
   if (missing.length > 0) {
-    for (const sale of await c.journal.find({ _id: { $in: missing.map((id) => teamKey(team, id)) } }, opts).toArray()) {
+    for (const sale of await findByIds(c.journal, missing.map((id) => teamKey(team, id)), read)) {
       linesOf.set(sale.entryId, saleLines(sale));
     }
   }
@@ -113,7 +113,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
     replaceAll(c.rejections, rejections.values(), session),
     replaceAll(c.quarantine, quarantine.values(), session),
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
-    insertMissing(c.items, items.values(), session),
+    insertMissing(c.items, items.values(), read),
   ]);
   return touched;
 }
@@ -167,13 +167,19 @@ export async function recomputeAggregates(c: Collections, team: string, touched:
  * Brings a team's projections up to its journal: the first thing the materializer does for a
  * team after a start, whatever point a crash interrupted.
  */
-export async function catchUp(c: Collections, team: string, pageSize = 2000, onProgress?: (seq: number) => void): Promise<number> {
+export async function catchUp(
+  c: Collections,
+  team: string,
+  pageSize = 2000,
+  onProgress?: (seq: number) => void,
+  read: ReadOptions = {},
+): Promise<number> {
   const state = await c.teamState.findOne({ _id: team });
   let projected = state?.projectedSeq ?? 0;
   for (;;) {
     const page = await c.journal.find({ team, seq: { $gt: projected } }).sort({ seq: 1 }).limit(pageSize).toArray();
     if (page.length === 0) return projected;
-    const touched = await applyRecords(c, team, page);
+    const touched = await applyRecords(c, team, page, read);
     await recomputeAggregates(c, team, touched);
     projected = page[page.length - 1]!.seq;
     await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: projected, updatedAt: new Date().toISOString() } }, { upsert: true });

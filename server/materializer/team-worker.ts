@@ -249,6 +249,7 @@ export class TeamWorker {
         tampered: outcome.tampered.length,
         seq: outcome.records.at(-1)?.seq,
         ms: Date.now() - started,
+        phases: outcome.phases,
       },
       "batch decided",
     );

@@ -8,6 +8,39 @@
 import type { ClientSession, Collection, Document, OptionalUnlessRequiredId } from "mongodb";
 
 const CHUNK = 1000;
+/** Point lookups in flight at once; the driver's pool is 100 connections. */
+const LOOKUP_CONCURRENCY = 16;
+
+export interface ReadOptions {
+  session?: ClientSession | undefined;
+  /** Look documents up one `_id` at a time instead of with `$in` (see DatabaseFeatures). */
+  pointLookups?: boolean | undefined;
+}
+
+/**
+ * The documents with these `_id`s. FerretDB answers `_id` equality from its primary key but
+ * scans (and decodes) the whole collection for `$in`; there, many small lookups are far cheaper.
+ */
+export async function findByIds<T extends Document & { _id: string }>(
+  coll: Collection<T>,
+  ids: readonly string[],
+  opts: ReadOptions = {},
+): Promise<T[]> {
+  if (ids.length === 0) return [];
+  const session = opts.session ? { session: opts.session } : {};
+  if (!opts.pointLookups) {
+    return (await coll.find({ _id: { $in: [...ids] } } as Parameters<Collection<T>["find"]>[0], session).toArray()) as T[];
+  }
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += LOOKUP_CONCURRENCY) {
+    // `_id` alone: any further condition makes FerretDB scan again (filter in code instead).
+    const found = await Promise.all(
+      ids.slice(i, i + LOOKUP_CONCURRENCY).map((id) => coll.findOne({ _id: id } as Parameters<Collection<T>["findOne"]>[0], session)),
+    );
+    for (const d of found) if (d) out.push(d as T);
+  }
+  return out;
+}
 
 export async function replaceAll<T extends Document & { _id: string }>(coll: Collection<T>, docs: Iterable<T>, session?: ClientSession): Promise<void> {
   const all = [...docs];
@@ -21,16 +54,12 @@ export async function replaceAll<T extends Document & { _id: string }>(coll: Col
 }
 
 /** Inserts the documents whose `_id` is not there yet, leaving existing ones untouched. */
-export async function insertMissing<T extends Document & { _id: string }>(coll: Collection<T>, docs: Iterable<T>, session?: ClientSession): Promise<void> {
+export async function insertMissing<T extends Document & { _id: string }>(coll: Collection<T>, docs: Iterable<T>, read: ReadOptions = {}): Promise<void> {
   const all = [...docs];
-  const opts = session ? { session } : {};
+  const opts = read.session ? { session: read.session } : {};
   for (let i = 0; i < all.length; i += CHUNK) {
     const chunk = all.slice(i, i + CHUNK);
-    const have = new Set(
-      (await coll.find({ _id: { $in: chunk.map((d) => d._id) } } as Parameters<Collection<T>["find"]>[0], { projection: { _id: 1 }, ...opts }).toArray()).map(
-        (d) => String(d._id),
-      ),
-    );
+    const have = new Set((await findByIds(coll, chunk.map((d) => d._id), read)).map((d) => d._id));
     const missing = chunk.filter((d) => !have.has(d._id));
     if (missing.length > 0) await coll.insertMany(missing as OptionalUnlessRequiredId<T>[], { ordered: false, ...opts });
   }

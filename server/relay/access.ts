@@ -25,7 +25,10 @@ export function canWrite(claims: Claims, doc: DocRecord): boolean {
   if (claims.role === "service") return true;
   if (doc.team !== claims.team || claims.role === "auditor") return false;
   if (doc.readOnly) return doc.kind === "team-root" && claims.role === "admin";
-  if (doc.kind === "ledger-segment") return doc.owner === identityOf(claims);
+  // A ledger segment has one writing device, but any member of the team may carry its changes:
+  // two tablets that synced peer to peer each forward the other's segment to the relay, and the
+  // first to arrive is recorded as `owner`. Automerge changes are not signed, so the relay cannot
+  // tell a forwarded change from a new one; the team is the boundary it can enforce.
   return true;
 }
 

@@ -60,7 +60,7 @@ describe("admin CLI", () => {
     const service: RunningService = await startService({
       config: loadConfig({ PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "silent" }),
       db: db.db,
-      database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false }, stop: async () => {} },
+      database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false, indexedQueries: true }, stop: async () => {} },
       logger: pino({ level: "silent" }),
     });
     try {

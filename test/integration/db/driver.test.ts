@@ -20,7 +20,7 @@ describe("MongoDB-wire server, as the materializer uses it", () => {
     expect(["external", "mongod", "memory-server", "ferretdb"]).toContain(info.kind);
     if (info.kind === "ferretdb") {
       expect(info.server).toBe("FerretDB v1.24.2");
-      expect(info.features).toEqual({ transactions: false, changeStreams: false });
+      expect(info.features).toEqual({ transactions: false, changeStreams: false, indexedQueries: false });
     }
   });
 

@@ -44,7 +44,7 @@ export async function startTestRelay(limits: Partial<RelayLimits> = {}): Promise
   const service = await startService({
     config,
     db: db.db,
-    database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false }, stop: async () => {} },
+    database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false, indexedQueries: true }, stop: async () => {} },
     logger,
   });
   return {
