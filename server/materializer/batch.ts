@@ -76,7 +76,7 @@ export async function processBatch(
     phases[name] = (phases[name] ?? 0) + now - mark;
     mark = now;
   };
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups });
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems);
   phase("load");
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
@@ -200,7 +200,7 @@ export async function loadState(
   // Deferred entries are read whole (a small set), less any the journal decided already.
   const waiting = await c.deferred.find({ team }).toArray();
   const alreadyFinal = new Set(
-    (await findByIds(c.journal, waiting.map((d) => d._id), read)).map((r) => r.entryId),
+    (await findByIds(c.decided, waiting.map((d) => d._id), read)).map((r) => r.entryId),
   );
   for (const d of waiting) {
     if (alreadyFinal.has(d.entryId)) continue;
@@ -216,7 +216,7 @@ export async function loadState(
   const keys = keysTouched(entries, state.invoices);
 
   const ids = keys.entries.map((id) => teamKey(team, id));
-  for (const r of await findByIds(c.journal, ids, read)) {
+  for (const r of await findByIds(c.decided, ids, read)) {
     putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
   }
 
@@ -245,11 +245,12 @@ async function loadInvoices(c: Collections, team: string, ids: readonly string[]
   // A sale the journal rejected is no invoice, but payments against it must learn why.
   const missing = ids.filter((id) => !out.has(id)).map((id) => teamKey(team, id));
   if (missing.length > 0) {
-    for (const r of await findByIds(c.journal, missing, read)) {
-      if (r.entry?.kind !== "sale") continue;
+    for (const r of await findByIds(c.decided, missing, read)) {
+      if (r.kind !== "sale" || r.status !== "rejected") continue;
+      // Only the status matters to what comes later (payments and voids are refused).
       out.set(r.entryId, {
-        total: r.entry.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: r.entry.customer,
-        at: r.entry.at, day: r.entry.at.slice(0, 10), device: r.entry.device, user: r.entry.user, lines: [],
+        total: 0, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: null,
+        at: "", day: "", device: "", user: "", lines: [],
       });
     }
   }

@@ -4,7 +4,7 @@
  * well use the same one, so an id alone must never collide across teams.
  */
 import type { Collection, Db } from "mongodb";
-import type { Effect, InvoiceRecord, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
+import type { Effect, InvoiceRecord, Item, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
 
 export function teamKey(team: string, id: string): string {
   return `${team}:${id}`;
@@ -68,6 +68,16 @@ export interface TeamStateDoc {
   updatedAt: string;
 }
 
+/** The journal in brief: what the decision function needs to skip decided entries, in small documents. */
+export interface DecidedDoc {
+  _id: string;
+  team: string;
+  entryId: string;
+  kind: LedgerEntry["kind"] | null;
+  status: JournalRecord["status"];
+  hash: string;
+  seq: number;
+}
 export interface StockLevelDoc { _id: string; team: string; item: string; level: number; seq: number }
 export interface StockMovementDoc { _id: string; team: string; item: string; entry: string; delta: number; level: number; seq: number }
 export interface InvoiceDoc extends InvoiceRecord {
@@ -79,16 +89,9 @@ export interface InvoiceDoc extends InvoiceRecord {
 }
 export interface PaymentDoc extends PaymentRecord { _id: string; team: string; seq: number }
 export interface PurchaseDoc extends PurchaseRecord { _id: string; team: string; seq: number }
-export interface ItemDoc {
+export interface ItemDoc extends Item {
   _id: string;
   team: string;
-  id: string;
-  name: string;
-  price: number;
-  unit: string;
-  group: string | null;
-  description: string;
-  active: boolean;
   /** `catalog` when the catalog document has it; `sale` when a sale line created it. */
   source: "catalog" | "sale";
   updatedAt: string;
@@ -113,6 +116,7 @@ export interface TamperDoc { _id: string; team: string; entryId: string; decided
 export interface Collections {
   journal: Collection<JournalRecord>;
   deferred: Collection<DeferredDoc>;
+  decided: Collection<DecidedDoc>;
   checkpoints: Collection<CheckpointDoc>;
   teamState: Collection<TeamStateDoc>;
   stock: Collection<StockLevelDoc>;
@@ -134,6 +138,7 @@ export function collections(db: Db): Collections {
   return {
     journal: db.collection("journal"),
     deferred: db.collection("deferred_entries"),
+    decided: db.collection("decided_entries"),
     checkpoints: db.collection("materializer_checkpoints"),
     teamState: db.collection("materializer_state"),
     stock: db.collection("stock_levels"),
@@ -154,6 +159,7 @@ export function collections(db: Db): Collections {
 
 /** Projections that the journal alone determines, cleared and refilled by a rebuild. */
 export const JOURNAL_PROJECTIONS = [
+  "decided",
   "stock",
   "movements",
   "invoices",
@@ -169,6 +175,7 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.journal.createIndex({ team: 1, seq: 1 }, { unique: true, name: "team_seq" });
   await c.journal.createIndex({ team: 1, status: 1, seq: 1 }, { name: "team_status_seq" });
   await c.deferred.createIndex({ team: 1 }, { name: "team" });
+  await c.decided.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.checkpoints.createIndex({ team: 1 }, { name: "team" });
   await c.stock.createIndex({ team: 1, item: 1 }, { unique: true, name: "team_item" });
   await c.movements.createIndex({ team: 1, item: 1, seq: 1 }, { name: "team_item_seq" });

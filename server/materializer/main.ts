@@ -75,8 +75,13 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   if (process.env.MATERIALIZER_SUPERVISED === "1") {
-    // The supervisor holds our stdin open; its end means the service is gone.
-    process.stdin.on("end", () => void stop("supervisor-gone"));
+    // The supervisor holds our stdin open; its end means the service is gone. Exit even if a
+    // clean stop hangs on a relay that is no longer there: the journal-first order makes any
+    // point safe to stop at.
+    process.stdin.on("end", () => {
+      setTimeout(() => process.exit(0), 3000).unref();
+      void stop("supervisor-gone");
+    });
     process.stdin.resume();
   }
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -6,7 +6,7 @@
  */
 import type { ClientSession } from "mongodb";
 import type {
-  Collections, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
+  Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
@@ -36,10 +36,12 @@ export async function applyRecords(c: Collections, team: string, records: readon
   const items = new Map<string, ItemDoc>();
   const rejections = new Map<string, RejectionDoc>();
   const quarantine = new Map<string, QuarantineDoc>();
+  const decided = new Map<string, DecidedDoc>();
   const linesOf = new Map<string, Lines>();
   const needLines = new Set<string>();
 
   for (const r of records) {
+    decided.set(r._id, { _id: r._id, team, entryId: r.entryId, kind: r.kind, status: r.status, hash: r.hash, seq: r.seq });
     if (r.status === "rejected") {
       rejections.set(r._id, {
         _id: r._id, team, entryId: r.entryId, kind: r.kind, reason: r.reason ?? "", seq: r.seq,
@@ -96,6 +98,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
 
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
+  // These records exist, so point lookups are cheap even where `$in` scans.
   const missing = [...needLines].filter((id) => !linesOf.has(id));
   if (missing.length > 0) {
     for (const sale of await findByIds(c.journal, missing.map((id) => teamKey(team, id)), read)) {
@@ -105,6 +108,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
 
   await Promise.all([
+    replaceAll(c.decided, decided.values(), session),
     replaceAll(c.stock, stock.values(), session),
     replaceAll(c.movements, movements.values(), session),
     replaceAll(c.invoices, invoices.values(), session),
@@ -113,7 +117,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
     replaceAll(c.rejections, rejections.values(), session),
     replaceAll(c.quarantine, quarantine.values(), session),
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
-    insertMissing(c.items, items.values(), read),
+    insertMissing(c.items, items.values(), { session }),
   ]);
   return touched;
 }

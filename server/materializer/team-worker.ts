@@ -30,6 +30,8 @@ import { teamKey, type JournalRecord } from "./collections.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
 
+const FIND_TIMEOUT_MS = 15_000;
+
 export interface TeamWorkerOptions {
   team: string;
   rootUrl: AutomergeUrl;
@@ -83,16 +85,19 @@ export class TeamWorker {
 
   async start(): Promise<void> {
     const { repo } = this.opts;
-    this.root = await repo.find<TeamRootDoc>(this.opts.rootUrl);
+    // Bounded finds: a start that cannot get the team's documents fails and is retried by the
+    // Materializer's next discovery round, instead of hanging.
+    const bounded = () => ({ signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
+    this.root = await repo.find<TeamRootDoc>(this.opts.rootUrl, bounded());
     const root = this.root.doc();
     const parsed = parseSettings(root.settings);
     if (parsed.ok) this.settings = parsed.settings;
     else this.log.warn({ reason: parsed.reason }, "team settings unreadable; using defaults");
-    this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry);
-    this.catalog = await repo.find<CatalogDoc>(root.catalog);
-    this.status = await repo.find<StatusDoc>(root.status);
+    this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry, bounded());
+    this.catalog = await repo.find<CatalogDoc>(root.catalog, bounded());
+    this.status = await repo.find<StatusDoc>(root.status, bounded());
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
-      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl));
+      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl, bounded()));
     }
 
     this.catalog.on("change", () => {
@@ -147,7 +152,17 @@ export class TeamWorker {
     }, 30);
   }
 
-  private async refreshSegments(): Promise<void> {
+  private refreshing: Promise<void> | null = null;
+
+  /** One refresh at a time: the registry's change events and the batch loop both ask for it. */
+  private refreshSegments(): Promise<void> {
+    this.refreshing ??= this.doRefreshSegments().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async doRefreshSegments(): Promise<void> {
     const listed = Object.values(this.registryDoc.doc().segments ?? {});
     for (const url of [...listed, ...this.pendingSegments]) {
       if (typeof url !== "string" || !isValidAutomergeUrl(url)) continue;
@@ -160,8 +175,16 @@ export class TeamWorker {
         this.pendingSegments.add(url);
         continue;
       }
+      let handle: DocHandle<LedgerSegmentDoc>;
+      try {
+        // Bounded: a segment the relay cannot serve right now must not hold up the others.
+        handle = await this.opts.repo.find<LedgerSegmentDoc>(url, { signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
+      } catch (err) {
+        this.log.warn({ segment: documentId, err: err instanceof Error ? err.message : String(err) }, "segment not available yet; will retry");
+        this.pendingSegments.add(url);
+        continue;
+      }
       this.pendingSegments.delete(url);
-      const handle = await this.opts.repo.find<LedgerSegmentDoc>(url);
       const device = typeof handle.doc().device === "string" ? handle.doc().device : null;
       const seg: Segment = { url, documentId, handle, device, dirtySince: Date.now() };
       this.segments.set(documentId, seg);
