@@ -153,10 +153,24 @@ export class TeamWorker {
   }
 
   private refreshing: Promise<void> | null = null;
+  private refreshAgain = false;
 
-  /** One refresh at a time: the registry's change events and the batch loop both ask for it. */
+  /**
+   * One refresh at a time (the registry's change events and the batch loop both ask for it); a
+   * request during a refresh runs another one after it, since the registry may have changed
+   * after the running one read it.
+   */
   private refreshSegments(): Promise<void> {
-    this.refreshing ??= this.doRefreshSegments().finally(() => {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        await this.doRefreshSegments();
+      } while (this.refreshAgain);
+    })().finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;

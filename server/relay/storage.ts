@@ -37,8 +37,15 @@ class SizedStorage implements DocumentStorage {
     return this.inner.load(key);
   }
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
-    await this.inner.save(key, data);
     const [documentId, type] = key;
+    if (type === "sync-state") {
+      // A peer's sync state is a cache: losing one costs a fuller sync next time. automerge-repo
+      // saves them on a timer that can fire after shutdown, when the folder may be gone; such a
+      // failure must not become an unhandled rejection that takes the process down.
+      await this.inner.save(key, data).catch(() => undefined);
+      return;
+    }
+    await this.inner.save(key, data);
     // A snapshot replaces everything before it; incrementals were counted when accepted.
     if (documentId && type === "snapshot") this.#sizes.set(documentId, data.byteLength);
   }
