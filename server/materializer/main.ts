@@ -18,6 +18,21 @@ import { Materializer } from "./materializer.js";
 /** The process restarts itself before its service token expires (the supervisor starts it again). */
 const TOKEN_TTL_SECONDS = 24 * 3600;
 
+/** Set once the materializer runs; until then there is nothing to stop cleanly. */
+let stopGracefully: ((signal: string) => Promise<void>) | undefined;
+
+if (process.env.MATERIALIZER_SUPERVISED === "1") {
+  // The supervisor holds our stdin open; its end means the service is gone, and this must be
+  // heard from the first moment (a relay killed while we still wait for it included). Exit even
+  // if a clean stop hangs: the journal-first order makes any point safe to stop at.
+  process.stdin.on("end", () => {
+    setTimeout(() => process.exit(0), 3000).unref();
+    if (stopGracefully) void stopGracefully("supervisor-gone");
+    else process.exit(0);
+  });
+  process.stdin.resume();
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel).child({ process: "materializer" });
@@ -73,17 +88,8 @@ async function main(): Promise<void> {
     await client.close();
     process.exit(0);
   };
+  stopGracefully = stop;
   process.on("SIGTERM", () => void stop("SIGTERM"));
-  if (process.env.MATERIALIZER_SUPERVISED === "1") {
-    // The supervisor holds our stdin open; its end means the service is gone. Exit even if a
-    // clean stop hangs on a relay that is no longer there: the journal-first order makes any
-    // point safe to stop at.
-    process.stdin.on("end", () => {
-      setTimeout(() => process.exit(0), 3000).unref();
-      void stop("supervisor-gone");
-    });
-    process.stdin.resume();
-  }
   process.on("SIGINT", () => void stop("SIGINT"));
   setTimeout(() => void stop("token-renewal"), (TOKEN_TTL_SECONDS - 3600) * 1000).unref();
 }
