@@ -254,7 +254,14 @@ export class TeamWorker {
       return;
     }
     const started = Date.now();
-    const outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now());
+    let outcome: BatchOutcome;
+    try {
+      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now());
+    } catch (err) {
+      // Not decided: the segments stay dirty so the retry reads them again.
+      for (const { seg } of advanced) seg.dirtySince ??= oldest ?? Date.now();
+      throw err;
+    }
     await this.saveCheckpoints(advanced);
     await this.publish(outcome);
     this.observe(outcome, batch.length, started, oldest);
