@@ -20,6 +20,12 @@ export async function connectCli(): Promise<CliDb> {
   return { config, client, db: client.db(config.mongodbDb), close: () => client.close() };
 }
 
+/** The team named by `--team`, or every team in the database. */
+export async function selectedTeams(db: Db, team: string | boolean | string[] | undefined): Promise<string[]> {
+  if (typeof team === "string") return [team];
+  return (await db.collection<{ _id: string }>("teams").find({}).toArray()).map((t) => t._id);
+}
+
 /** `--name value` and `--flag` arguments; positional ones in `_`. */
 export function parseArgs(argv: readonly string[]): { _: string[]; [name: string]: string | boolean | string[] } {
   const out: { _: string[]; [name: string]: string | boolean | string[] } = { _: [] };

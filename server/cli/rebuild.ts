@@ -5,14 +5,14 @@
  */
 import { rebuildTeam } from "../materializer/rebuild.js";
 import { collections } from "../materializer/collections.js";
-import { connectCli, parseArgs, progress } from "./common.js";
+import { connectCli, parseArgs, progress, selectedTeams } from "./common.js";
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cli = await connectCli();
   try {
     const c = collections(cli.db);
-    const teams = typeof args.team === "string" ? [args.team] : (await cli.db.collection<{ _id: string }>("teams").find({}).toArray()).map((t) => t._id);
+    const teams = await selectedTeams(cli.db, args.team);
     for (const team of teams) {
       const started = Date.now();
       const records = await rebuildTeam(c, team, (done, total) => progress(`rebuilding ${team}`, done, total));

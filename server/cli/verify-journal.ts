@@ -4,14 +4,14 @@
  */
 import { collections } from "../materializer/collections.js";
 import { verifyJournal } from "../materializer/journal.js";
-import { connectCli, parseArgs, progress } from "./common.js";
+import { connectCli, parseArgs, progress, selectedTeams } from "./common.js";
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const cli = await connectCli();
   try {
     const c = collections(cli.db);
-    const teams = typeof args.team === "string" ? [args.team] : (await cli.db.collection<{ _id: string }>("teams").find({}).toArray()).map((t) => t._id);
+    const teams = await selectedTeams(cli.db, args.team);
     let broken = 0;
     for (const team of teams) {
       const total = await c.journal.countDocuments({ team });
