@@ -8,6 +8,7 @@
  * Everything listens on 127.0.0.1 and every phase has a deadline. Every process started here is
  * killed in `finally`, and on process exit as a last resort, whatever failed.
  */
+import { readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -423,7 +424,9 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     const materializers = relays.flatMap((s) => s.logs).filter((l) => l.msg === "materializer started" && typeof l.pid === "number").map((l) => l.pid as number);
     for (const s of relays) await s.stop("SIGKILL");
     for (const pid of materializers) {
-      if (isAlive(pid)) {
+      // Only a materializer: the pid may belong to another process by now (pids are reused, and a
+      // wrong kill once took down the test run's database).
+      if (isAlive(pid) && isMaterializer(pid)) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {
@@ -455,4 +458,12 @@ export function formatChurn(r: ChurnResult): string {
     `  wedge recoveries: ${r.recoveries}`,
     ...(r.problems.length ? ["  problems:", ...r.problems.map((p) => `    ${p}`)] : []),
   ].join("\n");
+}
+
+function isMaterializer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("materializer/main.ts");
+  } catch {
+    return false;
+  }
 }
