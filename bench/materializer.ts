@@ -15,7 +15,7 @@ import { DEFAULT_SETTINGS, type LedgerEntry, type PaymentEntry } from "../shared
 import type { Benchmark, BenchContext } from "./lib/context.js";
 import { saleEntry } from "./lib/fixtures.js";
 import { JournalWatch } from "./lib/journal-watch.js";
-import { LightDevice } from "./lib/light-device.js";
+import { LightDevice, writeSalesSteadily } from "./lib/light-device.js";
 import { progress, sleep, until } from "./lib/progress.js";
 import { Collector } from "./lib/report.js";
 import { startOurs } from "./lib/servers.js";
@@ -110,19 +110,7 @@ async function latencyOnce(ctx: BenchContext, devices: number, seconds: number, 
     // Let segment registration settle, so the first measured writes do not also pay for it.
     await sleep(2000);
     watch.start();
-    const writtenAt = new Map<string, number>();
-    const started = Date.now();
-    const timers = all.map((d, i) =>
-      setTimeout(function tick() {
-        if (Date.now() - started > seconds * 1000) return;
-        const e = saleEntry(d.id, d.user);
-        writtenAt.set(e.id, Date.now());
-        d.write(e);
-        timers[i] = setTimeout(tick, 1000);
-      }, Math.floor((i / devices) * 1000)),
-    );
-    await sleep(seconds * 1000);
-    for (const t of timers) clearTimeout(t);
+    const writtenAt = await writeSalesSteadily(all, 1000, seconds);
     await until(() => [...writtenAt.keys()].every((id) => watch.seenAt.has(id)), "every written entry in the journal", 120_000, 200).catch(() => undefined);
     const lat: number[] = [];
     for (const [id, t] of writtenAt) {

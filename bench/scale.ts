@@ -13,9 +13,9 @@ import { openDevice } from "../client/node.js";
 import type { DocHandle } from "@automerge/automerge-repo";
 import { waitRelayHolds } from "./lib/client.js";
 import type { Benchmark, BenchContext } from "./lib/context.js";
-import { buildSegment, salesOf, saleEntry } from "./lib/fixtures.js";
+import { buildSegment, salesOf } from "./lib/fixtures.js";
 import { JournalWatch, projectedSeq } from "./lib/journal-watch.js";
-import { LightDevice } from "./lib/light-device.js";
+import { LightDevice, writeSalesSteadily } from "./lib/light-device.js";
 import { spawnTsx } from "./lib/procs.js";
 import { progress, sleep, until } from "./lib/progress.js";
 import { Collector } from "./lib/report.js";
@@ -146,7 +146,6 @@ async function manyDevices(ctx: BenchContext, col: Collector, count: number, sec
     col.ours("connect + register a segment, all devices", (performance.now() - t0) / 1000);
     observer = new LightDevice(relay, created, "observer");
     await observer.online();
-    const writtenAt = new Map<string, number>();
     const seenByObserver = new Map<string, number>();
     const watched = await Promise.all(all.map((d) => observer!.client.repo.find<LedgerSegmentDoc>(d.segments[0]!.url)));
     for (const h of watched) {
@@ -165,18 +164,7 @@ async function manyDevices(ctx: BenchContext, col: Collector, count: number, sec
     col.ours("relay RSS with every device connected", relay.rssMb());
     progress(`scale: ${count} devices each write a sale every 5 s for ${seconds} s`);
     watch.start();
-    const started = Date.now();
-    const timers = all.map((d, i) =>
-      setTimeout(function tick() {
-        if (Date.now() - started > seconds * 1000) return;
-        const e = saleEntry(d.id, d.user);
-        writtenAt.set(e.id, Date.now());
-        d.write(e);
-        timers[i] = setTimeout(tick, 5000);
-      }, Math.floor((i / count) * 5000)),
-    );
-    await sleep(seconds * 1000);
-    for (const t of timers) clearTimeout(t);
+    const writtenAt = await writeSalesSteadily(all, 5000, seconds);
     const allSeen = (): boolean => [...writtenAt.keys()].every((id) => seenByObserver.has(id) && watch.seenAt.has(id));
     await until(allSeen, "every entry at the observer and in the journal", 120_000, 200).catch(() => undefined);
     const toDevice: number[] = [];

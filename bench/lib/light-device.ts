@@ -9,6 +9,7 @@ import type { CreatedTeam } from "../../server/relay/teams.js";
 import type { LedgerSegmentDoc, SegmentRegistryDoc } from "../../shared/docs.js";
 import type { LedgerEntry } from "../../shared/domain/index.js";
 import { connect, type Client } from "./client.js";
+import { saleEntry } from "./fixtures.js";
 import type { RelayProcess } from "./servers.js";
 
 export class LightDevice {
@@ -59,4 +60,26 @@ export class LightDevice {
   close(): Promise<void> {
     return this.client.close();
   }
+}
+
+/**
+ * Every device writes one sale each `periodMs` for `seconds`, staggered evenly over the period so
+ * writes arrive as a steady stream rather than in bursts. Returns when the time is up, with the
+ * wall-clock moment each entry was written.
+ */
+export async function writeSalesSteadily(devices: readonly LightDevice[], periodMs: number, seconds: number): Promise<Map<string, number>> {
+  const writtenAt = new Map<string, number>();
+  const started = Date.now();
+  const timers = devices.map((d, i) =>
+    setTimeout(function tick() {
+      if (Date.now() - started > seconds * 1000) return;
+      const e = saleEntry(d.id, d.user);
+      writtenAt.set(e.id, Date.now());
+      d.write(e);
+      timers[i] = setTimeout(tick, periodMs);
+    }, Math.floor((i / devices.length) * periodMs)),
+  );
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  for (const t of timers) clearTimeout(t);
+  return writtenAt;
 }
