@@ -7,7 +7,6 @@
 import type { ClientSession, MongoClient } from "mongodb";
 import {
   decideBatch,
-  getOwn,
   keysTouched,
   parseEntry,
   putOwn,

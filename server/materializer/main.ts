@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     });
     metricsServer.listen(Number(metricsPort), "127.0.0.1");
   }
-  logger.info({ relay: relayUrl, database: probe.server, port: 0 }, "materializer ready");
+  logger.info({ relay: relayUrl, database: probe.server }, "materializer ready");
 
   const stop = async (signal: string): Promise<void> => {
     logger.info({ signal }, "materializer stopping");
