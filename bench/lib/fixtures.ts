@@ -34,6 +34,40 @@ export function salesOf(device: string, n: number, start = Date.UTC(2026, 0, 5, 
   return Array.from({ length: n }, (_, i) => saleEntry(device, `user-${device}`, new Date(start + i * 1000).toISOString()));
 }
 
+/**
+ * One till's ledger as a shop writes it, for the scale benchmark: every 20th entry receives 200
+ * units of one of the till's 10 items, the rest sell one of them; every 4th sale is on credit to
+ * one of 50 customers and is paid in full ten entries later. Entries are `gapMs` apart (10 min:
+ * ~2,900 entries a day across 20 tills), so daily summaries have the size a busy shop's have.
+ * Sales of an item before its first delivery are rejected (insufficient stock), as they would be.
+ */
+export function shopLedger(device: string, n: number, start: number, gapMs = 600_000): LedgerEntry[] {
+  const out: LedgerEntry[] = [];
+  const credit: { id: string; total: number; due: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = new Date(start + i * gapMs).toISOString();
+    const base = { id: randomUUID(), at, device, user: `user-${device}` };
+    const owed = credit[0];
+    if (owed && owed.due <= i) {
+      credit.shift();
+      out.push({ ...base, kind: "payment", invoice: owed.id, amount: owed.total });
+    } else if (i % 20 === 0) {
+      out.push({ ...base, kind: "stock", item: `${device}-item-${(i / 20) % 10}`, delta: 200, reason: "delivery" });
+    } else {
+      const price = 500 + (i % 10) * 100;
+      const onCredit = i % 4 === 1;
+      const sale: SaleEntry = {
+        ...base, kind: "sale", lines: [{ item: `${device}-item-${i % 10}`, quantity: 1, price, name: `Item ${i % 10}` }],
+        subtotal: price, tax: 0, discount: 0, total: price,
+        customer: onCredit ? `customer-${i % 50}` : null, paid: onCredit ? 0 : price,
+      };
+      if (onCredit) credit.push({ id: sale.id, total: price, due: i + 10 });
+      out.push(sale);
+    }
+  }
+  return out;
+}
+
 function putValue(be: Backend, obj: string, prop: string | number, value: unknown, insert: boolean): void {
   const isList = insert && typeof prop === "number";
   if (typeof value === "string") {

@@ -44,6 +44,13 @@ export interface BatchContext {
   heads?: Map<string, ChainHead>;
   /** See DatabaseFeatures.indexedQueries. */
   pointLookups?: boolean;
+  /**
+   * Ids of every entry the journal has decided, per team, loaded at a team's first batch and
+   * kept up to date: an entry not in the set is new and is not looked up, and looking up every
+   * new entry was most of a batch's reads. Dropped whenever a batch fails. Without it, every
+   * entry is looked up.
+   */
+  decidedIds?: Map<string, Set<string>>;
 }
 
 export interface BatchOutcome {
@@ -75,7 +82,8 @@ export async function processBatch(
     phases[name] = (phases[name] ?? 0) + now - mark;
     mark = now;
   };
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems);
+  const known = await decidedIdsOf(ctx, team);
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known);
   phase("load");
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
@@ -122,7 +130,7 @@ export async function processBatch(
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
       const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
       phase("project");
-      await recomputeAggregates(c, team, touched, session);
+      await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
       phase("aggregate");
       await c.teamState.updateOne(
         { _id: team },
@@ -147,10 +155,12 @@ export async function processBatch(
     }
   } catch (err) {
     ctx.heads?.delete(team);
+    ctx.decidedIds?.delete(team);
     throw err;
   }
   const last = records.at(-1);
   if (last) ctx.heads?.set(team, { seq: last.seq, recordHash: last.recordHash });
+  for (const r of records) known?.add(r.entryId);
 
   const tampered = result.tampered.map((t) => ({ ...t, provenance: provenance(t.id) }));
   if (tampered.length > 0) {
@@ -174,6 +184,17 @@ export async function processBatch(
   return { records, deferred, tampered, phases };
 }
 
+async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Set<string> | undefined> {
+  if (!ctx.decidedIds) return undefined;
+  let ids = ctx.decidedIds.get(team);
+  if (!ids) {
+    ids = new Set();
+    for await (const d of ctx.c.decided.find({ team }, { projection: { entryId: 1 } })) ids.add(d.entryId);
+    ctx.decidedIds.set(team, ids);
+  }
+  return ids;
+}
+
 export interface LoadedState {
   state: LedgerState;
   deferredProvenance: Map<string, Provenance>;
@@ -186,6 +207,8 @@ export async function loadState(
   batch: readonly BatchEntry[],
   catalogItems: ReadonlyMap<string, ItemState>,
   read: ReadOptions = {},
+  /** When given, only entries in it can have been decided (BatchContext.decidedIds). */
+  decidedIds?: ReadonlySet<string>,
 ): Promise<LoadedState> {
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
@@ -214,14 +237,17 @@ export async function loadState(
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
-  const ids = keys.entries.map((id) => teamKey(team, id));
+  const ids = keys.entries.filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
   for (const r of await findByIds(c.decided, ids, read)) {
     putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
   }
 
+  // Stock levels and items are as many as the catalog has items, so one `$in` (a scan of that
+  // small collection on FerretDB) beats a lookup per item.
   const itemKeys = keys.items.map((id) => teamKey(team, id));
-  for (const s of await findByIds(c.stock, itemKeys, read)) putOwn(state.stock, s.item, s.level);
-  for (const it of await findByIds(c.items, itemKeys, read)) {
+  const catalogRead = { ...read, pointLookups: false };
+  for (const s of await findByIds(c.stock, itemKeys, catalogRead)) putOwn(state.stock, s.item, s.level);
+  for (const it of await findByIds(c.items, itemKeys, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
   // The live catalog document wins over what was projected from it earlier.

@@ -109,6 +109,23 @@ export interface DailySummaryDoc {
   paymentsReceived: number;
   outstanding: number;
 }
+/** An invoice's contribution to the aggregates of its day and its customer. */
+export interface InvoicePart { id: string; status: InvoiceDoc["status"]; total: number; outstanding: number; initialPaid: number }
+/**
+ * What one daily summary (`day:<day>`) or customer balance (`customer:<id>`) is computed from:
+ * each invoice's, payment's and purchase's latest figures by id. Parts are set, never added to,
+ * so applying a range of journal records again gives the same aggregates, and an aggregate is
+ * recomputed from one document read by `_id` instead of a query over invoices and payments.
+ */
+export interface AggregatePartsDoc {
+  _id: string;
+  team: string;
+  invoices: InvoicePart[];
+  /** Day parts only. */
+  payments: { id: string; amount: number }[];
+  /** Customer parts only: invoices of the customer's purchase history that are not void. */
+  purchases: string[];
+}
 export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
 export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string }
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
@@ -129,6 +146,7 @@ export interface Collections {
   groups: Collection<GroupDoc>;
   balances: Collection<CustomerBalanceDoc>;
   summaries: Collection<DailySummaryDoc>;
+  parts: Collection<AggregatePartsDoc>;
   rejections: Collection<RejectionDoc>;
   quarantine: Collection<QuarantineDoc>;
   tampers: Collection<TamperDoc>;
@@ -151,6 +169,7 @@ export function collections(db: Db): Collections {
     groups: db.collection("item_groups"),
     balances: db.collection("customer_balances"),
     summaries: db.collection("daily_summaries"),
+    parts: db.collection("aggregate_parts"),
     rejections: db.collection("rejections"),
     quarantine: db.collection("quarantine"),
     tampers: db.collection("tamper_events"),
@@ -167,6 +186,7 @@ export const JOURNAL_PROJECTIONS = [
   "purchases",
   "balances",
   "summaries",
+  "parts",
   "rejections",
   "quarantine",
 ] as const satisfies readonly (keyof Collections)[];
@@ -190,6 +210,7 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.groups.createIndex({ team: 1, id: 1 }, { unique: true, name: "team_id" });
   await c.balances.createIndex({ team: 1, customer: 1 }, { unique: true, name: "team_customer" });
   await c.summaries.createIndex({ team: 1, day: 1 }, { unique: true, name: "team_day" });
+  await c.parts.createIndex({ team: 1 }, { name: "team" });
   await c.rejections.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.quarantine.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.tampers.createIndex({ team: 1, seenAt: 1 }, { name: "team_seen" });

@@ -86,6 +86,7 @@ export class Materializer {
       repo: this.opts.repo,
       ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions,
         heads: new Map(),
+        decidedIds: new Map(),
         pointLookups: !this.opts.features.indexedQueries,
       },
       registry: createDocumentRegistry(this.opts.db),

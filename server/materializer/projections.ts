@@ -2,20 +2,17 @@
  * Journal → projections. Every projected document is computed whole from journal records (effects
  * carry absolute values) and written by key, so applying a range of records again after a crash
  * gives the same collections. Aggregates (daily summaries, customer balances) are recomputed from
- * the projected invoices and payments for the keys a range touched, never incremented.
+ * their parts for the keys a range touched (aggregates.ts), never incremented.
  */
 import type { ClientSession } from "mongodb";
 import type {
-  Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
+  AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
+import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
 import { findByIds, insertMissing, replaceAll, type ReadOptions } from "./write-set.js";
 
-export interface Touched {
-  days: Set<string>;
-  customers: Set<string>;
-}
 
 type Lines = InvoiceDoc["lines"];
 
@@ -26,7 +23,6 @@ function saleLines(r: JournalRecord): Lines {
 
 export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
   const session = read.session;
-  const touched: Touched = { days: new Set(), customers: new Set() };
   // Keyed maps: a later record's value for a key replaces an earlier one's.
   const stock = new Map<string, StockLevelDoc>();
   const movements = new Map<string, StockMovementDoc>();
@@ -68,20 +64,16 @@ export async function applyRecords(c: Collections, team: string, records: readon
           const key = teamKey(team, id);
           invoices.set(key, { _id: key, team, id, ...fields, lines: [], seq: r.seq });
           if (!linesOf.has(id)) needLines.add(id);
-          touched.days.add(e.invoice.day);
-          if (e.invoice.customer !== null) touched.customers.add(e.invoice.customer);
           break;
         }
         case "payment": {
           const key = teamKey(team, e.payment.id);
           payments.set(key, { _id: key, team, ...e.payment, seq: r.seq });
-          touched.days.add(e.payment.day);
           break;
         }
         case "purchase": {
           const key = teamKey(team, e.purchase.invoice);
           purchases.set(key, { _id: key, team, ...e.purchase, seq: r.seq });
-          touched.customers.add(e.purchase.customer);
           break;
         }
         case "item": {
@@ -117,54 +109,38 @@ export async function applyRecords(c: Collections, team: string, records: readon
     replaceAll(c.rejections, rejections.values(), session),
     replaceAll(c.quarantine, quarantine.values(), session),
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
-    insertMissing(c.items, items.values(), { session }),
+    insertMissing(c.items, items.values(), { ...read, pointLookups: false }),
   ]);
-  return touched;
+  return { invoices, payments, purchases };
 }
 
-/** Recomputes the daily summaries and customer balances a range of records touched. */
-export async function recomputeAggregates(c: Collections, team: string, touched: Touched, session?: ClientSession): Promise<void> {
-  const opts = session ? { session } : {};
-  if (touched.days.size > 0) {
-    const days = [...touched.days];
-    const summaries = new Map<string, DailySummaryDoc>(
-      days.map((day) => [day, { _id: teamKey(team, day), team, day, salesCount: 0, voidCount: 0, revenue: 0, paymentsReceived: 0, outstanding: 0 }]),
-    );
-    for (const inv of await c.invoices.find({ team, day: { $in: days } }, opts).toArray()) {
-      const s = summaries.get(inv.day);
-      if (!s) continue;
-      s.paymentsReceived += inv.initialPaid;
-      if (inv.status === "void") {
-        s.voidCount += 1;
-        continue;
-      }
-      s.salesCount += 1;
-      s.revenue += inv.total;
-      s.outstanding += inv.outstanding;
-    }
-    for (const p of await c.payments.find({ team, day: { $in: days } }, opts).toArray()) {
-      const s = summaries.get(p.day);
-      if (s) s.paymentsReceived += p.amount;
-    }
-    await replaceAll(c.summaries, summaries.values(), session);
+/**
+ * Recomputes the daily summaries and customer balances a range of records touched, each from
+ * its parts document (aggregates.ts), read by `_id`.
+ */
+export async function recomputeAggregates(c: Collections, team: string, touched: Touched, read: ReadOptions = {}): Promise<void> {
+  const { days, customers } = partsUpdates(touched);
+  if (days.size === 0 && customers.size === 0) return;
+  const ids = [...[...days.keys()].map((d) => dayPartsId(team, d)), ...[...customers.keys()].map((k) => customerPartsId(team, k))];
+  const old = new Map((await findByIds(c.parts, ids, read)).map((p) => [p._id, p]));
+  const parts: AggregatePartsDoc[] = [];
+  const summaries: DailySummaryDoc[] = [];
+  const balances: CustomerBalanceDoc[] = [];
+  for (const [day, u] of days) {
+    const id = dayPartsId(team, day);
+    const merged = mergeParts(team, id, old.get(id), u, "day");
+    parts.push(merged);
+    summaries.push(daySummary(team, day, merged));
   }
-  if (touched.customers.size > 0) {
-    const customers = [...touched.customers];
-    const balances = new Map<string, CustomerBalanceDoc>(
-      customers.map((customer) => [customer, { _id: teamKey(team, customer), team, customer, outstanding: 0, openInvoices: 0, purchases: 0 }]),
-    );
-    for (const inv of await c.invoices.find({ team, customer: { $in: customers }, status: "open" }, opts).toArray()) {
-      const b = inv.customer === null ? undefined : balances.get(inv.customer);
-      if (!b) continue;
-      b.outstanding += inv.outstanding;
-      b.openInvoices += 1;
-    }
-    for (const p of await c.purchases.find({ team, customer: { $in: customers }, void: false }, opts).toArray()) {
-      const b = balances.get(p.customer);
-      if (b) b.purchases += 1;
-    }
-    await replaceAll(c.balances, balances.values(), session);
+  for (const [customer, u] of customers) {
+    const id = customerPartsId(team, customer);
+    const merged = mergeParts(team, id, old.get(id), u, "customer");
+    parts.push(merged);
+    balances.push(customerBalance(team, customer, merged));
   }
+  // Parts first: a crash before the aggregates are written is repaired by applying the range again.
+  await replaceAll(c.parts, parts, read.session);
+  await Promise.all([replaceAll(c.summaries, summaries, read.session), replaceAll(c.balances, balances, read.session)]);
 }
 
 /**
@@ -184,7 +160,7 @@ export async function catchUp(
     const page = await c.journal.find({ team, seq: { $gt: projected } }).sort({ seq: 1 }).limit(pageSize).toArray();
     if (page.length === 0) return projected;
     const touched = await applyRecords(c, team, page, read);
-    await recomputeAggregates(c, team, touched);
+    await recomputeAggregates(c, team, touched, read);
     projected = page[page.length - 1]!.seq;
     await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: projected, updatedAt: new Date().toISOString() } }, { upsert: true });
     onProgress?.(projected);
