@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --full] [--only relay,reconnect,...] [--reps N]`
+ * `npm run bench [-- --quick | --full] [--only relay,reconnect,...] [--reps N] [--set name=N ...]`
  *
  * Runs every benchmark beside its baseline in the same run, prints a progress line per step on
  * stderr and a table on stdout, and writes bench/results.json (medians, min/max over
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       only: { type: "string", multiple: true },
       reps: { type: "string" },
       out: { type: "string" },
+      set: { type: "string", multiple: true },
     },
   });
   const mode: Mode = values.full ? "full" : values.quick ? "quick" : "default";
@@ -67,7 +68,15 @@ async function main(): Promise<void> {
   const selected = only.length > 0 ? ALL.filter((b) => only.includes(b.name)) : ALL;
   const reps = values.reps ? Number(values.reps) : REPS[mode];
   if (!Number.isInteger(reps) || reps < 1) throw new Error("--reps: expected a positive integer");
-  const sizes = SIZES[mode];
+  const sizes = { ...SIZES[mode] };
+  // `--set scaleEntries=20000`: one size changed, to find where a figure bends.
+  for (const kv of values.set ?? []) {
+    const [key, value] = kv.split("=");
+    if (!key || !(key in sizes) || !Number.isInteger(Number(value)) || Number(value) < 1) {
+      throw new Error(`--set ${kv}: expected name=positive integer, names: ${Object.keys(sizes).join(", ")}`);
+    }
+    sizes[key as keyof typeof sizes] = Number(value);
+  }
 
   killChildrenOnExit();
   // A client socket torn down mid-sync can emit an unhandled ws error; it ends one client, not
