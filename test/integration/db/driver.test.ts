@@ -162,4 +162,19 @@ describe("MongoDB-wire server, as the materializer uses it", () => {
     await session.endSession();
     expect(outcome).toBe(info.features.transactions ? "committed" : "failed");
   });
+
+  it("finds, updates and deletes by _id through the _id index (our FerretDB build's patch)", async () => {
+    const coll = t.db.collection<{ _id: string; n: number }>("by_id");
+    await coll.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `team:${n}`, n })));
+    const plan = await t.db.command({ explain: { find: "by_id", filter: { _id: "team:42" } } });
+    if (databaseInfo().kind === "ferretdb") {
+      // Without tools/ferretdb/sqlite-id-index.patch this plan is "SCAN", for every `_id` lookup.
+      expect(JSON.stringify(plan.queryPlanner)).toMatch(/USING INDEX \S+__id_/);
+    }
+    expect(await coll.findOne({ _id: "team:42" })).toEqual({ _id: "team:42", n: 42 });
+    expect(await coll.findOne({ _id: "team:missing" })).toBeNull();
+    const bulk = await coll.bulkWrite(["team:1", "team:2", "team:missing"].map((_id) => ({ deleteOne: { filter: { _id } } })), { ordered: false });
+    expect(bulk.deletedCount).toBe(2);
+    expect(await coll.countDocuments({})).toBe(48);
+  });
 });
