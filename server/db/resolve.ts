@@ -23,7 +23,8 @@ export interface DatabaseFeatures {
   changeStreams: boolean;
   /**
    * Queries other than `_id` equality use indexes. False on FerretDB v1, which scans the whole
-   * collection for them (and for every update): callers then prefer point lookups by `_id`.
+   * collection for them, `$in` on `_id` included (our build answers `_id` equality from the
+   * index: tools/ferretdb/sqlite-id-index.patch): callers then prefer point lookups by `_id`.
    */
   indexedQueries: boolean;
 }

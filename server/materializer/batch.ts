@@ -233,7 +233,9 @@ export async function loadState(
   }
 
   const first = keysTouched(entries);
-  const invoices = await loadInvoices(c, team, first.invoices, read);
+  // A sale's own id is among the invoices to read; a sale the journal never decided has none.
+  const undecided = new Set(decidedIds ? entries.filter((e) => !decidedIds.has(e.id)).map((e) => e.id) : []);
+  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
