@@ -1,6 +1,6 @@
 /**
  * Issue 6, one database:
- *  - throughput: N ledger entries (sales that create their items, and payments settling them)
+ *  - throughput: N ledger entries (a shop's mix: deliveries, cash and credit sales, payments)
  *    decided, journaled (hash chain) and projected with `processBatch`, in batches of
  *    BATCH, beside a raw `insertMany` of the same number of journal-sized documents (the very
  *    journal records just written, into a fresh collection, same batch size);
@@ -10,10 +10,10 @@
  */
 import type { Db } from "mongodb";
 import { collections, ensureIndexes } from "../server/materializer/collections.js";
-import { processBatch, type BatchEntry } from "../server/materializer/batch.js";
-import { DEFAULT_SETTINGS, type LedgerEntry, type PaymentEntry } from "../shared/domain/index.js";
+import { processBatch, type BatchContext, type BatchEntry } from "../server/materializer/batch.js";
+import { DEFAULT_SETTINGS, type LedgerEntry } from "../shared/domain/index.js";
 import type { Benchmark, BenchContext } from "./lib/context.js";
-import { saleEntry } from "./lib/fixtures.js";
+import { shopLedger } from "./lib/fixtures.js";
 import { JournalWatch } from "./lib/journal-watch.js";
 import { LightDevice, writeSalesSteadily } from "./lib/light-device.js";
 import { progress, sleep, until } from "./lib/progress.js";
@@ -24,24 +24,12 @@ import { percentile } from "./lib/stats.js";
 /** Entries per processBatch call (the materializer's batches are what arrived since the last one). */
 const BATCH = 100;
 
-/** Two thirds sales on credit, one third payments settling earlier sales in full. */
+/** 20 tills' ledgers (fixtures.ts shopLedger), interleaved as they arrive. */
 function workload(n: number): LedgerEntry[] {
+  const per = Math.ceil(n / 20);
+  const tills = Array.from({ length: 20 }, (_, d) => shopLedger(`dev-${d}`, per, Date.UTC(2026, 0, 5, 8) + d * 7));
   const out: LedgerEntry[] = [];
-  const open: { id: string; total: number }[] = [];
-  const start = Date.UTC(2026, 0, 5, 8);
-  for (let i = 0; i < n; i++) {
-    const at = new Date(start + i * 1000).toISOString();
-    const device = `dev-${i % 20}`;
-    if (i % 3 === 2 && open.length > 0) {
-      const inv = open.shift()!;
-      const p: PaymentEntry = { id: globalThis.crypto.randomUUID(), kind: "payment", at, device, user: `user-${device}`, invoice: inv.id, amount: inv.total };
-      out.push(p);
-    } else {
-      const s = { ...saleEntry(device, `user-${device}`, at), paid: 0 };
-      open.push({ id: s.id, total: s.total });
-      out.push(s);
-    }
-  }
+  for (let i = 0; i < per; i++) for (const till of tills) if (out.length < n && till[i]) out.push(till[i]!);
   return out;
 }
 
@@ -51,13 +39,18 @@ async function throughputOnce(ctx: BenchContext, n: number, order: "ours-first" 
   await ensureIndexes(c);
   const entries = workload(n);
   const team = "bench";
+  // As the materializer process sets it up (server/materializer/materializer.ts).
+  const batchContext: BatchContext = {
+    c, transactions: ctx.db.handle.features.transactions, client: ctx.db.client,
+    heads: new Map(), decidedIds: new Map(), pointLookups: !ctx.db.handle.features.indexedQueries,
+  };
   const runOurs = async (): Promise<number> => {
     const t0 = performance.now();
     for (let i = 0; i < entries.length; i += BATCH) {
       const batch: BatchEntry[] = entries.slice(i, i + BATCH).map((e) => ({
         key: e.id, raw: e, provenance: { segment: `seg-${e.device}`, device: e.device, change: null, actor: null },
       }));
-      await processBatch({ c, transactions: ctx.db.handle.features.transactions, client: ctx.db.client }, team, batch, DEFAULT_SETTINGS, new Map(), new Date().toISOString());
+      await processBatch(batchContext, team, batch, DEFAULT_SETTINGS, new Map(), new Date().toISOString());
     }
     return n / ((performance.now() - t0) / 1000);
   };
