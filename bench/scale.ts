@@ -96,14 +96,16 @@ async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devic
     col.ours("relay RSS, team created, nothing pushed", relay.rssMb());
     const segments = await teamSegments(team, entries, devices);
 
-    progress(`scale: ${devices} devices push ${entries} entries to our relay`);
+    progress(`scale: ${devices} devices connect, then push ${entries} entries to our relay`);
+    for (let d = 0; d < devices; d++) {
+      const dev = new LightDevice(relay, created, `big-${d}`);
+      await dev.online();
+      all.push(dev);
+    }
     const t0 = performance.now();
     await Promise.all(
-      segments.map(async (mine, d) => {
-        const dev = new LightDevice(relay, created, `big-${d}`);
-        await dev.online();
-        for (const bytes of mine) dev.addSegment(bytes);
-        all.push(dev);
+      all.map(async (dev, d) => {
+        for (const bytes of segments[d]!) dev.addSegment(bytes);
         await waitRelayHolds(dev.client.repo, dev.handles(), `device big-${d}'s segments on the relay`, 900_000);
       }),
     );
@@ -151,6 +153,9 @@ async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devic
     }
     col.ours("relay RSS after the cold pull", relay.rssMb());
     col.ours("relay RSS peak", sampler.peak());
+  } catch (err) {
+    for (const w of relay.warnings()) progress(`scale: relay said ${w}`);
+    throw err;
   } finally {
     sampler.stop();
     await Promise.all(all.map((d) => d.close()));

@@ -86,7 +86,9 @@ export function spawnTsx(opts: SpawnOptions): Promise<Child> {
       } catch {
         return;
       }
-      if (logs.length < 5000) logs.push(parsed);
+      // The most recent lines: what explains a failure is near its end.
+      logs.push(parsed);
+      if (logs.length > 20_000) logs.shift();
       if (opts.ready(parsed)) {
         clearTimeout(timer);
         resolve({

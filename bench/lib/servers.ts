@@ -23,6 +23,8 @@ export interface RelayProcess {
   httpUrl: string;
   pid(): number;
   rssMb(): number;
+  /** The last warnings and errors the relay logged (its JSON lines), to explain a failed run. */
+  warnings(): string[];
   /** A token for `claims` (ours); "" for the bare relay, which checks nothing. */
   token(claims: IssueClaims): string;
   /** The WebSocket address with the token in the query (what a plain Repo client dials). */
@@ -72,6 +74,7 @@ export async function startOurs(opts: OursOptions): Promise<RelayProcess & { tok
     tokens,
     pid: () => child.pid,
     rssMb: () => rssMb(child.pid),
+    warnings: () => warningsOf(child.logs),
     token: (claims: IssueClaims) => tokens.issue(claims),
     dial: (claims: IssueClaims) => `${relay.syncUrl}?token=${encodeURIComponent(tokens.issue(claims))}`,
     stop: () => child.stop(),
@@ -112,6 +115,7 @@ export async function startBare(dataDirGiven?: string): Promise<RelayProcess> {
     httpUrl: `http://127.0.0.1:${Number(child.ready.port)}`,
     pid: () => child.pid,
     rssMb: () => rssMb(child.pid),
+    warnings: () => warningsOf(child.logs),
     token: () => "",
     dial: () => relay.syncUrl,
     stop: () => child.stop(),
@@ -124,4 +128,8 @@ export async function startBare(dataDirGiven?: string): Promise<RelayProcess> {
     },
   };
   return relay;
+}
+
+function warningsOf(logs: readonly Record<string, unknown>[]): string[] {
+  return logs.filter((l) => typeof l.level === "number" && l.level >= 40).slice(-10).map((l) => JSON.stringify(l).slice(0, 400));
 }
