@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import type { Benchmark, BenchContext } from "./lib/context.js";
+import { PartialResult, type Benchmark, type BenchContext } from "./lib/context.js";
 import { openBenchDatabase } from "./lib/database.js";
 import { killChildrenOnExit, repoRoot } from "./lib/procs.js";
 import { progress } from "./lib/progress.js";
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   // A client socket torn down mid-sync can emit an unhandled ws error; it ends one client, not
   // the run. Anything else is a real failure.
   process.on("uncaughtException", (err) => {
-    if (/WebSocket|Websocket|ECONNRESET|EPIPE/.test(String(err?.message ?? err))) {
+    if (/WebSocket|Websocket|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED/.test(String(err?.message ?? err))) {
       progress(`ignored a client socket error: ${err.message}`);
       return;
     }
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
       rows.push(...got);
       if (got.length === 0) todo.push(b.name);
     } catch (err) {
+      if (err instanceof PartialResult) rows.push(...err.rows);
       const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
       failures.push({ bench: b.name, error });
       progress(`${b.name} FAILED: ${error}`);

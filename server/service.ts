@@ -64,7 +64,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   });
   const accounts = createAccounts(db);
   await accounts.ensureIndexes();
-  const gateway = new Gateway({ db, repo: relay.repo, registry: relay.registry, logger });
+  const gateway = new Gateway({ db, repo: relay.repo, registry: relay.registry, logger, pointLookups: !database.features.indexedQueries });
   await gateway.ensureIndexes();
 
   let stopping = false;

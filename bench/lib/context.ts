@@ -17,3 +17,13 @@ export interface Benchmark {
   issue: number;
   run(ctx: BenchContext): Promise<Row[]>;
 }
+
+/** A benchmark that failed part-way: the rows measured before the failure still count. */
+export class PartialResult extends Error {
+  constructor(
+    readonly rows: Row[],
+    message: string,
+  ) {
+    super(message);
+  }
+}

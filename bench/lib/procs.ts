@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { progress } from "./progress.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -63,9 +64,12 @@ export function spawnTsx(opts: SpawnOptions): Promise<Child> {
     stdio: [opts.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],
   });
   live.add(proc);
+  let stopping = false;
   const exited = new Promise<number | null>((resolve) =>
-    proc.once("exit", (code) => {
+    proc.once("exit", (code, signal) => {
       live.delete(proc);
+      // A child that dies on its own mid-run is why a benchmark then waits in vain: say so.
+      if (!stopping) progress(`${opts.script} (pid ${proc.pid}) exited on its own: code ${code}, signal ${signal}; its last lines:\n${tail.join("\n")}`);
       resolve(code);
     }),
   );
@@ -99,6 +103,7 @@ export function spawnTsx(opts: SpawnOptions): Promise<Child> {
           exited,
           async stop(graceMs = 15_000) {
             if (proc.exitCode !== null || proc.signalCode !== null) return;
+            stopping = true;
             proc.kill("SIGTERM");
             const t = setTimeout(() => proc.kill("SIGKILL"), graceMs);
             await exited;

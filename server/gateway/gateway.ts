@@ -29,6 +29,8 @@ export interface GatewayOptions {
   repo: Repo;
   registry: DocumentRegistry;
   logger: Logger;
+  /** Look documents up one `_id` at a time (DatabaseFeatures.indexedQueries is false). */
+  pointLookups?: boolean;
   /** How long a sync waits for the materializer's verdicts before answering 504. */
   verdictTimeoutMs?: number;
   /** Requests of one team waiting for their turn; more answer 503. */
@@ -125,7 +127,7 @@ export class Gateway {
       const docs = await this.docs(team);
       plan = await buildPlan(parseSyncPayload(body), {
         team, device: gatewayDevice(claims), user: claims.sub, now: new Date(), catalog: readCatalog(docs.catalog.doc()),
-        c: this.c, g: this.g, settings: docs.settings,
+        c: this.c, g: this.g, settings: docs.settings, pointLookups: this.opts.pointLookups ?? false,
       });
     } catch (err) {
       if (err instanceof ApiError && err.status < 500) {

@@ -73,6 +73,7 @@ export interface PlanContext {
   c: Collections;
   g: GatewayCollections;
   settings: Parameters<typeof decideBatch>[2];
+  pointLookups: boolean;
 }
 
 function checkedItem(item: Item, what: string): Item {
@@ -286,7 +287,7 @@ async function precheck(plan: SyncPlan, items: Map<string, Item>, ctx: PlanConte
     raw: e,
     provenance: { segment: "", device: ctx.device, change: null, actor: null },
   }));
-  const { state } = await loadState(ctx.c, ctx.team, batch, catalogItems);
+  const { state } = await loadState(ctx.c, ctx.team, batch, catalogItems, { pointLookups: ctx.pointLookups });
   const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw })), ctx.settings, plan.at);
   const ours = new Set(plan.entries.map((e) => e.id));
   for (const e of plan.entries) {

@@ -4,7 +4,7 @@
  * merging the same records twice is the same as once.
  */
 import type {
-  AggregatePartsDoc, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, InvoicePart, PaymentDoc, PurchaseDoc,
+  AggregateParts, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, InvoicePart, PaymentDoc, PurchaseDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
 
@@ -48,7 +48,7 @@ export function partsUpdates(touched: Touched): { days: Map<string, PartsUpdate>
  * Applies an update to a parts document. A customer's parts keep only what its balance counts
  * (open invoices, purchases not void), so they stay as small as the customer's open business.
  */
-export function mergeParts(team: string, _id: string, old: AggregatePartsDoc | undefined, u: PartsUpdate, kind: "day" | "customer"): AggregatePartsDoc {
+export function mergeParts(old: AggregateParts | undefined, u: PartsUpdate, kind: "day" | "customer"): AggregateParts {
   const invoices = new Map((old?.invoices ?? []).map((p) => [p.id, p]));
   for (const [id, p] of u.invoices) invoices.set(id, p);
   const payments = new Map((old?.payments ?? []).map((p) => [p.id, p.amount]));
@@ -59,10 +59,10 @@ export function mergeParts(team: string, _id: string, old: AggregatePartsDoc | u
     else purchases.add(invoice);
   }
   const keep = kind === "customer" ? [...invoices.values()].filter((p) => p.status === "open") : [...invoices.values()];
-  return { _id, team, invoices: keep, payments: [...payments].map(([id, amount]) => ({ id, amount })), purchases: [...purchases] };
+  return { invoices: keep, payments: [...payments].map(([id, amount]) => ({ id, amount })), purchases: [...purchases] };
 }
 
-export function daySummary(team: string, day: string, parts: AggregatePartsDoc): DailySummaryDoc {
+export function daySummary(team: string, day: string, parts: AggregateParts): DailySummaryDoc {
   const s: DailySummaryDoc = { _id: teamKey(team, day), team, day, salesCount: 0, voidCount: 0, revenue: 0, paymentsReceived: 0, outstanding: 0 };
   for (const inv of parts.invoices) {
     s.paymentsReceived += inv.initialPaid;
@@ -78,7 +78,7 @@ export function daySummary(team: string, day: string, parts: AggregatePartsDoc):
   return s;
 }
 
-export function customerBalance(team: string, customer: string, parts: AggregatePartsDoc): CustomerBalanceDoc {
+export function customerBalance(team: string, customer: string, parts: AggregateParts): CustomerBalanceDoc {
   const b: CustomerBalanceDoc = { _id: teamKey(team, customer), team, customer, outstanding: 0, openInvoices: 0, purchases: parts.purchases.length };
   for (const inv of parts.invoices) {
     if (inv.status !== "open") continue;

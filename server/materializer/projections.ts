@@ -6,7 +6,7 @@
  */
 import type { ClientSession } from "mongodb";
 import type {
-  AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
+  AggregateParts, AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
@@ -122,20 +122,20 @@ export async function recomputeAggregates(c: Collections, team: string, touched:
   const { days, customers } = partsUpdates(touched);
   if (days.size === 0 && customers.size === 0) return;
   const ids = [...[...days.keys()].map((d) => dayPartsId(team, d)), ...[...customers.keys()].map((k) => customerPartsId(team, k))];
-  const old = new Map((await findByIds(c.parts, ids, read)).map((p) => [p._id, p]));
+  const old = new Map((await findByIds(c.parts, ids, read)).map((p) => [p._id, JSON.parse(p.parts) as AggregateParts]));
   const parts: AggregatePartsDoc[] = [];
   const summaries: DailySummaryDoc[] = [];
   const balances: CustomerBalanceDoc[] = [];
   for (const [day, u] of days) {
     const id = dayPartsId(team, day);
-    const merged = mergeParts(team, id, old.get(id), u, "day");
-    parts.push(merged);
+    const merged = mergeParts(old.get(id), u, "day");
+    parts.push({ _id: id, team, parts: JSON.stringify(merged) });
     summaries.push(daySummary(team, day, merged));
   }
   for (const [customer, u] of customers) {
     const id = customerPartsId(team, customer);
-    const merged = mergeParts(team, id, old.get(id), u, "customer");
-    parts.push(merged);
+    const merged = mergeParts(old.get(id), u, "customer");
+    parts.push({ _id: id, team, parts: JSON.stringify(merged) });
     balances.push(customerBalance(team, customer, merged));
   }
   // Parts first: a crash before the aggregates are written is repaired by applying the range again.

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { AggregatePartsDoc, InvoiceDoc, PaymentDoc, PurchaseDoc } from "../../../server/materializer/collections.js";
+import type { AggregateParts, InvoiceDoc, PaymentDoc, PurchaseDoc } from "../../../server/materializer/collections.js";
 import { customerBalance, daySummary, mergeParts, partsUpdates, type Touched } from "../../../server/materializer/aggregates.js";
 
 const TEAM = "t";
@@ -48,13 +48,13 @@ function touchedBy(events: readonly Event[]): Touched {
 }
 
 /** Applies one range to the stored parts, as recomputeAggregates does. */
-function apply(store: Map<string, AggregatePartsDoc>, touched: Touched): void {
+function apply(store: Map<string, AggregateParts>, touched: Touched): void {
   const { days, customers } = partsUpdates(touched);
-  for (const [day, u] of days) store.set(`day:${day}`, mergeParts(TEAM, `day:${day}`, store.get(`day:${day}`), u, "day"));
-  for (const [c, u] of customers) store.set(`customer:${c}`, mergeParts(TEAM, `customer:${c}`, store.get(`customer:${c}`), u, "customer"));
+  for (const [day, u] of days) store.set(`day:${day}`, mergeParts(store.get(`day:${day}`), u, "day"));
+  for (const [c, u] of customers) store.set(`customer:${c}`, mergeParts(store.get(`customer:${c}`), u, "customer"));
 }
 
-function figures(store: Map<string, AggregatePartsDoc>): unknown {
+function figures(store: Map<string, AggregateParts>): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, parts] of [...store].sort(([a], [b]) => a.localeCompare(b))) {
     const [kind, name] = key.split(":") as [string, string];
@@ -110,7 +110,7 @@ describe("aggregate parts", () => {
             if (cut > from) ranges.push(events.slice(from, cut));
             from = Math.max(from, cut);
           }
-          const store = new Map<string, AggregatePartsDoc>();
+          const store = new Map<string, AggregateParts>();
           for (let k = 0; k < ranges.length; k++) {
             apply(store, touchedBy(ranges[k]!));
             // A crash after range k: the materializer applies ranges j..k again, in order.
@@ -127,7 +127,7 @@ describe("aggregate parts", () => {
   });
 
   it("keep only a customer's open invoices and purchases that are not void", () => {
-    const store = new Map<string, AggregatePartsDoc>();
+    const store = new Map<string, AggregateParts>();
     apply(store, touchedBy([
       { type: "invoice", id: 1, status: "open", total: 500, outstanding: 500, initialPaid: 0 },
       { type: "purchase", id: 1, void: false },
