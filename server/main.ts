@@ -9,10 +9,12 @@ import { resolveDatabase } from "./db/resolve.js";
 import { createLogger } from "./log.js";
 import { superviseMaterializer, type Supervisor } from "./materializer/supervisor.js";
 import { startService } from "./service.js";
+import { exitOnUnhandledExceptSyncTimeouts } from "./unhandled.js";
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  exitOnUnhandledExceptSyncTimeouts(logger);
   await mkdir(config.dataDir, { recursive: true });
 
   const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger });

@@ -13,6 +13,7 @@ import { createTokenService } from "../auth/tokens.js";
 import { loadConfig } from "../config.js";
 import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
+import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
 import { Materializer } from "./materializer.js";
 
 /** The process restarts itself before its service token expires (the supervisor starts it again). */
@@ -36,6 +37,7 @@ if (process.env.MATERIALIZER_SUPERVISED === "1") {
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel).child({ process: "materializer" });
+  exitOnUnhandledExceptSyncTimeouts(logger);
   const relayUrl = process.env.RELAY_URL;
   if (!relayUrl || !config.mongodbUri) throw new Error("materializer: RELAY_URL and MONGODB_URI are required");
 
