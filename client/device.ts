@@ -334,8 +334,9 @@ export class Device extends Emitter<DeviceEvents> {
   /**
    * find() right after connecting can report a document unavailable while the relay is still
    * loading it (AUTOMERGE-NOTES.md): wait for the relay session first, and re-ask on a new
-   * session until the deadline. Each wait is twice the last (2 s to 30 s): a relay busy with a
-   * large team answers late, and reconnecting every 2 s would only restart the wait.
+   * session until the deadline. While the relay has not answered at all, each wait is twice the
+   * last (2 s to 30 s): a relay busy with a large team answers late, and reconnecting every 2 s
+   * would only restart the wait. An answer of "unavailable" is asked again after 2 s.
    */
   async #fetch(url: AutomergeUrl, deadline: number): Promise<DocHandle<unknown>> {
     let waitMs = 2000;
@@ -349,7 +350,7 @@ export class Device extends Emitter<DeviceEvents> {
       if (handle.isReady()) return handle;
       await Promise.race([handle.whenReady(["ready"]), sleep(Math.min(waitMs, Math.max(0, deadline - Date.now())))]);
       if (handle.isReady()) return handle;
-      waitMs = Math.min(waitMs * 2, 30_000);
+      waitMs = handle.inState(["unavailable"]) ? 2000 : Math.min(waitMs * 2, 30_000);
       this.#relay.reconnectNow();
     }
     throw new ClientError("not-enrolled", `could not fetch ${url} from the relay: ${this.#relay.lastReason}`);
