@@ -134,7 +134,7 @@ export async function processBatch(
       phase("aggregate");
       await c.teamState.updateOne(
         { _id: team },
-        { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now } },
+        { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now, aggregates: "parts" } },
         { upsert: true, ...opts },
       );
     }

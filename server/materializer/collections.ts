@@ -66,6 +66,11 @@ export interface TeamStateDoc {
   /** Every journal record up to this seq is in the projections. */
   projectedSeq: number;
   updatedAt: string;
+  /**
+   * How daily summaries and customer balances are kept. Absent in databases written before
+   * `aggregate_parts` existed: the materializer rebuilds such a team's projections once at start.
+   */
+  aggregates?: "parts";
 }
 
 /** The journal in brief: what the decision function needs to skip decided entries, in small documents. */

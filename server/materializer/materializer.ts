@@ -10,6 +10,7 @@ import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp } from "./projections.js";
+import { rebuildTeam } from "./rebuild.js";
 import { TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
@@ -79,6 +80,11 @@ export class Materializer {
   }
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {
+    const state = await this.c.teamState.findOne({ _id: team });
+    if (state && state.projectedSeq > 0 && state.aggregates !== "parts") {
+      this.log.warn({ team, projectedSeq: state.projectedSeq }, "projections predate aggregate parts: rebuilding them from the journal");
+      await rebuildTeam(this.c, team);
+    }
     const caughtUp = await catchUp(this.c, team, 2000, undefined, { pointLookups: !this.opts.features.indexedQueries });
     const worker = new TeamWorker({
       team,

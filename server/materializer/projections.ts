@@ -162,7 +162,7 @@ export async function catchUp(
     const touched = await applyRecords(c, team, page, read);
     await recomputeAggregates(c, team, touched, read);
     projected = page[page.length - 1]!.seq;
-    await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: projected, updatedAt: new Date().toISOString() } }, { upsert: true });
+    await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: projected, updatedAt: new Date().toISOString(), aggregates: "parts" } }, { upsert: true });
     onProgress?.(projected);
   }
 }

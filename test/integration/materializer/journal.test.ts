@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Document } from "mongodb";
 import { JOURNAL_PROJECTIONS } from "../../../server/materializer/collections.js";
 import { rebuildTeam } from "../../../server/materializer/rebuild.js";
+import { Materializer } from "../../../server/materializer/materializer.js";
+import { pino } from "pino";
+import { databaseInfo } from "../../helpers/db.js";
 import { addItem, Device, eventually, sale, settled, startShop, type Shop } from "./harness.js";
 
 const run = promisify(execFile);
@@ -155,4 +158,29 @@ describe("journal and projections", () => {
     await c.journal.replaceOne({ _id: victim!._id }, victim!);
     expect((await verifyCli()).code).toBe(0);
   });
+
+  // Last: it stops the shop's materializer for one of its own.
+  it("rebuilds at start the projections of a database from before aggregate parts", async () => {
+    const c = shop.materializer.c;
+    const team = shop.team.team;
+    const before = await snapshot();
+    expect(before.summaries!.length).toBeGreaterThan(0);
+    await shop.materializer.stop();
+    // What an older version left: no parts, no marker, and its own summaries.
+    await c.parts.deleteMany({ team });
+    await c.summaries.updateMany({ team }, { $set: { revenue: -1 } });
+    await c.teamState.updateOne({ _id: team }, { $unset: { aggregates: "" } });
+    const next = new Materializer({
+      db: shop.relay.db.db, client: shop.relay.db.client, features: databaseInfo().features, repo: shop.service.repo,
+      logger: pino({ level: "silent" }), teamPollMs: 200,
+    });
+    try {
+      await next.start();
+      await eventually(async () => (await c.teamState.findOne({ _id: team }))?.aggregates === "parts", "the rebuild at start", 30_000);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await next.stop();
+    }
+  });
 });
+
