@@ -10,7 +10,6 @@
  * same state: a relay that knows the team but none of the entries.
  */
 import { cp, rm } from "node:fs/promises";
-import path from "node:path";
 import type { DocHandle } from "@automerge/automerge-repo";
 import { openDevice } from "../client/node.js";
 import type { LedgerEntry } from "../shared/domain/index.js";

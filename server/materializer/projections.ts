@@ -4,7 +4,6 @@
  * gives the same collections. Aggregates (daily summaries, customer balances) are recomputed from
  * their parts for the keys a range touched (aggregates.ts), never incremented.
  */
-import type { ClientSession } from "mongodb";
 import type {
   AggregateParts, AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
@@ -12,7 +11,6 @@ import type {
 import { teamKey } from "./collections.js";
 import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
 import { findByIds, insertMissing, replaceAll, type ReadOptions } from "./write-set.js";
-
 
 type Lines = InvoiceDoc["lines"];
 

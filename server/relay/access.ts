@@ -3,7 +3,7 @@
  * document's registration, so it is the same on every message and easy to test.
  */
 import type { DocKind } from "../../shared/docs.js";
-import { identityOf, type Claims } from "../../shared/auth/claims.js";
+import type { Claims } from "../../shared/auth/claims.js";
 
 export interface DocRecord {
   /** Automerge document id (no `automerge:` prefix). */
