@@ -2,6 +2,7 @@
  * Checked reads of the team's documents. They come from peers, so nothing here trusts a shape:
  * each reader returns only well-formed values and skips (or reports) the rest.
  */
+import { isImmutableString } from "@automerge/automerge";
 import { isValidAutomergeUrl, type AutomergeUrl } from "@automerge/automerge-repo";
 import { parseSettings, type TeamSettings } from "../shared/domain/index.js";
 import type { PublishedInvoice, PublishedVerdict, VerdictStatus } from "../shared/docs.js";
@@ -113,6 +114,12 @@ export function readStatus(raw: unknown): StatusView {
   return view;
 }
 
+/** A string stored either way: as text (a JS string) or as an immutable scalar (docs.ts StoredVerdict). */
+function scalarText(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  return isImmutableString(value) ? value.val : undefined;
+}
+
 const STATUSES: readonly VerdictStatus[] = ["accepted", "rejected", "deferred", "invalid"];
 
 /** Verdicts of one segment, keyed by entry id. */
@@ -122,11 +129,11 @@ export function readVerdicts(raw: unknown): Map<string, PublishedVerdict> {
   if (typeof verdicts !== "object" || verdicts === null) return out;
   for (const key of Object.keys(verdicts)) {
     const v = own(verdicts, key);
-    const status = own(v, "status");
-    if (typeof status !== "string" || !(STATUSES as readonly string[]).includes(status)) continue;
-    const decidedAt = own(v, "decidedAt");
-    const verdict: PublishedVerdict = { status: status as VerdictStatus, decidedAt: typeof decidedAt === "string" ? decidedAt : "" };
-    const reason = own(v, "reason");
+    const status = scalarText(own(v, "status"));
+    if (status === undefined || !(STATUSES as readonly string[]).includes(status)) continue;
+    const decidedAt = scalarText(own(v, "decidedAt"));
+    const verdict: PublishedVerdict = { status: status as VerdictStatus, decidedAt: decidedAt ?? "" };
+    const reason = scalarText(own(v, "reason"));
     if (typeof reason === "string") verdict.reason = reason.slice(0, 1000);
     const seq = int(own(v, "seq"));
     if (seq !== undefined) verdict.seq = seq;

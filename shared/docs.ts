@@ -5,6 +5,7 @@
  * Documents read from peers are untrusted: code that reads one validates what it uses
  * (shared/domain/validate.ts for entries), these types only describe the intended shape.
  */
+import type { ImmutableString } from "@automerge/automerge";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 
 export type DocKind = "team-root" | "segment-registry" | "catalog" | "ledger-segment" | "status" | "verdicts";
@@ -60,12 +61,24 @@ export interface PublishedVerdict {
   decidedAt: string;
 }
 
+/**
+ * A verdict as the server writes it: strings as immutable scalars, not collaborative text. A
+ * verdict is always written whole, and text costs one op per character: 5,000 verdicts took twice
+ * the time and three times the bytes. Readers accept plain strings too (documents written before).
+ */
+export interface StoredVerdict {
+  status: ImmutableString | VerdictStatus;
+  reason?: ImmutableString | string;
+  seq?: number;
+  decidedAt: ImmutableString | string;
+}
+
 /** Server-owned: verdicts on the entries of one segment. */
 export interface VerdictsDoc {
   type: "verdicts";
   team: string;
   segment: AutomergeUrl;
-  verdicts: Record<string, PublishedVerdict>;
+  verdicts: Record<string, StoredVerdict>;
 }
 
 export interface PublishedInvoice {

@@ -58,7 +58,10 @@ export interface SpawnOptions {
 
 export function spawnTsx(opts: SpawnOptions): Promise<Child> {
   killChildrenOnExit();
-  const proc = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, opts.script), ...(opts.args ?? [])], {
+  // BENCH_CPU_PROFILE=<dir>: every child writes a V8 CPU profile there when it exits, to see
+  // where a figure's time goes (open it in Chrome DevTools).
+  const profile = process.env.BENCH_CPU_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...profile, "--import", "tsx", path.join(repoRoot, opts.script), ...(opts.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: [opts.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],

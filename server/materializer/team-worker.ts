@@ -13,7 +13,7 @@ import {
   type DocumentId,
   type Repo,
 } from "@automerge/automerge-repo";
-import type { CatalogDoc, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
+import type { CatalogDoc, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
 import {
   DEFAULT_SETTINGS,
   parseCustomer,
@@ -439,11 +439,18 @@ export class TeamWorker {
     handle.change((d) => {
       for (const [id, v] of verdicts) {
         const cur = d.verdicts[id];
-        if (cur && cur.status === v.status && cur.seq === v.seq) continue;
-        d.verdicts[id] = v;
+        if (cur && String(cur.status) === v.status && cur.seq === v.seq) continue;
+        d.verdicts[id] = stored(v);
       }
     });
   }
+}
+
+function stored(v: PublishedVerdict): StoredVerdict {
+  const out: StoredVerdict = { status: new A.ImmutableString(v.status), decidedAt: new A.ImmutableString(v.decidedAt) };
+  if (v.reason !== undefined) out.reason = new A.ImmutableString(v.reason);
+  if (v.seq !== undefined) out.seq = v.seq;
+  return out;
 }
 
 function published(r: JournalRecord): PublishedVerdict {

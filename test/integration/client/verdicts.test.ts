@@ -1,9 +1,10 @@
 /**
  * Verdicts reach the device: the server side (here the relay's own Repo standing in for the
  * materializer) publishes a verdicts document for the device's segment and lists it in the
- * status document; the device reports each own entry's status and emits `verdict` events.
+ * status document (strings as text or as immutable scalars); the device reports each own entry's status and emits `verdict` events.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { ImmutableString } from "@automerge/automerge";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { StatusDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { openDevice } from "../../../client/node.js";
@@ -43,7 +44,11 @@ it("shows undecided, accepted and rejected-with-reason verdicts as they arrive",
     type: "verdicts", team: team.team, segment: segUrl,
     verdicts: {
       [s1.id]: { status: "accepted", seq: 1, decidedAt: now },
-      [s2.id]: { status: "rejected", reason: "insufficient stock for item v-2: requested 1, available 0", seq: 2, decidedAt: now },
+      // As the materializer writes them now (immutable strings); s1's as documents written before.
+      [s2.id]: {
+        status: new ImmutableString("rejected"), reason: new ImmutableString("insufficient stock for item v-2: requested 1, available 0"),
+        seq: 2, decidedAt: new ImmutableString(now),
+      },
     },
   });
   await relay.service.teams.registerDocument(team.team, verdicts.documentId, "verdicts");

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge/automerge-repo";
 import { pino } from "pino";
 import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../../shared/docs.js";
+import { readVerdicts } from "../../../client/read-docs.js";
 import { Materializer } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
@@ -100,7 +101,7 @@ export class Device {
     const url = status.doc().verdicts[this.segment.url];
     if (!url) return undefined;
     const verdicts = await this.repo.find<VerdictsDoc>(url);
-    return verdicts.doc().verdicts[entryId];
+    return readVerdicts(verdicts.doc()).get(entryId);
   }
 
   async close(): Promise<void> {
