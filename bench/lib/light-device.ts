@@ -4,7 +4,7 @@
  * these fit in one process where full client Devices (which hold every segment of the team)
  * would not; the full client is measured on its own in reconnect and the cold pull.
  */
-import type { AutomergeUrl, DocHandle, DocumentId } from "@automerge/automerge-repo";
+import type { AutomergeUrl, DocHandle } from "@automerge/automerge-repo";
 import type { CreatedTeam } from "../../server/relay/teams.js";
 import type { LedgerSegmentDoc, SegmentRegistryDoc } from "../../shared/docs.js";
 import type { LedgerEntry } from "../../shared/domain/index.js";
@@ -32,14 +32,11 @@ export class LightDevice {
     this.registry = await this.client.repo.find<SegmentRegistryDoc>(this.team.registryUrl);
   }
 
-  /**
-   * Adds a segment (prebuilt bytes under `docId` or a new id, or a new empty one) and registers it
-   * as `<id>/<n>`.
-   */
-  addSegment(bytes?: Uint8Array, docId?: DocumentId): DocHandle<LedgerSegmentDoc> {
+  /** Adds a segment (prebuilt bytes, or a new empty one) and registers it as `<id>/<n>`. */
+  addSegment(bytes?: Uint8Array): DocHandle<LedgerSegmentDoc> {
     const n = this.segments.length;
     const handle = bytes
-      ? this.client.repo.import<LedgerSegmentDoc>(bytes, docId ? { docId } : {})
+      ? this.client.repo.import<LedgerSegmentDoc>(bytes)
       : this.client.repo.create<LedgerSegmentDoc>({ type: "ledger-segment", team: this.team.team, device: this.id, n, createdAt: new Date().toISOString(), entries: {} });
     const url: AutomergeUrl = handle.url;
     this.registry.change((d) => {
@@ -47,6 +44,15 @@ export class LightDevice {
     });
     this.segments.push(handle);
     return handle;
+  }
+
+  /** Lists segments the relay already holds (seeded) in the registry, as `<id>/<n>`, without loading them. */
+  listSegments(urls: readonly AutomergeUrl[]): void {
+    this.registry.change((d) => {
+      urls.forEach((url, n) => {
+        d.segments[`${this.id}/${n}`] = url;
+      });
+    });
   }
 
   write(entry: LedgerEntry): void {

@@ -1,0 +1,18 @@
+import { readFile, rm } from "node:fs/promises";
+import { decode } from "cbor-x";
+import * as A from "@automerge/automerge";
+import { Repo, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo";
+import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
+const segs = (decode(await readFile("/tmp/ledger-bench-cache/scale-v1-bigteam-100000-20.cbor")) as Uint8Array[][]).flat().slice(0, 10);
+let t = performance.now();
+for (const b of segs) A.load(b);
+console.log("A.load x10", (performance.now() - t).toFixed(0));
+const repo = new Repo({ network: [], storage: new NodeFSStorageAdapter("/tmp/seedtest") });
+t = performance.now();
+for (const b of segs) repo.import(b, { docId: parseAutomergeUrl(generateAutomergeUrl()).documentId });
+console.log("import x10", (performance.now() - t).toFixed(0));
+t = performance.now();
+await repo.flush();
+console.log("flush", (performance.now() - t).toFixed(0));
+await repo.shutdown();
+await rm("/tmp/seedtest", { recursive: true });
