@@ -1,6 +1,7 @@
 /**
  * Unloads documents nobody touched for a while, so the relay's memory follows the working set
- * rather than every document it ever served. Flushes first: an unloaded document is on disk.
+ * rather than every document it ever served. Flushes first: an unloaded document is on disk, and
+ * comes back whole from there when a peer asks again (test/integration/relay/idle-unload.test.ts).
  */
 import type { Repo } from "@automerge/automerge-repo";
 import type { DocumentId } from "@automerge/automerge-repo";
@@ -35,6 +36,11 @@ export function startIdleUnloader(repo: Repo, storage: DocumentStorage, idleMs: 
           await repo.flush([documentId as DocumentId]);
           // A message may have arrived during the flush: then it is not idle any more.
           if (touched.get(documentId) !== last) continue;
+          // automerge-repo 2.5's unload empties the handle's document and emits heads-changed and
+          // change for it: the Repo's save listener then wrote the empty document over the stored
+          // one (an empty snapshot, older chunks deleted) and the synchronizer announced it to
+          // peers. The handle is discarded here, so nobody needs its events any more.
+          handle.removeAllListeners();
           await repo.removeFromCache(documentId as DocumentId);
           storage.evict(documentId);
           touched.delete(documentId);
