@@ -415,14 +415,27 @@ export class Device extends Emitter<DeviceEvents> {
       const load = this.repo
         .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
         .then(async (handle) => {
-          await handle.whenReady(["ready"]);
-          if (!this.#closed) this.#hold(slot, handle);
+          if (await this.#whenReadyWhileOpen(handle)) this.#hold(slot, handle);
         })
         .catch(() => undefined);
       if (key.startsWith(`${this.deviceId}/`)) loading.push(load);
     }
     this.#onStatus();
     return loading;
+  }
+
+  /**
+   * automerge-repo gives up waiting for a document after 60 s, but a relay busy with a large team
+   * can take longer to send it (measured: a new device asking for 200 documents of a
+   * 100,000-entry team at once), and it still sends it when it can. Until then, and while this
+   * device is open, keep waiting: a document given up on here would never be held.
+   */
+  async #whenReadyWhileOpen(handle: DocHandle<unknown> | DocHandle<LedgerSegmentDoc>): Promise<boolean> {
+    while (!this.#closed && !handle.isReady()) {
+      if (handle.isDeleted()) return false;
+      await handle.whenReady(["ready"]).catch(() => sleep(1000));
+    }
+    return !this.#closed;
   }
 
   #hold(slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }, handle: DocHandle<LedgerSegmentDoc>): void {
@@ -459,8 +472,7 @@ export class Device extends Emitter<DeviceEvents> {
       void this.repo
         .find<unknown>(vUrl, { allowableStates: ["ready", "unavailable", "requesting"] })
         .then(async (handle) => {
-          await handle.whenReady(["ready"]);
-          if (this.#closed || this.#verdictDocs.has(segUrl)) return;
+          if (!(await this.#whenReadyWhileOpen(handle)) || this.#verdictDocs.has(segUrl)) return;
           this.#verdictDocs.set(segUrl, handle);
           const read = (): void => this.#readVerdicts(segUrl, handle);
           handle.on("change", read);
@@ -712,6 +724,16 @@ export class Device extends Emitter<DeviceEvents> {
       }
     }
     return out;
+  }
+
+  /**
+   * How many entries this device holds, counted without parsing them: a cheap progress figure
+   * while a new device pulls a large team (entries() parses every one).
+   */
+  heldEntryCount(): number {
+    let n = 0;
+    for (const seg of this.#segments.values()) if (seg.handle) n += segmentSize(seg.handle.doc());
+    return n;
   }
 
   ownEntries(): Array<{ entry: LedgerEntry; status: EntryStatus; reason?: string }> {

@@ -20,6 +20,7 @@ import { canRead, canWrite, mayRegister, type DocRecord } from "./access.js";
 import { CloseCode, type CloseCodeValue } from "./close-codes.js";
 import type { DurableOutbox } from "./durable-outbox.js";
 import type { RelayMetrics } from "./metrics.js";
+import { PendingRequests } from "./pending-requests.js";
 import { TokenBucket } from "./rate.js";
 import type { DocumentRegistry } from "./registry.js";
 import type { DocumentStorage } from "./storage.js";
@@ -77,6 +78,7 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
   readonly #opts: GuardedAdapterOptions;
   readonly #sessions = new WeakMap<WebSocket, Session>();
   readonly #live = new Set<Session>();
+  readonly #pending = new PendingRequests<{ session: Session; message: Message }>();
   #connected!: () => void;
   /** Resolves when the Repo has wired this adapter up; connections before that would be lost. */
   readonly connected = new Promise<void>((resolve) => (this.#connected = resolve));
@@ -302,6 +304,7 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       session.log.debug({ documentId, type: message.type }, "no access to document");
       if (message.type === "sync" || message.type === "request") {
         this.#sendRaw(session, { type: "doc-unavailable", senderId: this.peerId, targetId: session.peerId, documentId });
+        if (!rec) this.#pending.add(documentId, session.id, { session, message });
       }
       return;
     }
@@ -327,6 +330,16 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     }
     this.#opts.onActivity?.(documentId);
     this.emit("message", message);
+    if (checked.changes > 0) this.#answerPending(documentId, rec);
+  }
+
+  /** A document arrived with content: earlier requests for it from its team are answered now. */
+  #answerPending(documentId: DocumentId, rec: DocRecord): void {
+    for (const { session, message } of this.#pending.take(documentId)) {
+      if (session.closing || !canRead(session.claims, rec)) continue;
+      session.log.debug({ documentId }, "answering an earlier request for a document that has arrived");
+      this.emit("message", message);
+    }
   }
 
   #join(session: Session, msg: Record<string, unknown>): void {

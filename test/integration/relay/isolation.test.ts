@@ -149,6 +149,23 @@ describe("two teams", () => {
     expect(ephemeralSeen).toEqual([]);
     expect(raw.received.filter((m) => m.type === "sync")).toEqual([]);
   });
+
+  it("a request for a document not there yet is answered when it arrives, to its own team only", async () => {
+    const url = generateAutomergeUrl();
+    const early = await client({ sub: "a-early", team: "team-a", role: "member", device: "a-early" });
+    const outsider = await client({ sub: "b-curious", team: "team-b", role: "member", device: "b-curious" });
+    const waitingA = await early.repo.find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
+    const waitingB = await outsider.repo.find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
+    await eventually(() => waitingA.inState(["unavailable"]) && waitingB.inState(["unavailable"]), "both told the document is unavailable");
+
+    const till = await client({ sub: "a-till", team: "team-a", role: "member", device: "a-till" });
+    const bytes = A.save(A.from<Record<string, unknown>>({ type: "ledger-segment", team: "team-a", device: "a-till", n: 0, createdAt: "2026-11-22T08:00:00.000Z", entries: { e1: { kind: "note" } } }));
+    till.repo.import(bytes, { docId: docId(url) });
+
+    await eventually(() => waitingA.isReady() && Object.hasOwn(waitingA.doc().entries, "e1"), "team A's earlier request answered");
+    await sleep(1000);
+    expect(waitingB.isReady()).toBe(false);
+  });
 });
 
 describe("handshake", () => {
