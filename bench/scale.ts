@@ -181,8 +181,20 @@ async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devic
       deviceId: "new-tablet", rootUrl: created.rootUrl, dataDir: newDeviceDir, enrollTimeoutMs: 600_000,
     });
     try {
-      await until(() => device.entries().length >= entries, "the new device to hold every entry", 900_000, 250);
+      let shown = 0;
+      await until(
+        () => {
+          const held = device.heldEntryCount();
+          if (held >= shown + entries / 10) progress(`scale: the new device holds ${(shown = held)}/${entries}`);
+          return held >= entries;
+        },
+        "the new device to hold every entry",
+        900_000,
+        250,
+      );
       col.ours("cold pull: new device holds every entry", (performance.now() - t3) / 1000);
+      const parsed = device.entries().length;
+      if (parsed !== entries) throw new Error(`the new device holds ${entries} entries but parses ${parsed} of them`);
     } finally {
       await device.close();
     }

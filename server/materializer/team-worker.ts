@@ -82,6 +82,8 @@ export class TeamWorker {
   private running: Promise<void> | null = null;
   private rerun = false;
   private stopped = false;
+  /** Set once verdicts of a previous run are republished; no batch runs before. */
+  private started = false;
   private timer: NodeJS.Timeout | null = null;
   private deferTimer: NodeJS.Timeout | null = null;
   private readonly projectedCatalog = new Map<string, string>();
@@ -113,9 +115,14 @@ export class TeamWorker {
       this.schedule();
     });
     this.registryDoc.on("change", () => void this.refreshSegments().then(() => this.schedule()));
-    await this.refreshSegments();
+    // Batches begin with the first segments opened, while the rest still load: opening is the
+    // relay's and this process's Automerge work, a batch mostly waits on MongoDB.
+    const opening = this.refreshSegments();
+    opening.catch(() => undefined); // handled by the await below, after republish
     await this.republish();
+    this.started = true;
     this.schedule();
+    await opening;
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
   }
@@ -135,7 +142,7 @@ export class TeamWorker {
   }
 
   private schedule(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.running) {
       this.rerun = true;
       return;
@@ -227,10 +234,13 @@ export class TeamWorker {
       seg.dirtySince ??= Date.now();
       this.schedule();
     });
+    this.schedule();
   }
 
   private async runOnce(): Promise<void> {
-    if (this.pendingSegments.size > 0) {
+    // Not while a refresh runs (the team's first one opens every segment): it schedules a batch
+    // for each segment it opens.
+    if (this.pendingSegments.size > 0 && !this.refreshing) {
       await this.refreshSegments();
       // The relay registers a segment when its first sync message arrives, which may come
       // after the registry entry that names it: look again shortly.
