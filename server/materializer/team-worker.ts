@@ -123,6 +123,7 @@ export class TeamWorker {
     this.started = true;
     this.schedule();
     await opening;
+    if (this.pendingSegments.size > 0) this.schedule(); // a batch during the opening did not retry them
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
   }
