@@ -46,7 +46,7 @@ export class LightDevice {
     return handle;
   }
 
-  /** Lists segments the relay already holds (seeded) in the registry, as `<id>/<n>`, without loading them. */
+  /** Lists segments the relay already holds (seeded) in the registry as `<id>/<n>`, without loading them. */
   listSegments(urls: readonly AutomergeUrl[]): void {
     this.registry.change((d) => {
       urls.forEach((url, n) => {

@@ -59,7 +59,14 @@ export function mergeParts(old: AggregateParts | undefined, u: PartsUpdate, kind
     else purchases.add(invoice);
   }
   const keep = kind === "customer" ? [...invoices.values()].filter((p) => p.status === "open") : [...invoices.values()];
-  return { invoices: keep, payments: [...payments].map(([id, amount]) => ({ id, amount })), purchases: [...purchases] };
+  // Sorted by id, so the stored document is the same whatever order the updates came in (a
+  // restart after a crash may cut the journal into other batches).
+  const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return {
+    invoices: keep.sort(byId),
+    payments: [...payments].map(([id, amount]) => ({ id, amount })).sort(byId),
+    purchases: [...purchases].sort(),
+  };
 }
 
 export function daySummary(team: string, day: string, parts: AggregateParts): DailySummaryDoc {

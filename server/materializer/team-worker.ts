@@ -84,6 +84,8 @@ export class TeamWorker {
   private stopped = false;
   /** Set once verdicts of a previous run are republished; no batch runs before. */
   private started = false;
+  /** While the team's segments are first opened, each one opened may start a batch. */
+  private decideWhileOpening = false;
   private timer: NodeJS.Timeout | null = null;
   private deferTimer: NodeJS.Timeout | null = null;
   private readonly projectedCatalog = new Map<string, string>();
@@ -117,12 +119,15 @@ export class TeamWorker {
     this.registryDoc.on("change", () => void this.refreshSegments().then(() => this.schedule()));
     // Batches begin with the first segments opened, while the rest still load: opening is the
     // relay's and this process's Automerge work, a batch mostly waits on MongoDB.
+    // Only at start: later, segments that arrive together are decided together, in (at, id)
+    // order, rather than in the order they happen to open.
+    this.decideWhileOpening = true;
     const opening = this.refreshSegments();
     opening.catch(() => undefined); // handled by the await below, after republish
     await this.republish();
     this.started = true;
     this.schedule();
-    await opening;
+    await opening.finally(() => (this.decideWhileOpening = false));
     if (this.pendingSegments.size > 0) this.schedule(); // a batch during the opening did not retry them
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
@@ -235,12 +240,12 @@ export class TeamWorker {
       seg.dirtySince ??= Date.now();
       this.schedule();
     });
-    this.schedule();
+    if (this.decideWhileOpening) this.schedule();
   }
 
   private async runOnce(): Promise<void> {
-    // Not while a refresh runs (the team's first one opens every segment): it schedules a batch
-    // for each segment it opens.
+    // Not while a refresh runs: the team's first one schedules a batch for each segment it
+    // opens, and the registry's change handler schedules one after any other.
     if (this.pendingSegments.size > 0 && !this.refreshing) {
       await this.refreshSegments();
       // The relay registers a segment when its first sync message arrives, which may come
