@@ -244,9 +244,10 @@ export class TeamWorker {
   }
 
   private async runOnce(): Promise<void> {
-    // Not while a refresh runs: the team's first one schedules a batch for each segment it
-    // opens, and the registry's change handler schedules one after any other.
-    if (this.pendingSegments.size > 0 && !this.refreshing) {
+    // Waits for a refresh under way (it returns that one), so segments that arrive together are
+    // decided together; except during the team's first opening, which schedules a batch for each
+    // segment it opens and retries what it could not open once it is done.
+    if (this.pendingSegments.size > 0 && !this.decideWhileOpening) {
       await this.refreshSegments();
       // The relay registers a segment when its first sync message arrives, which may come
       // after the registry entry that names it: look again shortly.
