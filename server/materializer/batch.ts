@@ -23,7 +23,7 @@ import {
 } from "../../shared/domain/index.js";
 import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
-import { applyRecords, recomputeAggregates } from "./projections.js";
+import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
 
 export interface BatchEntry {
@@ -132,11 +132,7 @@ export async function processBatch(
       phase("project");
       await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
       phase("aggregate");
-      await c.teamState.updateOne(
-        { _id: team },
-        { $set: { projectedSeq: records[records.length - 1]!.seq, updatedAt: now, aggregates: "parts" } },
-        { upsert: true, ...opts },
-      );
+      await markProjected(c, team, records[records.length - 1]!.seq, now, session);
     }
     return records;
   };

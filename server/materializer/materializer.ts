@@ -80,12 +80,15 @@ export class Materializer {
   }
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {
+    const read = { pointLookups: !this.opts.features.indexedQueries };
     const state = await this.c.teamState.findOne({ _id: team });
+    let caughtUp: number;
     if (state && state.projectedSeq > 0 && state.aggregates !== "parts") {
       this.log.warn({ team, projectedSeq: state.projectedSeq }, "projections predate aggregate parts: rebuilding them from the journal");
-      await rebuildTeam(this.c, team);
+      caughtUp = await rebuildTeam(this.c, team, undefined, read);
+    } else {
+      caughtUp = await catchUp(this.c, team, 2000, undefined, read);
     }
-    const caughtUp = await catchUp(this.c, team, 2000, undefined, { pointLookups: !this.opts.features.indexedQueries });
     const worker = new TeamWorker({
       team,
       rootUrl,

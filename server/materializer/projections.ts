@@ -4,6 +4,7 @@
  * gives the same collections. Aggregates (daily summaries, customer balances) are recomputed from
  * their parts for the keys a range touched (aggregates.ts), never incremented.
  */
+import type { ClientSession } from "mongodb";
 import type {
   AggregateParts, AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
@@ -141,6 +142,15 @@ export async function recomputeAggregates(c: Collections, team: string, touched:
   await Promise.all([replaceAll(c.summaries, summaries, read.session), replaceAll(c.balances, balances, read.session)]);
 }
 
+/** Records that every journal record up to `seq` is projected, with aggregates kept as parts. */
+export async function markProjected(c: Collections, team: string, seq: number, now: string, session?: ClientSession): Promise<void> {
+  await c.teamState.updateOne(
+    { _id: team },
+    { $set: { projectedSeq: seq, updatedAt: now, aggregates: "parts" } },
+    { upsert: true, ...(session ? { session } : {}) },
+  );
+}
+
 /**
  * Brings a team's projections up to its journal: the first thing the materializer does for a
  * team after a start, whatever point a crash interrupted.
@@ -160,7 +170,7 @@ export async function catchUp(
     const touched = await applyRecords(c, team, page, read);
     await recomputeAggregates(c, team, touched, read);
     projected = page[page.length - 1]!.seq;
-    await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: projected, updatedAt: new Date().toISOString(), aggregates: "parts" } }, { upsert: true });
+    await markProjected(c, team, projected, new Date().toISOString());
     onProgress?.(projected);
   }
 }

@@ -1,14 +1,20 @@
 /** Recomputes a team's journal-derived projections from the journal alone. */
 import { JOURNAL_PROJECTIONS, type Collections } from "./collections.js";
 import { catchUp } from "./projections.js";
+import type { ReadOptions } from "./write-set.js";
 
-export async function rebuildTeam(c: Collections, team: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+export async function rebuildTeam(
+  c: Collections,
+  team: string,
+  onProgress?: (done: number, total: number) => void,
+  read: ReadOptions = {},
+): Promise<number> {
   const total = await c.journal.countDocuments({ team });
   for (const name of JOURNAL_PROJECTIONS) await c[name].deleteMany({ team });
   // Items a sale line created come from the journal; catalog items are the catalog's.
   await c.items.deleteMany({ team, source: "sale" });
   await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: 0, updatedAt: new Date().toISOString() } }, { upsert: true });
   onProgress?.(0, total);
-  await catchUp(c, team, 2000, (seq) => onProgress?.(seq, total));
+  await catchUp(c, team, 2000, (seq) => onProgress?.(seq, total), read);
   return total;
 }
