@@ -18,6 +18,7 @@ import { loadOrCreateKeys } from "../server/auth/keys.js";
 import { createTokenService } from "../server/auth/tokens.js";
 import { loadConfig } from "../server/config.js";
 import type { CreatedTeam } from "../server/relay/teams.js";
+import { entryArgs } from "../server/entry-point.js";
 import { killChildrenOnExit, repoRoot, spawnTsx, type Child } from "./lib/procs.js";
 import { benchDir } from "./lib/servers.js";
 
@@ -30,10 +31,10 @@ const named = (text: string): string => [...names].reduce((t, [id, name]) => t.s
 const say = (line = ""): void => void process.stdout.write(`${named(line)}\n`);
 const euros = (cents: number): string => `€${(cents / 100).toFixed(2)}`;
 
-/** Runs `npm run device -- <args>` (directly through tsx) and returns its JSON lines. */
+/** Runs `npm run device -- <args>` (directly, compiled or through tsx as this file runs) and returns its JSON lines. */
 function device(args: string[]): Promise<Record<string, unknown>[]> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "client/cli.ts"), ...args], {
+    const proc = spawn(process.execPath, [...entryArgs(import.meta.url, "../client/cli.ts"), ...args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
     });

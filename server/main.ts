@@ -11,6 +11,9 @@ import { superviseMaterializer, type Supervisor } from "./materializer/superviso
 import { startService } from "./service.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "./unhandled.js";
 
+/** The longest a clean stop may take (flush, materializer, database) before we exit anyway. */
+const SHUTDOWN_LIMIT_MS = 30_000;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
@@ -40,6 +43,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    // A process manager waits only so long before it kills; leave on our own terms first.
+    setTimeout(() => {
+      logger.error({ afterMs: SHUTDOWN_LIMIT_MS }, "shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
     try {
       await materializer?.stop();
       await service.close();
@@ -54,6 +62,14 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // Started by `npm start`: if npm itself is killed (SIGKILL cannot be forwarded), we are
+  // re-parented and nobody would stop us; leave with it rather than run on orphaned.
+  if (process.env.npm_lifecycle_event) {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) void shutdown("parent-exited");
+    }, 1000).unref();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { entryArgs, packageRoot } from "../../server/entry-point.js";
 import { progress } from "./progress.js";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const repoRoot = packageRoot;
 
 const live = new Set<ChildProcess>();
 let hooked = false;
@@ -61,7 +61,7 @@ export function spawnTsx(opts: SpawnOptions): Promise<Child> {
   // BENCH_CPU_PROFILE=<dir>: every child writes a V8 CPU profile there when it exits, to see
   // where a figure's time goes (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
-  const proc = spawn(process.execPath, [...profile, "--import", "tsx", path.join(repoRoot, opts.script), ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...profile, ...entryArgs(import.meta.url, path.join("../..", opts.script)), ...(opts.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: [opts.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],

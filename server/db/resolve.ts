@@ -9,9 +9,9 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { MongoClient } from "mongodb";
+import { packageRoot } from "../entry-point.js";
 import type { Logger } from "../log.js";
 import { startGuardedChild, type GuardedChild } from "./child.js";
 import { freePort } from "./free-port.js";
@@ -45,9 +45,8 @@ export interface ResolveOptions {
   logger?: Logger;
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const FERRETDB_BINARY = path.join(repoRoot, ".bin", "ferretdb-embedded");
-const FERRETDB_BUILD = path.join(repoRoot, "tools", "ferretdb", "build.sh");
+export const FERRETDB_BINARY = path.join(packageRoot, ".bin", "ferretdb-embedded");
+const FERRETDB_BUILD = path.join(packageRoot, "tools", "ferretdb", "build.sh");
 
 export async function resolveDatabase(opts: ResolveOptions): Promise<DatabaseHandle> {
   const log = opts.logger?.child({ module: "db" });

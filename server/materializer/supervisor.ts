@@ -4,12 +4,11 @@
  * a pipe from us: it exits when that closes, so it never outlives the service, even a killed one.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { entryArgs } from "../entry-point.js";
 import type { Logger } from "../log.js";
 
-const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
+const ENTRY = entryArgs(import.meta.url, "main.ts");
 
 export interface SupervisorOptions {
   env: Record<string, string>;
@@ -33,7 +32,7 @@ export function superviseMaterializer(opts: SupervisorOptions): Supervisor {
 
   const start = (): void => {
     const started = Date.now();
-    const proc = spawn(process.execPath, ["--import", "tsx", ENTRY], {
+    const proc = spawn(process.execPath, ENTRY, {
       env: { ...process.env, ...opts.env, MATERIALIZER_SUPERVISED: "1" },
       stdio: ["pipe", "pipe", "pipe"],
     });
