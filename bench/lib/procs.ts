@@ -54,6 +54,14 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Keep stdin as a pipe (the child may watch it to notice our death). */
   stdinPipe?: boolean;
+  /** Force compiled JavaScript (`dist/`) or TypeScript through tsx; default: as the bench runs. */
+  form?: "compiled" | "source";
+}
+
+function scriptArgs(opts: SpawnOptions): string[] {
+  if (opts.form === "compiled") return [path.join(repoRoot, "dist", opts.script.replace(/\.ts$/, ".js"))];
+  if (opts.form === "source") return ["--import", "tsx", path.join(repoRoot, opts.script)];
+  return entryArgs(import.meta.url, path.join("../..", opts.script));
 }
 
 export function spawnTsx(opts: SpawnOptions): Promise<Child> {
@@ -61,7 +69,7 @@ export function spawnTsx(opts: SpawnOptions): Promise<Child> {
   // BENCH_CPU_PROFILE=<dir>: every child writes a V8 CPU profile there when it exits, to see
   // where a figure's time goes (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
-  const proc = spawn(process.execPath, [...profile, ...entryArgs(import.meta.url, path.join("../..", opts.script)), ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...profile, ...scriptArgs(opts), ...(opts.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: [opts.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],
