@@ -12,6 +12,7 @@ process.once("exit", () => {
 export interface CliResult {
   code: number | null;
   lines: Record<string, unknown>[];
+  stdout: string;
   stderr: string;
 }
 
@@ -34,7 +35,7 @@ export function runCli(args: string[], timeoutMs = 120_000): Promise<CliResult> 
         .split("\n")
         .filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ code, lines, stderr });
+      resolve({ code, lines, stdout, stderr });
     });
   });
 }
