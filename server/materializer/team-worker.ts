@@ -107,6 +107,9 @@ export class TeamWorker {
     this.root = await repo.find<TeamRootDoc>(await this.link("team-root", this.opts.rootUrl), bounded());
     const root = this.root.doc();
     this.readSettings(root.settings);
+    // Admins change settings through the HTTP API, which writes them to the root; listening
+    // before the awaits below, so a change made while the team starts is not missed.
+    this.root.on("change", () => this.readSettings(this.root.doc().settings));
     this.registryDoc = await repo.find<SegmentRegistryDoc>(await this.link("segment-registry", root.registry), bounded());
     this.catalog = await repo.find<CatalogDoc>(await this.link("catalog", root.catalog), bounded());
     this.status = await repo.find<StatusDoc>(await this.link("status", root.status), bounded());
@@ -114,8 +117,6 @@ export class TeamWorker {
       if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(await this.link("verdicts", verdictsUrl), bounded()));
     }
     await this.reportForeignRows();
-    // Admins change settings through the HTTP API, which writes them to the root.
-    this.root.on("change", () => this.readSettings(this.root.doc().settings));
 
     this.catalog.on("change", () => {
       this.catalogDirty = true;
