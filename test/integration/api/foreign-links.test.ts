@@ -173,9 +173,13 @@ describe("a team root linking another team's documents", () => {
     // What the materializer wrote before links were checked, while A's root named B's catalog.
     const team = shop.team.team;
     const { c } = shop.materializer;
-    await c.items.insertOne({ _id: teamKey(team, "b-secret"), team, id: "b-secret", name: "Team B only", price: 999, unit: "pcs", group: null, description: "", active: true, source: "catalog", updatedAt: "2026-11-27T10:00:00.000Z" });
-    await c.customers.insertOne({ _id: teamKey(team, "b-customer"), team, id: "b-customer", name: "B's customer", phone: "555", updatedAt: "2026-11-27T10:00:00.000Z" });
-    expect(await itemIds()).toEqual(["a-tea", "b-secret"]);
+    await c.items.replaceOne(
+      { _id: teamKey(team, "b-secret") },
+      { team, id: "b-secret", name: "Team B only", price: 999, unit: "pcs", group: null, description: "", active: true, source: "catalog", updatedAt: "2026-11-27T10:00:00.000Z" },
+      { upsert: true },
+    );
+    await c.customers.replaceOne({ _id: teamKey(team, "b-customer") }, { team, id: "b-customer", name: "B's customer", phone: "555", updatedAt: "2026-11-27T10:00:00.000Z" }, { upsert: true });
+    expect(await itemIds()).toContain("b-secret");
 
     const m = await startMaterializer();
     await settled(shop, undecided);
