@@ -113,8 +113,23 @@ export class TeamWorker {
     this.registryDoc = await repo.find<SegmentRegistryDoc>(await this.link("segment-registry", root.registry), bounded());
     this.catalog = await repo.find<CatalogDoc>(await this.link("catalog", root.catalog), bounded());
     this.status = await repo.find<StatusDoc>(await this.link("status", root.status), bounded());
+    // A foreign verdicts link is dropped rather than stopping the team: earlier versions, following
+    // another team's root, wrote links to that team's verdict documents into this status; the
+    // victim team must keep running, and a segment of its own gets a new verdicts document.
+    const foreignVerdicts: string[] = [];
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
-      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(await this.link("verdicts", verdictsUrl), bounded()));
+      if (!isValidAutomergeUrl(verdictsUrl)) continue;
+      const url = await this.link("verdicts", verdictsUrl).catch((err: unknown) => {
+        if (err instanceof ForeignDocumentError) return null;
+        throw err;
+      });
+      if (url) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(url, bounded()));
+      else foreignVerdicts.push(segmentUrl);
+    }
+    if (foreignVerdicts.length > 0) {
+      this.status.change((d) => {
+        for (const segmentUrl of foreignVerdicts) delete d.verdicts[segmentUrl];
+      });
     }
     await this.reportForeignRows();
 

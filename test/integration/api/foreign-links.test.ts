@@ -164,7 +164,7 @@ describe("a team root linking another team's documents", () => {
     undecided = [stock, sold];
   }, 120_000);
 
-  it("restored: rows an earlier version left are reported at start, A's entries are decided, and the rebuild drops those rows", async () => {
+  it("restored: rows and a verdicts link an earlier version left are reported at start (the link dropped), A's entries are decided, and the rebuild drops those rows", async () => {
     await stopMaterializer();
     rootA.change((d) => {
       d.status = shop.team.statusUrl;
@@ -181,8 +181,17 @@ describe("a team root linking another team's documents", () => {
     await c.customers.replaceOne({ _id: teamKey(team, "b-customer") }, { team, id: "b-customer", name: "B's customer", phone: "555", updatedAt: "2026-11-27T10:00:00.000Z" }, { upsert: true });
     expect(await itemIds()).toContain("b-secret");
 
+    // A link to a document of B's in A's status, as earlier versions wrote into a victim's status.
+    const statusA = await relayDoc<StatusDoc>(shop.team.statusUrl);
+    const plantedSegment = "automerge:2bLrDHf7Dnm2GrpM3R7kTjZsXHPu";
+    statusA.change((d) => {
+      d.verdicts[plantedSegment] = teamB.catalogUrl;
+    });
+
     const m = await startMaterializer();
     await settled(shop, undecided);
+    expect(refusals("verdicts")[0]).toMatchObject({ documentId: parseAutomergeUrl(teamB.catalogUrl).documentId, reason: `registered to team ${teamB.team}` });
+    await eventually(() => !Object.hasOwn(statusA.doc().verdicts, plantedSegment), "the foreign verdicts link dropped from A's status", 20_000);
     await eventually(async () => (await devices[0]!.verdict(undecided[1]!))?.status === "accepted", "A's sale accepted on the device", 30_000);
     // Reported at team start, before its first batch.
     const reported = logs.find((l) => l.msg === "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them" && l.team === team);
