@@ -5,6 +5,7 @@
 import type { AutomergeUrl, DocHandle, Repo } from "@automerge/automerge-repo";
 import type { CatalogDoc, SegmentRegistryDoc, TeamRootDoc } from "../../shared/docs.js";
 import { parseCustomer, parseGroup, parseItem, parseSettings, DEFAULT_SETTINGS, type Customer, type Group, type Item, type TeamSettings } from "../../shared/domain/index.js";
+import { checkedLink } from "../relay/links.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import { ApiError } from "../http/route.js";
 
@@ -48,23 +49,27 @@ interface TeamRefs {
   rootUrl: AutomergeUrl;
   catalog: AutomergeUrl;
   registry: AutomergeUrl;
-  settings: TeamSettings;
+}
+
+function settingsOf(root: TeamRootDoc): TeamSettings {
+  const parsed = parseSettings(plain(root.settings));
+  return parsed.ok ? parsed.settings : { ...DEFAULT_SETTINGS };
 }
 
 /**
- * Only URLs and settings are cached: the relay unloads idle documents, so a handle kept here
- * could be one the Repo has let go of. `repo.find` of a loaded document is cheap.
+ * Only URLs are cached: the relay unloads idle documents, so a handle kept here could be one the
+ * Repo has let go of. `repo.find` of a loaded document is cheap. Settings are read from the root
+ * each time, since admins change them through the API. Links are checked against the registry
+ * (a ForeignDocumentError is not cached, so the check runs again on the next request).
  */
 export function teamDocsLoader(repo: Repo, registry: DocumentRegistry): (team: string) => Promise<TeamDocs> {
   const cache = new Map<string, Promise<TeamRefs>>();
   const load = async (team: string): Promise<TeamRefs> => {
     const rec = await registry.getTeam(team);
     if (!rec) throw new ApiError(404, "no-such-team", `team ${team} does not exist`);
-    const rootUrl = `automerge:${rec.rootDocumentId}` as AutomergeUrl;
-    const root = await repo.find<TeamRootDoc>(rootUrl);
-    const r = root.doc();
-    const parsed = parseSettings(plain(r.settings));
-    return { rootUrl, catalog: r.catalog, registry: r.registry, settings: parsed.ok ? parsed.settings : { ...DEFAULT_SETTINGS } };
+    const rootUrl = await checkedLink(registry, team, "team-root", `automerge:${rec.rootDocumentId}`);
+    const r = (await repo.find<TeamRootDoc>(rootUrl)).doc();
+    return { rootUrl, catalog: await checkedLink(registry, team, "catalog", r.catalog), registry: await checkedLink(registry, team, "segment-registry", r.registry) };
   };
   const refs = (team: string): Promise<TeamRefs> => {
     let p = cache.get(team);
@@ -83,7 +88,7 @@ export function teamDocsLoader(repo: Repo, registry: DocumentRegistry): (team: s
       rootUrl: r.rootUrl,
       catalog: await repo.find<CatalogDoc>(r.catalog),
       registry: await repo.find<SegmentRegistryDoc>(r.registry),
-      settings: r.settings,
+      settings: settingsOf((await repo.find<TeamRootDoc>(r.rootUrl)).doc()),
     };
   };
 }

@@ -6,6 +6,7 @@
 import type { Request, Response } from "express";
 import type { Claims } from "../../shared/auth/claims.js";
 import type { Logger } from "../log.js";
+import { ForeignDocumentError } from "../relay/links.js";
 import { TeamError } from "../relay/teams.js";
 
 /** The one error type a handler throws on purpose: a status, a stable code and a message safe for clients. */
@@ -43,7 +44,7 @@ export type RouteResult =
   | { status: number; raw: string; headers?: Record<string, string> };
 
 export interface Route {
-  method: "get" | "post";
+  method: "get" | "post" | "patch";
   /** Express form, `/teams/:team`; OpenAPI paths are derived from it. */
   path: string;
   summary: string;
@@ -120,6 +121,13 @@ export function sendError(res: Response, err: unknown, logger: Logger): void {
   }
   if (err instanceof TeamError) {
     res.status(err.status).json(errorBody(err.code, err.message));
+    return;
+  }
+  if (err instanceof ForeignDocumentError) {
+    // The team's documents link to one registered elsewhere: refused, and the client is told
+    // which of its team's documents is wrong without learning whose the linked one is.
+    logger.error({ team: err.team, documentId: err.documentId, kind: err.kind, reason: err.reason }, "refused a linked document not registered to the team");
+    res.status(500).json(errorBody("foreign-document", `team ${err.team}: its ${err.kind} link is refused (not a document of this team)`));
     return;
   }
   logger.error({ err }, "api request failed");

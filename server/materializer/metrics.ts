@@ -1,5 +1,5 @@
 /** Prometheus metrics of the materializer (its own Registry: it may share a process in tests). */
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface MaterializerMetrics {
   registry: Registry;
@@ -9,6 +9,10 @@ export interface MaterializerMetrics {
   batchSize: Histogram;
   /** Seconds from a segment change being seen to its entries' verdicts being journaled. */
   lag: Histogram;
+  /** Links from a team's root or status to a document not registered to that team, refused. */
+  foreignDocuments: Counter<"kind">;
+  /** Projection rows the team's registered catalog does not account for, as found at team start. */
+  foreignRows: Gauge<"team" | "collection">;
 }
 
 export function createMaterializerMetrics(): MaterializerMetrics {
@@ -28,6 +32,18 @@ export function createMaterializerMetrics(): MaterializerMetrics {
       name: "materializer_verdict_lag_seconds",
       help: "From a ledger change seen to its verdict journaled",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    foreignDocuments: new Counter({
+      name: "materializer_foreign_documents_refused_total",
+      help: "Linked documents refused because they are not registered to the team, by kind",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    foreignRows: new Gauge({
+      name: "materializer_foreign_catalog_rows",
+      help: "Item, group and customer rows not from the team's registered catalog (found at team start)",
+      labelNames: ["team", "collection"],
       registers: [registry],
     }),
   };

@@ -13,7 +13,7 @@ import {
   type DocumentId,
   type Repo,
 } from "@automerge/automerge-repo";
-import type { CatalogDoc, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
+import type { CatalogDoc, DocKind, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
 import {
   DEFAULT_SETTINGS,
   parseCustomer,
@@ -24,9 +24,11 @@ import {
   type TeamSettings,
 } from "../../shared/domain/index.js";
 import type { Logger } from "../log.js";
+import { checkedLink, ForeignDocumentError } from "../relay/links.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
 import { teamKey, type JournalRecord } from "./collections.js";
+import { findForeignCatalogRows } from "./catalog-rows.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
 import { replaceAll } from "./write-set.js";
@@ -100,17 +102,36 @@ export class TeamWorker {
     // Bounded finds: a start that cannot get the team's documents fails and is retried by the
     // Materializer's next discovery round, instead of hanging.
     const bounded = () => ({ signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
-    this.root = await repo.find<TeamRootDoc>(this.opts.rootUrl, bounded());
+    // Each link is checked before the document is opened: a handle to another team's document,
+    // once open, would feed its changes into this team's projections until the next restart.
+    this.root = await repo.find<TeamRootDoc>(await this.link("team-root", this.opts.rootUrl), bounded());
     const root = this.root.doc();
-    const parsed = parseSettings(root.settings);
-    if (parsed.ok) this.settings = parsed.settings;
-    else this.log.warn({ reason: parsed.reason }, "team settings unreadable; using defaults");
-    this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry, bounded());
-    this.catalog = await repo.find<CatalogDoc>(root.catalog, bounded());
-    this.status = await repo.find<StatusDoc>(root.status, bounded());
+    this.readSettings(root.settings);
+    // Admins change settings through the HTTP API, which writes them to the root; listening
+    // before the awaits below, so a change made while the team starts is not missed.
+    this.root.on("change", () => this.readSettings(this.root.doc().settings));
+    this.registryDoc = await repo.find<SegmentRegistryDoc>(await this.link("segment-registry", root.registry), bounded());
+    this.catalog = await repo.find<CatalogDoc>(await this.link("catalog", root.catalog), bounded());
+    this.status = await repo.find<StatusDoc>(await this.link("status", root.status), bounded());
+    // A foreign verdicts link is dropped rather than stopping the team: earlier versions, following
+    // another team's root, wrote links to that team's verdict documents into this status; the
+    // victim team must keep running, and a segment of its own gets a new verdicts document.
+    const foreignVerdicts: string[] = [];
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
-      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl, bounded()));
+      if (!isValidAutomergeUrl(verdictsUrl)) continue;
+      const url = await this.link("verdicts", verdictsUrl).catch((err: unknown) => {
+        if (err instanceof ForeignDocumentError) return null;
+        throw err;
+      });
+      if (url) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(url, bounded()));
+      else foreignVerdicts.push(segmentUrl);
     }
+    if (foreignVerdicts.length > 0) {
+      this.status.change((d) => {
+        for (const segmentUrl of foreignVerdicts) delete d.verdicts[segmentUrl];
+      });
+    }
+    await this.reportForeignRows();
 
     this.catalog.on("change", () => {
       this.catalogDirty = true;
@@ -131,6 +152,44 @@ export class TeamWorker {
     if (this.pendingSegments.size > 0) this.schedule(); // a batch during the opening did not retry them
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
+  }
+
+  /** A link the registry gives to this team as `kind`; refused (logged, counted, thrown) otherwise. */
+  private async link(kind: DocKind, url: unknown): Promise<AutomergeUrl> {
+    try {
+      return await checkedLink(this.opts.registry, this.opts.team, kind, url);
+    } catch (err) {
+      if (err instanceof ForeignDocumentError) {
+        this.opts.metrics.foreignDocuments.inc({ kind });
+        this.log.error({ documentId: err.documentId, kind, reason: err.reason }, "refused a linked document not registered to the team");
+      }
+      throw err;
+    }
+  }
+
+  private readSettings(raw: unknown): void {
+    const parsed = parseSettings(raw);
+    if (parsed.ok) this.settings = parsed.settings;
+    else this.log.warn({ reason: parsed.reason }, "team settings unreadable; keeping the previous ones");
+  }
+
+  /**
+   * Rows of items, groups or customers that the team's registered catalog does not account for
+   * were written from another document (before links were checked): reported, not deleted here,
+   * since `npm run rebuild` recomputes them cleanly.
+   */
+  private async reportForeignRows(): Promise<void> {
+    const found = await findForeignCatalogRows(this.opts.ctx.c, this.opts.team, this.catalog.doc());
+    for (const [collection, ids] of Object.entries(found)) this.opts.metrics.foreignRows.set({ team: this.opts.team, collection }, ids.length);
+    const total = found.items.length + found.groups.length + found.customers.length;
+    if (total === 0) return;
+    this.log.warn(
+      {
+        items: found.items.length, groups: found.groups.length, customers: found.customers.length,
+        examples: [...found.items, ...found.groups, ...found.customers].slice(0, 10),
+      },
+      "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them",
+    );
   }
 
   async stop(): Promise<void> {

@@ -24,7 +24,10 @@ export function canRead(claims: Claims, doc: DocRecord): boolean {
 export function canWrite(claims: Claims, doc: DocRecord): boolean {
   if (claims.role === "service") return true;
   if (doc.team !== claims.team || claims.role === "auditor") return false;
-  if (doc.readOnly) return doc.kind === "team-root" && claims.role === "admin";
+  // Root, status and verdicts are the server's alone, admins included: the materializer follows
+  // the root's links with every team's authority, so a root an admin could edit would let that
+  // admin point it at another team's documents. Admins change settings over HTTP instead.
+  if (doc.readOnly) return false;
   // A ledger segment has one writing device, but any member of the team may carry its changes:
   // two tablets that synced peer to peer each forward the other's segment to the relay, and the
   // first to arrive is recorded as `owner`. Automerge changes are not signed, so the relay cannot

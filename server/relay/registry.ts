@@ -21,6 +21,8 @@ export interface DocumentRegistry {
   register(record: DocRecord): Promise<DocRecord>;
   insertTeam(team: TeamRecord): Promise<void>;
   getTeam(teamId: string): Promise<TeamRecord | null>;
+  /** The copy of the settings kept with the team (the root holds the ones devices read). */
+  setTeamSettings(teamId: string, settings: Record<string, unknown>): Promise<void>;
   ensureIndexes(): Promise<void>;
 }
 
@@ -65,6 +67,9 @@ export function createDocumentRegistry(db: Db, cacheEntries = DEFAULT_CACHE_ENTR
       await teams.insertOne(team);
     },
     getTeam: (teamId) => teams.findOne({ _id: teamId }),
+    async setTeamSettings(teamId, settings) {
+      await teams.updateOne({ _id: teamId }, { $set: { settings } });
+    },
     async ensureIndexes() {
       await documents.createIndex({ team: 1, kind: 1 }, { name: "team_kind" });
       await documents.createIndex({ owner: 1 }, { name: "owner", sparse: true });

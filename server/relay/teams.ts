@@ -6,6 +6,7 @@
 import type { AutomergeUrl, DocumentId, Repo } from "@automerge/automerge-repo";
 import type { CatalogDoc, DocKind, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../shared/docs.js";
 import { isTeamId } from "../../shared/auth/claims.js";
+import { parseSettings as parseTeamSettings } from "../../shared/domain/index.js";
 import type { DocumentRegistry } from "./registry.js";
 
 export type TeamSettings = TeamRootDoc["settings"];
@@ -23,7 +24,7 @@ export interface CreatedTeam {
 /** Errors with a stable code and an HTTP status, safe to show to clients. */
 export class TeamError extends Error {
   constructor(
-    readonly code: "invalid-team" | "team-exists" | "no-such-team" | "invalid-kind",
+    readonly code: "invalid-team" | "team-exists" | "no-such-team" | "invalid-kind" | "invalid-settings",
     readonly status: number,
     message: string,
   ) {
@@ -46,6 +47,11 @@ export interface Teams {
   /** Registers a document made elsewhere (the materializer's verdict documents) to a team. */
   registerDocument(teamId: string, documentId: string, kind: DocKind, owner?: string): Promise<void>;
   rootUrl(teamId: string): Promise<AutomergeUrl | null>;
+  /**
+   * Changes some settings: the server writes them to the root, which only it may change (admins
+   * come through the HTTP API), and the materializer and devices pick them up from there.
+   */
+  updateSettings(teamId: string, patch: Record<string, unknown>): Promise<TeamSettings>;
 }
 
 export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
@@ -101,6 +107,23 @@ export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
       if (!(await registry.getTeam(teamId))) throw new TeamError("no-such-team", 404, `team ${teamId} does not exist`);
       if (!(kind in READ_ONLY)) throw new TeamError("invalid-kind", 400, `unknown document kind ${JSON.stringify(kind)}`);
       await register(teamId, documentId, kind, owner);
+    },
+    async updateSettings(teamId, patch) {
+      const rec = await registry.getTeam(teamId);
+      if (!rec) throw new TeamError("no-such-team", 404, `team ${teamId} does not exist`);
+      if (Object.keys(patch).length === 0) throw new TeamError("invalid-settings", 400, "settings: expected oversell and/or deferWaitSeconds");
+      const root = await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl);
+      const current = JSON.parse(JSON.stringify(root.doc().settings ?? {})) as Record<string, unknown>;
+      const parsed = parseTeamSettings({ ...current, ...patch });
+      if (!parsed.ok) throw new TeamError("invalid-settings", 400, parsed.reason);
+      const next = parsed.settings;
+      root.change((d) => {
+        if (d.settings.oversell !== next.oversell) d.settings.oversell = next.oversell;
+        if (d.settings.deferWaitSeconds !== next.deferWaitSeconds) d.settings.deferWaitSeconds = next.deferWaitSeconds;
+      });
+      await repo.flush([root.documentId]);
+      await registry.setTeamSettings(teamId, { ...next });
+      return { ...next };
     },
     async rootUrl(teamId) {
       const team = await registry.getTeam(teamId);

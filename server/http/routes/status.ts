@@ -8,6 +8,7 @@ import { parseAutomergeUrl, type AutomergeUrl } from "@automerge/automerge-repo"
 import type { Collection, Document } from "mongodb";
 import type { LedgerSegmentDoc, SegmentRegistryDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { activityCollection } from "../../accounts/activity.js";
+import { checkedLink } from "../../relay/links.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, type Route } from "../route.js";
 import { errors } from "../schemas.js";
@@ -64,7 +65,7 @@ export function statusRoutes({ c, db, repo, registry }: ApiDeps): Route[] {
         const rec = await registry.getTeam(team);
         if (!rec) throw new ApiError(404, "no-such-team", `team ${team} does not exist`);
         const root = (await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl)).doc();
-        const segments = Object.entries((await repo.find<SegmentRegistryDoc>(root.registry)).doc().segments ?? {});
+        const segments = Object.entries((await repo.find<SegmentRegistryDoc>(await checkedLink(registry, team, "segment-registry", root.registry))).doc().segments ?? {});
         const [decided, deferred, rejected, quarantined, activity, head, state] = await Promise.all([
           countBy(c.journal as unknown as Collection<Document>, team, "provenance.segment"),
           countBy(c.deferred as unknown as Collection<Document>, team, "provenance.segment"),

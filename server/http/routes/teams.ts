@@ -13,6 +13,12 @@ const CreatedTeam = {
   properties: { team: { type: "string" }, rootUrl: { type: "string" }, catalogUrl: { type: "string" }, registryUrl: { type: "string" }, statusUrl: { type: "string" } },
 };
 
+const Settings = {
+  type: "object",
+  required: ["oversell", "deferWaitSeconds"],
+  properties: { oversell: { enum: ["reject", "allow-negative"] }, deferWaitSeconds: { type: "integer", minimum: 0, maximum: 31_536_000 } },
+};
+
 export function teamRoutes({ teams }: ApiDeps): Route[] {
   return [
     {
@@ -44,6 +50,22 @@ export function teamRoutes({ teams }: ApiDeps): Route[] {
         const rootUrl = await teams.rootUrl(params.team ?? "");
         if (!rootUrl) throw new ApiError(404, "no-such-team", `team ${params.team} does not exist`);
         return { status: 200, body: { team: params.team, rootUrl } };
+      },
+    },
+    {
+      method: "patch",
+      path: "/teams/:team/settings",
+      summary: "Change the team's settings (the server writes them to the read-only root)",
+      tag: "teams",
+      body: { ...Settings, required: [], minProperties: 1, additionalProperties: false },
+      authorize: (c, ctx) => c.role === "service" || (c.role === "admin" && c.team === ctx.params.team),
+      responses: {
+        200: { description: "the settings now in force", schema: { type: "object", required: ["team", "settings"], properties: { team: { type: "string" }, settings: Settings } } },
+        ...errors(400, 401, 403, 404),
+      },
+      async handle({ params, body }) {
+        const team = params.team ?? "";
+        return { status: 200, body: { team, settings: await teams.updateSettings(team, body) } };
       },
     },
     {

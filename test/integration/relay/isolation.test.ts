@@ -8,7 +8,7 @@ import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { next as A } from "@automerge/automerge";
 import { generateAutomergeUrl, parseAutomergeUrl, type AutomergeUrl, type DocHandle, type DocumentId } from "@automerge/automerge-repo";
-import type { CatalogDoc, LedgerSegmentDoc, StatusDoc } from "../../../shared/docs.js";
+import type { CatalogDoc, LedgerSegmentDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import { connectClient, eventually, handshake, rawPeer, sleep, startTestRelay, type TestClient, type TestRelay } from "./harness.js";
 
@@ -270,6 +270,28 @@ describe("read-only documents", () => {
     await eventually(async () => (await relayDoc<LedgerSegmentDoc>(seg.url)).doc().entries["forwarded"] !== undefined, "forwarded entry on the relay");
     const rec = await relay.db.db.collection("documents").findOne({ _id: seg.documentId as unknown as never });
     expect(rec).toMatchObject({ team: "team-a", kind: "ledger-segment", owner: "mo/d1" });
+  });
+
+  it("an admin's change to its team root is refused: the root keeps its links and settings", async () => {
+    const admin = await client({ sub: "root-admin", team: "team-a", role: "admin", device: "office" });
+    const rh = await admin.repo.find<TeamRootDoc>(teamA.rootUrl);
+    const relayRoot = await relayDoc<TeamRootDoc>(teamA.rootUrl);
+    const before = A.getHeads(relayRoot.doc());
+    // What a leaked id of team B's catalog would let an admin do if the root were writable.
+    rh.change((d) => {
+      d.catalog = teamB.catalogUrl;
+      d.settings.oversell = "allow-negative";
+    });
+    await eventually(
+      () => relay.logs.some((l) => l.msg === "refused changes to a read-only document" && l.role === "admin" && l.kind === "team-root"),
+      "the relay to refuse the admin's root change",
+    );
+    await sleep(500);
+    expect(A.getHeads(relayRoot.doc())).toEqual(before);
+    expect(relayRoot.doc()).toMatchObject({ catalog: teamA.catalogUrl, settings: { oversell: "reject" } });
+    // another device of the team still reads the untouched root
+    const other = await client({ sub: "root-reader", team: "team-a", role: "member", device: "r1" });
+    expect((await other.repo.find<TeamRootDoc>(teamA.rootUrl)).doc().catalog).toBe(teamA.catalogUrl);
   });
 });
 
