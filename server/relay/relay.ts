@@ -47,7 +47,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const logger = opts.logger.child({ module: "relay" });
   const registry = createDocumentRegistry(opts.db);
   await registry.ensureIndexes();
-  const storage = opts.storage ?? createFileStorage(opts.dataDir);
+  const storage = opts.storage ?? createFileStorage(opts.dataDir, logger);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
@@ -127,8 +127,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         accepting = false;
         liveIdle.stop();
         adapter.closeAll(CloseCode.GoingAway, "relay shutting down");
-        await liveRepo.flush();
-        await liveRepo.shutdown();
+        // A handle that never became ready (its stored chunks damaged, or unavailable) has no
+        // document to save, and automerge-repo's flush of every handle throws on it: flush the
+        // ready ones, then let shutdown disconnect whatever its own flush says.
+        const ready = Object.entries(liveRepo.handles).filter(([, h]) => h.isReady()).map(([id]) => id as DocumentId);
+        await liveRepo.flush(ready);
+        await liveRepo.shutdown().catch((err: unknown) => logger.debug({ err }, "repo shutdown: handles not ready were not flushed"));
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         logger.info("relay stopped, documents flushed");
       })();
