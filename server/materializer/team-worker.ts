@@ -65,6 +65,19 @@ interface Segment {
   checkpoint: string[] | null | undefined;
 }
 
+/** A team document the materializer could not open: which one and why (its health record). */
+export class TeamDocumentError extends Error {
+  constructor(
+    readonly team: string,
+    readonly role: string,
+    readonly documentId: string,
+    readonly reason: string,
+  ) {
+    super(`team ${team}: ${role} document ${documentId} could not be opened: ${reason}`);
+    this.name = "TeamDocumentError";
+  }
+}
+
 export class TeamWorker {
   private readonly log: Logger;
   private readonly now: () => string;
@@ -96,20 +109,19 @@ export class TeamWorker {
   }
 
   async start(): Promise<void> {
-    const { repo } = this.opts;
-    // Bounded finds: a start that cannot get the team's documents fails and is retried by the
-    // Materializer's next discovery round, instead of hanging.
-    const bounded = () => ({ signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
-    this.root = await repo.find<TeamRootDoc>(this.opts.rootUrl, bounded());
+    this.root = await this.open<TeamRootDoc>("root", this.opts.rootUrl, "team-root");
     const root = this.root.doc();
     const parsed = parseSettings(root.settings);
     if (parsed.ok) this.settings = parsed.settings;
     else this.log.warn({ reason: parsed.reason }, "team settings unreadable; using defaults");
-    this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry, bounded());
-    this.catalog = await repo.find<CatalogDoc>(root.catalog, bounded());
-    this.status = await repo.find<StatusDoc>(root.status, bounded());
+    for (const role of ["registry", "catalog", "status"] as const) {
+      if (!isValidAutomergeUrl(root[role])) throw new TeamDocumentError(this.opts.team, "root", this.root.documentId, `its ${role} link is not a document URL`);
+    }
+    this.registryDoc = await this.open<SegmentRegistryDoc>("segment-registry", root.registry, "segment-registry");
+    this.catalog = await this.open<CatalogDoc>("catalog", root.catalog, "catalog");
+    this.status = await this.open<StatusDoc>("status", root.status, "status");
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
-      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl, bounded()));
+      if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await this.open<VerdictsDoc>("verdicts", verdictsUrl));
     }
 
     this.catalog.on("change", () => {
@@ -131,6 +143,28 @@ export class TeamWorker {
     if (this.pendingSegments.size > 0) this.schedule(); // a batch during the opening did not retry them
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
+  }
+
+  /**
+   * Bounded: a start that cannot get a team document fails, naming it, and is retried later by
+   * the Materializer instead of hanging. A document that loads without its `type` (empty, or
+   * something else) fails too: deciding against an empty catalog would be wrong, not just slow.
+   */
+  private async open<T>(role: string, url: AutomergeUrl, type?: string): Promise<DocHandle<T>> {
+    const documentId = parseAutomergeUrl(url).documentId;
+    let handle: DocHandle<T>;
+    try {
+      handle = await this.opts.repo.find<T>(url, { signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
+    } catch (err) {
+      const timedOut = err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError");
+      const reason = timedOut ? `not received from the relay within ${FIND_TIMEOUT_MS / 1000} s` : err instanceof Error ? err.message : String(err);
+      throw new TeamDocumentError(this.opts.team, role, documentId, reason);
+    }
+    const found = (handle.doc() as { type?: unknown } | undefined)?.type;
+    if (type !== undefined && found !== type) {
+      throw new TeamDocumentError(this.opts.team, role, documentId, found === undefined ? "the document is empty" : `expected a ${type} document, found ${JSON.stringify(found)}`);
+    }
+    return handle;
   }
 
   async stop(): Promise<void> {

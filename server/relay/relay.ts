@@ -35,6 +35,8 @@ export interface Relay {
   repo: Repo;
   teams: Teams;
   registry: DocumentRegistry;
+  /** The documents on disk; `damaged()` lists those that cannot load. */
+  storage: DocumentStorage;
   metrics: RelayMetrics;
   idle: IdleUnloader;
   handleUpgrade: ReturnType<typeof createUpgradeHandler>;
@@ -118,6 +120,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     repo: liveRepo,
     teams: createTeams(liveRepo, registry),
     registry,
+    storage,
     metrics,
     idle: liveIdle,
     handleUpgrade,
