@@ -82,6 +82,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const access = async (peerId: PeerId, documentId?: DocumentId): Promise<boolean> => {
     const claims = adapter.claimsOf(peerId);
     if (!claims || !documentId) return false;
+    // A document whose stored chunks are damaged is answered "unavailable" instead of leaving
+    // the peer waiting on a load that failed (its first request still waits: that load found it).
+    if (storage.isDamaged(documentId)) return false;
     const rec = registry.cached(documentId) ?? (await registry.lookup(documentId));
     return rec !== null && canRead(claims, rec);
   };

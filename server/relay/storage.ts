@@ -25,6 +25,7 @@ export interface DocumentStorage extends StorageAdapterInterface {
   evict(documentId: string): void;
   /** Documents whose last load failed because their stored chunks are damaged. */
   damaged(): readonly DamagedDocument[];
+  isDamaged(documentId: string): boolean;
   /** Damaged chunks seen since start (skipped or refused). */
   corruptChunks(): number;
 }
@@ -51,6 +52,9 @@ class SizedStorage implements DocumentStorage {
   }
   damaged(): readonly DamagedDocument[] {
     return [...this.#damaged.values()];
+  }
+  isDamaged(documentId: string): boolean {
+    return this.#damaged.has(documentId);
   }
   corruptChunks(): number {
     return this.#corruptChunks;
