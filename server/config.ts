@@ -14,6 +14,11 @@ export interface Config {
   mongodbUri: string | undefined;
   mongodbDb: string;
   logLevel: string;
+  /**
+   * Where command-line tools reach the running service (`SERVICE_URL`); by default this host's
+   * loopback and PORT. Tools that change documents go through it: only the service writes its storage.
+   */
+  serviceUrl: string;
   /** JWT settings: PEM keys, or generated once into dataDir when absent. */
   jwt: {
     privateKeyPem: string | undefined;
@@ -78,10 +83,30 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
 
+function serviceUrl(raw: string | undefined, host: string, port: number): string {
+  if (raw === undefined) {
+    const local = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+    return `http://${local}:${port}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`configuration SERVICE_URL=${JSON.stringify(raw)}: expected an http(s) URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`configuration SERVICE_URL=${JSON.stringify(raw)}: expected an http(s) URL`);
+  }
+  return url.toString().replace(/\/+$/, "");
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = intFrom(env, "PORT", 8080, 0, 65535);
+  const host = nonEmpty(env.HOST) ?? "127.0.0.1";
   return {
-    port: intFrom(env, "PORT", 8080, 0, 65535),
-    host: nonEmpty(env.HOST) ?? "127.0.0.1",
+    port,
+    host,
+    serviceUrl: serviceUrl(nonEmpty(env.SERVICE_URL), host, port),
     dataDir: path.resolve(nonEmpty(env.DATA_DIR) ?? "data"),
     mongodbUri: nonEmpty(env.MONGODB_URI),
     mongodbDb: nonEmpty(env.MONGODB_DB) ?? "ledger_sync",

@@ -17,6 +17,8 @@ import { accounts as createAccounts } from "./accounts/store.js";
 import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
 import { securityHeaders } from "./http/headers.js";
+import { createHealthMetrics } from "./health/metrics.js";
+import { teamProblems } from "./health/team-health.js";
 import { collections } from "./materializer/collections.js";
 import { startRelay, type Relay } from "./relay/relay.js";
 import type { Teams } from "./relay/teams.js";
@@ -78,21 +80,29 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       database: { kind: database.kind, server: database.server, features: database.features },
     });
   });
+  const problems = (team?: string) => teamProblems(db, relay.storage, relay.registry, team);
+  const healthMetrics = createHealthMetrics({ problems: () => problems(), corruptChunks: () => relay.storage.corruptChunks() });
   app.get("/readyz", async (_req, res) => {
     if (stopping) {
       res.status(503).json({ ready: false, reason: "shutting down" });
       return;
     }
+    let unhealthy;
     try {
       await db.command({ ping: 1 });
-      res.json({ ready: true, sessions: relay.sessionCount() });
+      unhealthy = await problems();
     } catch (err) {
       res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
+      return;
     }
+    // A team whose documents cannot load is losing work silently: not ready until someone looks.
+    const teams = { ok: unhealthy.length === 0, unhealthy };
+    if (teams.ok) res.json({ ready: true, sessions: relay.sessionCount(), teams });
+    else res.status(503).json({ ready: false, reason: `teams: ${[...new Set(unhealthy.map((p) => p.team))].join(", ")} cannot load their documents`, sessions: relay.sessionCount(), teams });
   });
   app.get("/metrics", async (_req, res) => {
     res.set("Content-Type", relay.metrics.registry.contentType);
-    res.send(await relay.metrics.registry.metrics());
+    res.send(`${await relay.metrics.registry.metrics()}\n${await healthMetrics.metrics()}`);
   });
   app.use(
     "/api",
@@ -108,6 +118,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       loginLimiter: new RateLimiter(DEFAULT_LOGIN_LIMIT),
       gateway,
       c: collections(db),
+      teamProblems: (team) => problems(team),
     }),
   );
   // Malformed JSON bodies and the like: a JSON answer, never an HTML stack trace.

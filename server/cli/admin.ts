@@ -1,6 +1,8 @@
 /**
- * `npm run admin -- <command> [--flags]`: set up teams, users, devices and tokens without the
- * API, directly on MONGODB_URI and the keys in DATA_DIR (or JWT_* keys). Prints JSON on stdout.
+ * `npm run admin -- <command> [--flags]`: set up teams, users, devices and tokens. Prints JSON on
+ * stdout. Teams are created by the running service (SERVICE_URL, or 127.0.0.1:PORT), with a
+ * service token signed by the keys in DATA_DIR (or JWT_* keys): only the service writes its
+ * document storage. The other commands work on MONGODB_URI directly, service running or not.
  *
  *   create-team   --team <id> [--oversell reject|allow-negative]
  *   create-user   --team <id> --username <name> --role member|auditor|admin  (password from
@@ -8,18 +10,17 @@
  *   token         --team <id> --sub <user> --role <role> [--device <id>] [--ttl <seconds>]
  *   enroll-device --team <id> --device <id> --user <name> [--label <text>] [--ttl <seconds>]
  *
- * Exit code 0 on success, 1 when refused (exists, not found, invalid), 2 on usage errors.
+ * Exit code 0 on success, 1 when refused (exists, not found, invalid), 2 on usage errors, 3 when
+ * the service is not reachable.
  */
-import path from "node:path";
-import { Repo, type PeerId } from "@automerge/automerge-repo";
-import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
 import type { Role } from "../../shared/auth/claims.js";
 import { AccountError, accounts } from "../accounts/store.js";
 import { loadOrCreateKeys } from "../auth/keys.js";
 import { createTokenService } from "../auth/tokens.js";
-import { createDocumentRegistry } from "../relay/registry.js";
-import { createTeams, TeamError } from "../relay/teams.js";
+import { loadConfig } from "../config.js";
+import { TeamError } from "../relay/teams.js";
 import { connectCli, parseArgs } from "./common.js";
+import { callService, ServiceRefused, ServiceUnreachable } from "./service-client.js";
 
 class Usage extends Error {}
 
@@ -42,6 +43,14 @@ async function readPassword(): Promise<string> {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const command = args._[0];
+  if (command === "create-team") {
+    const team = flag(args, "team")!;
+    const oversell = flag(args, "oversell", false);
+    if (oversell !== undefined && oversell !== "reject" && oversell !== "allow-negative") throw new Usage("--oversell: reject or allow-negative");
+    const out = await callService(loadConfig(), "POST", "/teams", { team, ...(oversell ? { settings: { oversell } } : {}) });
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  }
   const cli = await connectCli();
   try {
     const { config, db } = cli;
@@ -58,21 +67,6 @@ async function main(): Promise<number> {
     };
     let out: unknown;
     switch (command) {
-      case "create-team": {
-        const team = flag(args, "team")!;
-        const oversell = flag(args, "oversell", false);
-        // The same document files the relay serves; new documents only, so a running relay is fine.
-        const repo = new Repo({ network: [], storage: new NodeFSStorageAdapter(path.join(config.dataDir, "automerge")), peerId: `admin-cli-${process.pid}` as PeerId });
-        const registry = createDocumentRegistry(db);
-        await registry.ensureIndexes();
-        try {
-          out = await createTeams(repo, registry).createTeam(team, oversell ? { oversell: oversell as "reject" | "allow-negative" } : {});
-          await repo.flush();
-        } finally {
-          await repo.shutdown();
-        }
-        break;
-      }
       case "create-user":
         out = await acc.createUser({ team: flag(args, "team")!, username: flag(args, "username"), password: await readPassword(), role: flag(args, "role") });
         break;
@@ -112,8 +106,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const refused = err instanceof AccountError || err instanceof TeamError || (err instanceof Error && err.name === "ClaimsError");
+    const refused = err instanceof AccountError || err instanceof TeamError || err instanceof ServiceRefused || (err instanceof Error && err.name === "ClaimsError");
     console.error(`admin: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(err instanceof Usage ? 2 : refused ? 1 : 2);
+    process.exit(err instanceof ServiceUnreachable ? 3 : err instanceof Usage ? 2 : refused ? 1 : 2);
   },
 );

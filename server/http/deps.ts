@@ -6,6 +6,7 @@ import type { RateLimiter } from "../accounts/rate-limit.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
+import type { TeamProblem } from "../health/team-health.js";
 import type { Collections } from "../materializer/collections.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import type { Teams } from "../relay/teams.js";
@@ -24,4 +25,6 @@ export interface ApiDeps {
   gateway: Gateway;
   /** The materializer's collections (read-only here). */
   c: Collections;
+  /** Why a team's documents cannot be loaded (the service's); absent: the materializer's records only. */
+  teamProblems?: (team: string) => Promise<TeamProblem[]>;
 }

@@ -6,12 +6,13 @@ import type { AutomergeUrl, Repo } from "@automerge/automerge-repo";
 import type { Db, MongoClient } from "mongodb";
 import type { DatabaseFeatures } from "../db/resolve.js";
 import type { Logger } from "../log.js";
+import { retryDelayMs, teamHealthCollection, type TeamHealthRecord } from "../health/team-health.js";
 import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
-import { TeamWorker } from "./team-worker.js";
+import { TeamDocumentError, TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
   db: Db;
@@ -27,6 +28,15 @@ export interface MaterializerOptions {
   maxBatch?: number;
   /** Only these teams; all when absent or empty. */
   teams?: readonly string[];
+  /** Longest wait between two start attempts of a team that fails to start. */
+  maxRetryMs?: number;
+}
+
+/** A team whose start failed: when to try again, and since when it fails. */
+interface StartFailure {
+  attempts: number;
+  since: Date;
+  nextAt: number;
 }
 
 export class Materializer {
@@ -34,6 +44,7 @@ export class Materializer {
   readonly metrics: MaterializerMetrics;
   private readonly workers = new Map<string, TeamWorker>();
   private readonly starting = new Map<string, Promise<void>>();
+  private readonly failures = new Map<string, StartFailure>();
   private poll: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly log: Logger;
@@ -72,11 +83,38 @@ export class Materializer {
     for (const t of teams) {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
       if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
+      if ((this.failures.get(t._id)?.nextAt ?? 0) > Date.now()) continue;
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
-        .catch((err: unknown) => this.log.error({ err, team: t._id }, "team start failed; will retry"))
+        .then(
+          () => this.startSucceeded(t._id),
+          (err: unknown) => this.startFailed(t._id, err),
+        )
+        .catch((err: unknown) => this.log.error({ err, team: t._id }, "could not record the team's health"))
         .finally(() => this.starting.delete(t._id));
       this.starting.set(t._id, p);
     }
+  }
+
+  /** One log line per attempt, ever further apart, and the team's health record for the service. */
+  private async startFailed(team: string, err: unknown): Promise<void> {
+    const before = this.failures.get(team);
+    const attempts = (before?.attempts ?? 0) + 1;
+    const since = before?.since ?? new Date();
+    const retryInMs = retryDelayMs(attempts, this.opts.maxRetryMs);
+    this.failures.set(team, { attempts, since, nextAt: Date.now() + retryInMs });
+    const doc = err instanceof TeamDocumentError ? { document: err.documentId, role: err.role, reason: err.reason } : { document: null, role: null, reason: err instanceof Error ? err.message : String(err) };
+    this.log.error({ team, attempt: attempts, retryInMs, ...doc, ...(err instanceof TeamDocumentError ? {} : { err }) }, "team start failed; retrying later");
+    const now = new Date();
+    const record: Omit<TeamHealthRecord, "_id"> = { ...doc, since, attempts, lastAttemptAt: now, nextAttemptAt: new Date(now.getTime() + retryInMs) };
+    await teamHealthCollection(this.opts.db).replaceOne({ _id: team }, record, { upsert: true });
+  }
+
+  private async startSucceeded(team: string): Promise<void> {
+    const before = this.failures.get(team);
+    this.failures.delete(team);
+    if (before) this.log.info({ team, attempts: before.attempts, failingSince: before.since.toISOString() }, "team started after failed attempts");
+    // Also clears a record a previous run of the materializer left.
+    await teamHealthCollection(this.opts.db).deleteOne({ _id: team });
   }
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {

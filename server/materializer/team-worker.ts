@@ -67,6 +67,20 @@ interface Segment {
   checkpoint: string[] | null | undefined;
 }
 
+/** A team document the materializer could not open: which one and why (its health record). */
+export class TeamDocumentError extends Error {
+  constructor(
+    readonly team: string,
+    readonly role: string,
+    readonly documentId: string,
+    readonly reason: string,
+    options?: { cause: unknown },
+  ) {
+    super(`team ${team}: ${role} document ${documentId} could not be opened: ${reason}`, options);
+    this.name = "TeamDocumentError";
+  }
+}
+
 export class TeamWorker {
   private readonly log: Logger;
   private readonly now: () => string;
@@ -98,33 +112,29 @@ export class TeamWorker {
   }
 
   async start(): Promise<void> {
-    const { repo } = this.opts;
-    // Bounded finds: a start that cannot get the team's documents fails and is retried by the
-    // Materializer's next discovery round, instead of hanging.
-    const bounded = () => ({ signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
     // Each link is checked before the document is opened: a handle to another team's document,
     // once open, would feed its changes into this team's projections until the next restart.
-    this.root = await repo.find<TeamRootDoc>(await this.link("team-root", this.opts.rootUrl), bounded());
+    this.root = await this.open<TeamRootDoc>("team-root", this.opts.rootUrl);
     const root = this.root.doc();
     this.readSettings(root.settings);
     // Admins change settings through the HTTP API, which writes them to the root; listening
     // before the awaits below, so a change made while the team starts is not missed.
     this.root.on("change", () => this.readSettings(this.root.doc().settings));
-    this.registryDoc = await repo.find<SegmentRegistryDoc>(await this.link("segment-registry", root.registry), bounded());
-    this.catalog = await repo.find<CatalogDoc>(await this.link("catalog", root.catalog), bounded());
-    this.status = await repo.find<StatusDoc>(await this.link("status", root.status), bounded());
+    this.registryDoc = await this.open<SegmentRegistryDoc>("segment-registry", root.registry);
+    this.catalog = await this.open<CatalogDoc>("catalog", root.catalog);
+    this.status = await this.open<StatusDoc>("status", root.status);
     // A foreign verdicts link is dropped rather than stopping the team: earlier versions, following
     // another team's root, wrote links to that team's verdict documents into this status; the
     // victim team must keep running, and a segment of its own gets a new verdicts document.
     const foreignVerdicts: string[] = [];
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
       if (!isValidAutomergeUrl(verdictsUrl)) continue;
-      const url = await this.link("verdicts", verdictsUrl).catch((err: unknown) => {
-        if (err instanceof ForeignDocumentError) return null;
-        throw err;
-      });
-      if (url) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(url, bounded()));
-      else foreignVerdicts.push(segmentUrl);
+      try {
+        this.verdictDocs.set(segmentUrl, await this.open<VerdictsDoc>("verdicts", verdictsUrl));
+      } catch (err) {
+        if (!(err instanceof TeamDocumentError && err.cause instanceof ForeignDocumentError)) throw err;
+        foreignVerdicts.push(segmentUrl);
+      }
     }
     if (foreignVerdicts.length > 0) {
       this.status.change((d) => {
@@ -190,6 +200,38 @@ export class TeamWorker {
       },
       "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them",
     );
+  }
+
+  /**
+   * Bounded: a start that cannot get a team document fails, naming it, and is retried later by
+   * the Materializer instead of hanging. A document that loads without its `type` (empty, or
+   * something else) fails too: deciding against an empty catalog would be wrong, not just slow.
+   */
+  private async open<T>(kind: DocKind, link: unknown): Promise<DocHandle<T>> {
+    let url: AutomergeUrl;
+    try {
+      url = await this.link(kind, link);
+    } catch (err) {
+      if (!(err instanceof ForeignDocumentError)) throw err;
+      throw new TeamDocumentError(this.opts.team, kind, err.documentId, err.reason, { cause: err });
+    }
+    const documentId = parseAutomergeUrl(url).documentId;
+    const role = kind;
+    // Every team document carries its kind as `type` from its first change.
+    const type = kind;
+    let handle: DocHandle<T>;
+    try {
+      handle = await this.opts.repo.find<T>(url, { signal: AbortSignal.timeout(FIND_TIMEOUT_MS) });
+    } catch (err) {
+      const timedOut = err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError");
+      const reason = timedOut ? `not received from the relay within ${FIND_TIMEOUT_MS / 1000} s` : err instanceof Error ? err.message : String(err);
+      throw new TeamDocumentError(this.opts.team, role, documentId, reason);
+    }
+    const found = (handle.doc() as { type?: unknown } | undefined)?.type;
+    if (type !== undefined && found !== type) {
+      throw new TeamDocumentError(this.opts.team, role, documentId, found === undefined ? "the document is empty" : `expected a ${type} document, found ${JSON.stringify(found)}`);
+    }
+    return handle;
   }
 
   async stop(): Promise<void> {

@@ -35,6 +35,8 @@ export interface Relay {
   repo: Repo;
   teams: Teams;
   registry: DocumentRegistry;
+  /** The documents on disk; `damaged()` lists those that cannot load. */
+  storage: DocumentStorage;
   metrics: RelayMetrics;
   idle: IdleUnloader;
   handleUpgrade: ReturnType<typeof createUpgradeHandler>;
@@ -47,7 +49,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const logger = opts.logger.child({ module: "relay" });
   const registry = createDocumentRegistry(opts.db);
   await registry.ensureIndexes();
-  const storage = opts.storage ?? createFileStorage(opts.dataDir);
+  const storage = opts.storage ?? createFileStorage(opts.dataDir, logger);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
@@ -80,6 +82,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const access = async (peerId: PeerId, documentId?: DocumentId): Promise<boolean> => {
     const claims = adapter.claimsOf(peerId);
     if (!claims || !documentId) return false;
+    // A document whose stored chunks are damaged is answered "unavailable" instead of leaving
+    // the peer waiting on a load that failed (its first request still waits: that load found it).
+    if (storage.isDamaged(documentId)) return false;
     const rec = registry.cached(documentId) ?? (await registry.lookup(documentId));
     return rec !== null && canRead(claims, rec);
   };
@@ -118,6 +123,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     repo: liveRepo,
     teams: createTeams(liveRepo, registry),
     registry,
+    storage,
     metrics,
     idle: liveIdle,
     handleUpgrade,
@@ -127,8 +133,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         accepting = false;
         liveIdle.stop();
         adapter.closeAll(CloseCode.GoingAway, "relay shutting down");
-        await liveRepo.flush();
-        await liveRepo.shutdown();
+        // A handle that never became ready (its stored chunks damaged, or unavailable) has no
+        // document to save, and automerge-repo's flush of every handle throws on it: flush the
+        // ready ones, then let shutdown disconnect whatever its own flush says.
+        const ready = Object.entries(liveRepo.handles).filter(([, h]) => h.isReady()).map(([id]) => id as DocumentId);
+        await liveRepo.flush(ready);
+        await liveRepo.shutdown().catch((err: unknown) => logger.debug({ err }, "repo shutdown: handles not ready were not flushed"));
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         logger.info("relay stopped, documents flushed");
       })();

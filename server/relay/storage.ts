@@ -4,7 +4,17 @@
  */
 import path from "node:path";
 import type { Chunk, StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo";
-import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
+import type { Logger } from "../log.js";
+import { CorruptDocumentError, FileStorageAdapter, type CorruptChunk } from "./file-storage.js";
+
+export { CorruptDocumentError } from "./file-storage.js";
+
+/** A document the relay could not load from storage, since when and why. */
+export interface DamagedDocument {
+  documentId: string;
+  since: Date;
+  reason: string;
+}
 
 export interface DocumentStorage extends StorageAdapterInterface {
   /** Bytes last known to be stored for a document (0 when unknown): the per-document budget. */
@@ -13,11 +23,19 @@ export interface DocumentStorage extends StorageAdapterInterface {
   addPending(documentId: string, bytes: number): void;
   /** Drops what the adapter holds in memory for a document that was unloaded. */
   evict(documentId: string): void;
+  /** Documents whose last load failed because their stored chunks are damaged. */
+  damaged(): readonly DamagedDocument[];
+  isDamaged(documentId: string): boolean;
+  /** Damaged chunks seen since start (skipped or refused). */
+  corruptChunks(): number;
 }
 
 /** Keys are `[documentId, "snapshot" | "incremental" | "sync-state", ...]` (automerge-repo). */
 class SizedStorage implements DocumentStorage {
   readonly #sizes = new Map<string, number>();
+  readonly #damaged = new Map<string, DamagedDocument>();
+  #corruptChunks = 0;
+
   constructor(
     private readonly inner: StorageAdapterInterface,
     private readonly evictInner: (documentId: string) => void,
@@ -31,6 +49,18 @@ class SizedStorage implements DocumentStorage {
   }
   evict(documentId: string): void {
     this.evictInner(documentId);
+  }
+  damaged(): readonly DamagedDocument[] {
+    return [...this.#damaged.values()];
+  }
+  isDamaged(documentId: string): boolean {
+    return this.#damaged.has(documentId);
+  }
+  corruptChunks(): number {
+    return this.#corruptChunks;
+  }
+  countCorrupt(): void {
+    this.#corruptChunks += 1;
   }
 
   load(key: StorageKey): Promise<Uint8Array | undefined> {
@@ -53,8 +83,19 @@ class SizedStorage implements DocumentStorage {
     return this.inner.remove(key);
   }
   async loadRange(prefix: StorageKey): Promise<Chunk[]> {
-    const chunks = await this.inner.loadRange(prefix);
     const [documentId, type] = prefix;
+    let chunks: Chunk[];
+    try {
+      chunks = await this.inner.loadRange(prefix);
+    } catch (err) {
+      if (err instanceof CorruptDocumentError) {
+        const known = this.#damaged.get(err.documentId);
+        this.#damaged.set(err.documentId, { documentId: err.documentId, since: known?.since ?? new Date(), reason: err.reason });
+      }
+      throw err;
+    }
+    // A document that loads again (its files restored) is no longer damaged.
+    if (documentId && type === "snapshot" && chunks.length > 0) this.#damaged.delete(documentId);
     if (documentId && (type === "snapshot" || type === "incremental")) {
       const bytes = chunks.reduce((n, c) => n + (c.data?.byteLength ?? 0), 0);
       // loadDocData asks for snapshots, then incrementals: sum the two answers.
@@ -67,12 +108,18 @@ class SizedStorage implements DocumentStorage {
   }
 }
 
-export function createFileStorage(dataDir: string): DocumentStorage {
-  const fsAdapter = new NodeFSStorageAdapter(path.join(dataDir, "automerge"));
-  // The nodefs adapter keeps every chunk it ever saved in `cache`; left alone, memory would grow
-  // with the whole history instead of the working set.
-  const cache = (fsAdapter as unknown as { cache: Record<string, Uint8Array> }).cache;
-  return new SizedStorage(fsAdapter, (documentId) => {
-    for (const key of Object.keys(cache)) if (key.startsWith(documentId + path.sep)) delete cache[key];
-  });
+/**
+ * Documents under `<dataDir>/automerge`. Only the relay may write there: another process
+ * writing the same files (the admin CLI once did) races the relay's saves and compactions.
+ */
+export function createFileStorage(dataDir: string, logger?: Logger): DocumentStorage {
+  let sized: SizedStorage | undefined;
+  const onCorrupt = (c: CorruptChunk): void => {
+    sized?.countCorrupt();
+    logger?.error({ documentId: c.documentId, chunk: c.key.slice(1).join("/"), reason: c.reason }, "damaged chunk in document storage: not loaded");
+  };
+  // No cache of chunks in memory (nodefs kept every chunk it ever saved): automerge-repo holds
+  // loaded documents itself, so eviction has nothing to drop.
+  sized = new SizedStorage(new FileStorageAdapter(path.join(dataDir, "automerge"), { onCorrupt }), () => undefined);
+  return sized;
 }

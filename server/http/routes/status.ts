@@ -8,6 +8,7 @@ import { parseAutomergeUrl, type AutomergeUrl } from "@automerge/automerge-repo"
 import type { Collection, Document } from "mongodb";
 import type { LedgerSegmentDoc, SegmentRegistryDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { activityCollection } from "../../accounts/activity.js";
+import { teamProblems as recordedProblems } from "../../health/team-health.js";
 import { checkedLink } from "../../relay/links.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, type Route } from "../route.js";
@@ -32,7 +33,27 @@ const Device = {
   },
 };
 
-export function statusRoutes({ c, db, repo, registry }: ApiDeps): Route[] {
+const Health = {
+  type: "object",
+  required: ["ok", "problems"],
+  properties: {
+    ok: { type: "boolean" },
+    problems: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["document", "role", "since", "reason", "source"],
+        properties: {
+          document: { type: ["string", "null"] }, role: { type: ["string", "null"] }, since: { type: "string" }, reason: { type: "string" },
+          source: { enum: ["materializer", "relay-storage"] },
+        },
+      },
+    },
+  },
+};
+
+export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): Route[] {
+  const problemsOf = teamProblems ?? ((team: string) => recordedProblems(db, { damaged: () => [] }, registry, team));
   return [
     {
       method: "get",
@@ -46,9 +67,10 @@ export function statusRoutes({ c, db, repo, registry }: ApiDeps): Route[] {
           description: "status",
           schema: {
             type: "object",
-            required: ["team", "devices", "materializer"],
+            required: ["team", "health", "devices", "materializer"],
             properties: {
               team: { type: "string" },
+              health: Health,
               devices: { type: "array", items: Device },
               materializer: {
                 type: "object",
@@ -64,8 +86,18 @@ export function statusRoutes({ c, db, repo, registry }: ApiDeps): Route[] {
         const team = readTeam(ctx.claims!, ctx.query);
         const rec = await registry.getTeam(team);
         if (!rec) throw new ApiError(404, "no-such-team", `team ${team} does not exist`);
-        const root = (await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl)).doc();
-        const segments = Object.entries((await repo.find<SegmentRegistryDoc>(await checkedLink(registry, team, "segment-registry", root.registry))).doc().segments ?? {});
+        const problemsNow = async () => (await problemsOf(team)).map(({ team: _team, ...p }) => p);
+        let problems = await problemsNow();
+        let segments: [string, AutomergeUrl][] = [];
+        try {
+          const root = (await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl)).doc();
+          segments = Object.entries((await repo.find<SegmentRegistryDoc>(await checkedLink(registry, team, "segment-registry", root.registry))).doc().segments ?? {});
+        } catch (err) {
+          // The figures from MongoDB still stand; the devices' counts need the team's documents.
+          // This very load may be what found the damage: look again.
+          problems = await problemsNow();
+          if (problems.length === 0) throw err;
+        }
         const [decided, deferred, rejected, quarantined, activity, head, state] = await Promise.all([
           countBy(c.journal as unknown as Collection<Document>, team, "provenance.segment"),
           countBy(c.deferred as unknown as Collection<Document>, team, "provenance.segment"),
@@ -125,6 +157,7 @@ export function statusRoutes({ c, db, repo, registry }: ApiDeps): Route[] {
           status: 200,
           body: {
             team,
+            health: { ok: problems.length === 0, problems },
             devices,
             materializer: {
               journalSeq, projectedSeq, behind: Math.max(0, journalSeq - projectedSeq), undecided,

@@ -1,16 +1,21 @@
 /**
- * `npm run admin`: a team, a user, a device and a token made on the database and the key folder
- * directly; the service started afterwards on the same folder logs that user in and accepts the tokens.
+ * `npm run admin`: teams are created by the running service (the CLI never writes the relay's
+ * document storage); users, devices and tokens directly on the database and the key folder. The
+ * service accepts what the CLI made, and every document of teams created while it runs is whole.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { Repo, type AutomergeUrl, type PeerId } from "@automerge/automerge-repo";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CatalogDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { loadConfig } from "../../../server/config.js";
+import { createFileStorage } from "../../../server/relay/storage.js";
 import { startService, type RunningService } from "../../../server/service.js";
 import { freshDb, type TestDb } from "../../helpers/db.js";
 
@@ -32,6 +37,26 @@ async function admin(args: string[], env: Record<string, string> = {}): Promise<
   }
 }
 
+function start(): Promise<RunningService> {
+  return startService({
+    config: loadConfig({ PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "silent" }),
+    db: db.db,
+    database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false, indexedQueries: true }, stop: async () => {} },
+    logger: pino({ level: "silent" }),
+  });
+}
+
+/** Every file under dir (temporary files included). */
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await files(full)));
+    else out.push(full);
+  }
+  return out;
+}
+
 beforeAll(async () => {
   db = await freshDb("cli");
   dataDir = await mkdtemp(path.join(os.tmpdir(), "admin-cli-"));
@@ -42,27 +67,48 @@ afterAll(async () => {
 });
 
 describe("admin CLI", () => {
-  it("create-team, create-user, enroll-device and token work before the service runs", async () => {
-    const team = await admin(["create-team", "--team", "clishop"]);
-    expect(team.code, team.err).toBe(0);
-    expect(String(team.out.rootUrl)).toMatch(/^automerge:/);
-    expect((await admin(["create-team", "--team", "clishop"])).code).toBe(1);
+  it("create-team without a running service fails clearly and writes no document", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const a = s.address() as AddressInfo;
+        s.close(() => resolve(a.port));
+      });
+    });
+    const res = await admin(["create-team", "--team", "nobody-home"], { PORT: String(port) });
+    expect(res.code).toBe(3);
+    expect(res.err).toContain(`admin: the service is not reachable at http://127.0.0.1:${port} (ECONNREFUSED)`);
+    expect(await files(path.join(dataDir, "automerge"))).toEqual([]);
+    expect(await db.db.collection("teams").countDocuments({ _id: "nobody-home" as never })).toBe(0);
+  });
+
+  it("create-team goes through the service; create-user, enroll-device and token work on the database", async () => {
+    let service = await start();
+    const env = { SERVICE_URL: service.url, MONGODB_URI: "" };
+    try {
+      // No database for create-team: the service does the work.
+      const team = await admin(["create-team", "--team", "clishop"], env);
+      expect(team.code, team.err).toBe(0);
+      expect(String(team.out.rootUrl)).toMatch(/^automerge:/);
+      const again = await admin(["create-team", "--team", "clishop"], env);
+      expect(again.code).toBe(1);
+      expect(again.err).toContain("admin: team clishop exists (HTTP 409 team-exists)");
+      expect((await admin(["create-team", "--team", "Bad Id"], env)).code).toBe(1);
+      expect((await admin(["create-team", "--team", "x", "--oversell", "maybe"], env)).code).toBe(2);
+    } finally {
+      await service.close();
+    }
     const user = await admin(["create-user", "--team", "clishop", "--username", "dana", "--role", "admin"], { ADMIN_PASSWORD: "dana-secret-1" });
     expect(user.code, user.err).toBe(0);
     expect(JSON.stringify(user.out)).not.toContain("dana-secret-1");
     const dev = await admin(["enroll-device", "--team", "clishop", "--device", "pos-1", "--user", "dana"]);
     expect(dev.code, dev.err).toBe(0);
-    expect(dev.out).toMatchObject({ device: "pos-1", rootUrl: team.out.rootUrl });
+    expect(dev.out).toMatchObject({ device: "pos-1" });
     const tok = await admin(["token", "--team", "clishop", "--sub", "dana", "--role", "auditor", "--ttl", "600"]);
     expect(tok.code, tok.err).toBe(0);
     expect((await admin(["frobnicate"])).code).toBe(2);
 
-    const service: RunningService = await startService({
-      config: loadConfig({ PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "silent" }),
-      db: db.db,
-      database: { uri: db.uri, kind: "external", server: "test", features: { transactions: false, changeStreams: false, indexedQueries: true }, stop: async () => {} },
-      logger: pino({ level: "silent" }),
-    });
+    service = await start();
     try {
       expect(service.tokens.verify(String(dev.out.token))).toMatchObject({ sub: "dana", team: "clishop", role: "member", device: "pos-1" });
       expect(service.tokens.verify(String(tok.out.token))).toMatchObject({ role: "auditor" });
@@ -74,6 +120,43 @@ describe("admin CLI", () => {
       expect(await ready.json()).toEqual({ success: true, message: "OK", clientId: "clishop" });
     } finally {
       await service.close();
+    }
+  });
+
+  it("teams created by several CLI processes at once while the service runs: every document is whole", async () => {
+    const service = await start();
+    const names = Array.from({ length: 6 }, (_, i) => `busy-${i}`);
+    let created: Record<string, unknown>[];
+    try {
+      const env = { SERVICE_URL: service.url };
+      created = [];
+      for (let i = 0; i < names.length; i += 3) {
+        const batch = await Promise.all(names.slice(i, i + 3).map((team) => admin(["create-team", "--team", team, "--oversell", "allow-negative"], env)));
+        for (const r of batch) expect(r.code, r.err).toBe(0);
+        created.push(...batch.map((r) => r.out));
+      }
+    } finally {
+      await service.close();
+    }
+
+    // Read back from disk alone, as the relay does after a restart.
+    const all = await files(path.join(dataDir, "automerge"));
+    expect(all.filter((f) => f.includes(".tmp-"))).toEqual([]);
+    for (const f of all) expect((await stat(f)).size, f).toBeGreaterThan(0);
+    const storage = createFileStorage(dataDir);
+    const repo = new Repo({ network: [], storage, peerId: "reader" as PeerId });
+    try {
+      for (const [i, out] of created.entries()) {
+        const teamRoot = (await repo.find<TeamRootDoc>(out.rootUrl as AutomergeUrl)).doc();
+        expect(teamRoot).toMatchObject({ type: "team-root", team: names[i], settings: { oversell: "allow-negative" } });
+        expect((await repo.find<CatalogDoc>(teamRoot.catalog)).doc()).toMatchObject({ type: "catalog", team: names[i], items: {}, groups: {}, customers: {} });
+        expect((await repo.find<SegmentRegistryDoc>(teamRoot.registry)).doc()).toMatchObject({ type: "segment-registry", segments: {} });
+        expect((await repo.find<StatusDoc>(teamRoot.status)).doc()).toMatchObject({ type: "status", team: names[i], seq: 0 });
+      }
+      expect(storage.damaged()).toEqual([]);
+      expect(storage.corruptChunks()).toBe(0);
+    } finally {
+      await repo.shutdown();
     }
   });
 });
