@@ -19,7 +19,13 @@ export interface ClassicDataset {
   purchaseHistory: Record<string, unknown>[];
 }
 
-export async function classicDataset(c: Collections, g: GatewayCollections, team: string, catalog: CatalogView): Promise<ClassicDataset> {
+/** Items this request created or changed: their projection is older than the answer, so `updatedAt` is the request's time. */
+export interface FreshItems {
+  changed: ReadonlySet<string>;
+  at: string;
+}
+
+export async function classicDataset(c: Collections, g: GatewayCollections, team: string, catalog: CatalogView, fresh?: FreshItems): Promise<ClassicDataset> {
   const byTeam = { team };
   const limit = MAX_DATASET_ROWS;
   const [itemDocs, stock, groupDocs, customerDocs, invoices, payments, purchases] = await Promise.all([
@@ -36,6 +42,10 @@ export async function classicDataset(c: Collections, g: GatewayCollections, team
   const items = new Map<string, { id: string; name: string; price: number; unit: string; group: string | null; description: string; active: boolean; updatedAt: string | null }>();
   for (const d of itemDocs) items.set(d.id, { id: d.id, name: d.name, price: d.price, unit: d.unit || "nos", group: d.group, description: d.description, active: d.active, updatedAt: d.updatedAt });
   for (const it of catalog.items.values()) items.set(it.id, { ...it, updatedAt: items.get(it.id)?.updatedAt ?? null });
+  for (const id of fresh?.changed ?? []) {
+    const it = items.get(id);
+    if (it) it.updatedAt = fresh!.at;
+  }
   const groups = new Map(groupDocs.map((d) => [d.id, d.name]));
   for (const gr of catalog.groups.values()) groups.set(gr.id, gr.name);
   const customers = new Map(customerDocs.map((d) => [d.id, { name: d.name, phone: d.phone }]));

@@ -3,15 +3,16 @@
  * and entries in the caller's gateway segment, and an answer built from the materializer's
  * verdicts. Requests of one team run one at a time in this process, so two gateway requests
  * never validate against the same state; races with CRDT devices are settled by the
- * materializer, and a sale it rejects answers 409 with its reason.
+ * materializer, which decides a request's entries as one atomic group: a refused request
+ * answers 409 with the failing entry's reason and leaves no record of its own.
  */
 import { createHash } from "node:crypto";
 import type { Repo } from "@automerge/automerge-repo";
 import type { Db } from "mongodb";
-import { canonicalJson, type LedgerEntry, type VoidEntry } from "../../shared/domain/index.js";
+import { batchRefusedPrefix, canonicalJson, type LedgerEntry } from "../../shared/domain/index.js";
 import type { Claims } from "../../shared/auth/claims.js";
 import type { Logger } from "../log.js";
-import { collections, teamKey, type Collections } from "../materializer/collections.js";
+import { collections, type Collections } from "../materializer/collections.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import { ApiError } from "../http/route.js";
 import { classicDataset } from "./dataset.js";
@@ -22,7 +23,7 @@ import { parseSyncPayload } from "./payload.js";
 import { buildPlan, type CatalogOp, type SyncPlan } from "./plan.js";
 import { appendToGatewaySegment } from "./segments.js";
 import { readCatalog, teamDocsLoader, type TeamDocs } from "./team-docs.js";
-import { VerdictTimeout, waitForCatalog, waitForVerdicts, type JournalVerdict } from "./verdicts.js";
+import { VerdictTimeout, waitForVerdicts, type JournalVerdict } from "./verdicts.js";
 
 export interface GatewayOptions {
   db: Db;
@@ -143,24 +144,20 @@ export class Gateway {
     return this.complete(claims, plan, key);
   }
 
-  /** Writes a plan (again, when finishing a retry: every write is idempotent) and answers from the verdicts. */
+  /**
+   * Writes a plan's entries (again, when finishing a retry: every write is idempotent) and
+   * answers from the verdicts. The entries are one atomic group the materializer accepts or
+   * refuses whole; catalog changes and the classic metadata are written only once it accepted,
+   * so a refused request leaves nothing of its own behind.
+   */
   private async complete(claims: Claims, plan: SyncPlan, key: string | undefined): Promise<SyncAnswer> {
     const team = claims.team;
     const device = gatewayDevice(claims);
     const docs = await this.docs(team);
-    applyCatalog(docs, plan.catalog);
-    await this.opts.repo.flush([docs.catalog.documentId]);
-    for (const m of plan.invoiceMeta) await this.g.invoiceMeta.replaceOne({ _id: m._id }, m, { upsert: true });
-    for (const m of plan.paymentMeta) await this.g.paymentMeta.replaceOne({ _id: m._id }, m, { upsert: true });
 
     let answer: SyncAnswer;
     try {
-      if (plan.entries.length > 0) {
-        // The materializer reads the catalog before deciding: a sale of an item created or
-        // changed here must not reach it before the item does.
-        if (!(await waitForCatalog(this.c, team, plan.waitItems, this.verdictTimeoutMs))) throw new VerdictTimeout(plan.entries.length);
-        await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries);
-      }
+      if (plan.entries.length > 0) await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries);
       const verdicts = await waitForVerdicts(this.c, team, plan.entries.map((e) => e.id), this.verdictTimeoutMs);
       answer = await this.answer(claims, docs, plan, verdicts);
     } catch (err) {
@@ -175,37 +172,28 @@ export class Gateway {
   }
 
   private async answer(claims: Claims, docs: TeamDocs, plan: SyncPlan, verdicts: Map<string, JournalVerdict>): Promise<SyncAnswer> {
+    const team = claims.team;
     const refused = plan.entries.filter((e) => verdicts.get(e.id)?.status !== "accepted");
     if (refused.length === 0) {
-      const created = plan.afterAccept.map((a) => ({ op: "item.put" as const, item: a.item }));
-      if (created.length > 0) {
-        applyCatalog(docs, created);
-        await this.opts.repo.flush([docs.catalog.documentId]);
-      }
-      const data = await classicDataset(this.c, this.g, claims.team, readCatalog(docs.catalog.doc()));
+      applyCatalog(docs, [...plan.catalog, ...plan.afterAccept.map((a) => ({ op: "item.put" as const, item: a.item }))]);
+      await this.opts.repo.flush([docs.catalog.documentId]);
+      for (const m of plan.invoiceMeta) await this.g.invoiceMeta.replaceOne({ _id: m._id }, m, { upsert: true });
+      for (const m of plan.paymentMeta) await this.g.paymentMeta.replaceOne({ _id: m._id }, m, { upsert: true });
+      const changed = new Set([...plan.synced.itemsCreated, ...plan.synced.itemsUpdated, ...plan.synced.itemsDeleted]);
+      const data = await classicDataset(this.c, this.g, team, readCatalog(docs.catalog.doc()), { changed, at: plan.at });
       const body = { success: true, message: "Sync completed successfully", summary: plan.summary, synced: plan.synced, data };
       return { status: 200, raw: JSON.stringify(body) };
     }
-    // A device's concurrent entry won (the last unit, the outstanding balance): the batch is
-    // undone as far as the ledger allows: its accepted sales are voided, which puts their stock
-    // back. Void ids derive from the sale ids, so finishing the plan twice voids once.
-    const first = verdicts.get(refused[0]!.id);
-    const reason = first?.reason ?? `entry ${refused[0]!.id} was ${first?.status ?? "not decided"}`;
-    const voids: VoidEntry[] = plan.entries
-      .filter((e) => e.kind === "sale" && verdicts.get(e.id)?.status === "accepted")
-      .map((e, i) => ({
-        id: `${e.id.slice(0, 58)}-void`, kind: "void", at: new Date(Date.parse(plan.at) + 100_000 + i).toISOString(),
-        device: e.device, user: e.user, invoice: e.id, reason: `gateway batch refused: ${reason}`.slice(0, 1000),
-      }));
-    if (voids.length > 0) {
-      await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, gatewayDevice(claims), voids);
-      await waitForVerdicts(this.c, claims.team, voids.map((v) => v.id), this.verdictTimeoutMs).catch(() => undefined);
-    }
-    const rejectedSales = plan.entries.filter((e) => e.kind === "sale" && verdicts.get(e.id)?.status !== "accepted").map((e) => teamKey(claims.team, e.id));
-    if (rejectedSales.length > 0) await this.g.invoiceMeta.deleteMany({ _id: { $in: rejectedSales } });
+    // A device's concurrent entry won (the last unit, the outstanding balance), and the
+    // materializer refused the whole group. Metadata of an earlier attempt (plans stored before
+    // the catalog and metadata waited for acceptance) goes too.
+    await this.g.invoiceMeta.deleteMany({ _id: { $in: plan.invoiceMeta.map((m) => m._id) } });
+    await this.g.paymentMeta.deleteMany({ _id: { $in: plan.paymentMeta.map((m) => m._id) } });
+    const culprit = refused.find((e) => !(e.batch !== undefined && (verdicts.get(e.id)?.reason ?? "").startsWith(batchRefusedPrefix(e.batch)))) ?? refused[0]!;
+    const v = verdicts.get(culprit.id);
+    const reason = v?.reason ?? `entry ${culprit.id} was ${v?.status ?? "not decided"}`;
     const err = conflict(reason, {
       verdicts: plan.entries.map((e: LedgerEntry) => ({ id: e.id, kind: e.kind, status: verdicts.get(e.id)?.status ?? "undecided", reason: verdicts.get(e.id)?.reason ?? null })),
-      compensated: voids.map((v) => v.id),
     });
     return { status: 409, raw: JSON.stringify({ ...err.extra, error: { code: err.code, message: err.message } }) };
   }

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import {
+  batchRefusedPrefix,
   decideBatch,
   parseItem,
   type Customer,
@@ -54,10 +55,8 @@ export interface SyncPlan {
   at: string;
   catalog: CatalogOp[];
   entries: LedgerEntry[];
-  /** Items created by sale lines: put in the catalog once their sale is accepted, so devices see them. */
+  /** Items created by sale lines: put in the catalog once the batch is accepted, so devices see them. */
   afterAccept: { sale: string; item: Item }[];
-  /** Catalog items whose projection the materializer must have before the entries are written. */
-  waitItems: { id: string; name: string; price: number; active: boolean }[];
   invoiceMeta: InvoiceMetaDoc[];
   paymentMeta: PaymentMetaDoc[];
   summary: SyncSummary;
@@ -89,13 +88,12 @@ export async function buildPlan(payload: SyncPayload, ctx: PlanContext): Promise
   const stamp = (): string => new Date(base + tick++).toISOString();
   const actor = { device: ctx.device, user: ctx.user };
   const plan: SyncPlan = {
-    at: ctx.now.toISOString(), catalog: [], entries: [], afterAccept: [], waitItems: [], invoiceMeta: [], paymentMeta: [],
+    at: ctx.now.toISOString(), catalog: [], entries: [], afterAccept: [], invoiceMeta: [], paymentMeta: [],
     summary: { itemsCreated: 0, itemsUpdated: 0, itemsDeleted: 0, invoicesCreated: 0, paymentsCreated: 0 },
     synced: { itemsCreated: [], itemsUpdated: [], itemsDeleted: [], invoicesCreated: [], paymentsCreated: [] },
   };
   const items = new Map(catalog.items);
   const groups = new Map(catalog.groups);
-  const changedItems = new Set<string>();
   /** Stock level per item as the batch goes (authoritative level + this batch's entries). */
   const levels = new Map<string, number>();
   const levelOf = async (id: string): Promise<number> => {
@@ -128,7 +126,6 @@ export async function buildPlan(payload: SyncPayload, ctx: PlanContext): Promise
     requireGroup(op.groupId, what);
     const item = checkedItem({ id: randomUUID(), name: op.name, price: op.price, unit: op.unit, group: op.groupId, description: op.description, active: true }, what);
     items.set(item.id, item);
-    changedItems.add(item.id);
     levels.set(item.id, 0);
     plan.catalog.push({ op: "item.put", item });
     if (op.stock > 0) {
@@ -153,7 +150,6 @@ export async function buildPlan(payload: SyncPayload, ctx: PlanContext): Promise
     }
     const next = checkedItem({ ...current, ...fields }, what);
     items.set(op.id, next);
-    changedItems.add(op.id);
     // An item only the ledger knew enters the catalog whole; a catalog item gets only the
     // fields that changed, so a device's concurrent edit of another field survives.
     plan.catalog.push(catalog.items.has(op.id) ? { op: "item.set", id: op.id, fields } : { op: "item.put", item: next });
@@ -169,7 +165,6 @@ export async function buildPlan(payload: SyncPayload, ctx: PlanContext): Promise
     const current = await findItem(id);
     if (!current) throw notFound(`Item not found for delete: ${id}`);
     items.set(id, { ...current, active: false });
-    changedItems.add(id);
     plan.catalog.push(catalog.items.has(id) ? { op: "item.set", id, fields: { active: false } } : { op: "item.put", item: { ...current, active: false } });
     plan.synced.itemsDeleted.push(id);
   }
@@ -255,10 +250,11 @@ export async function buildPlan(payload: SyncPayload, ctx: PlanContext): Promise
     invoicesCreated: plan.synced.invoicesCreated.length,
     paymentsCreated: plan.synced.paymentsCreated.length,
   };
-  const saleItems = new Set(plan.entries.flatMap((e) => (e.kind === "sale" ? e.lines.map((l) => l.item) : [])));
-  for (const id of changedItems) {
-    const it = items.get(id)!;
-    if (saleItems.has(id)) plan.waitItems.push({ id, name: it.name, price: it.price, active: it.active });
+  // One atomic group: the materializer accepts the request's entries together or none of them.
+  const batch = randomUUID();
+  for (const e of plan.entries) {
+    e.batch = batch;
+    e.batchSize = plan.entries.length;
   }
   await precheck(plan, items, ctx);
   return plan;
@@ -294,8 +290,14 @@ async function precheck(plan: SyncPlan, items: Map<string, Item>, ctx: PlanConte
     const v = result.verdicts.find((x) => x.id === e.id);
     if (!v || !ours.has(v.id) || v.status === "accepted") continue;
     const reason = v.reason ?? v.status;
-    if (v.status === "deferred" && e.kind === "payment") throw notFound(`Invoice not found for payment: ${e.invoice}`);
+    // The other members of the group name the culprit; its own verdict has the classic message.
+    if (e.batch !== undefined && reason.startsWith(batchRefusedPrefix(e.batch)) && plan.entries.length > 1) continue;
+    if (e.kind === "payment" && (v.status === "deferred" || reason.startsWith("Invoice not found for payment"))) {
+      throw notFound(`Invoice not found for payment: ${e.invoice}`);
+    }
     if (reason.startsWith("insufficient stock")) throw conflict(reason);
     throw invalid(reason);
   }
+  const refused = result.verdicts.find((v) => ours.has(v.id) && v.status !== "accepted");
+  if (refused) throw conflict(refused.reason ?? `entry ${refused.id} was ${refused.status}`);
 }

@@ -40,21 +40,3 @@ export async function waitForVerdicts(c: Collections, team: string, ids: readonl
   }
   return found;
 }
-
-/** Until the materializer has projected these catalog items as given (it reads the catalog first). */
-export async function waitForCatalog(
-  c: Collections,
-  team: string,
-  items: readonly { id: string; name: string; price: number; active: boolean }[],
-  timeoutMs: number,
-): Promise<boolean> {
-  if (items.length === 0) return true;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const docs = await c.items.find({ _id: { $in: items.map((i) => teamKey(team, i.id)) } }).toArray();
-    const ok = items.every((want) => docs.some((d) => d.id === want.id && d.name === want.name && d.price === want.price && d.active === want.active));
-    if (ok) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(25);
-  }
-}

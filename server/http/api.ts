@@ -47,17 +47,20 @@ export function apiRouter(deps: ApiDeps): Router {
   router.use((_req: Request, res: Response) => {
     res.status(404).json(errorBody("not-found", "no such route"));
   });
-  // Body parser failures: a clear message, never the parser's stack.
-  router.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+  // Body parser failures: a clear message, never the parser's stack. They happen before any
+  // route runs, so the classic shape is chosen by path.
+  const classicPaths = new Set(routes.filter((r) => r.classic).map((r) => `${r.method.toUpperCase()} ${r.path}`));
+  router.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
+    const classic = classicPaths.has(`${req.method} ${req.path}`);
     if (err.type === "entity.too.large") {
-      res.status(413).json(errorBody("body-too-large", `request body exceeds the ${BODY_LIMIT.replace("mb", " MB")} limit`));
+      res.status(413).json(errorBody("body-too-large", `request body exceeds the ${BODY_LIMIT.replace("mb", " MB")} limit`, {}, classic));
     } else if (err.type === "entity.parse.failed") {
-      res.status(400).json(errorBody("malformed-json", "request body is not valid JSON"));
+      res.status(400).json(errorBody("malformed-json", "request body is not valid JSON", {}, classic));
     } else if (typeof err.status === "number" && err.status >= 400 && err.status < 500) {
-      res.status(err.status).json(errorBody("bad-request", err.message));
+      res.status(err.status).json(errorBody("bad-request", err.message, {}, classic));
     } else {
       deps.logger.error({ err }, "api request failed");
-      res.status(500).json(errorBody("internal", "internal error"));
+      res.status(500).json(errorBody("internal", "internal error", {}, classic));
     }
   });
   return router;

@@ -51,6 +51,8 @@ export interface Route {
   tag: string;
   /** False for login; everything else needs a Bearer token. */
   auth?: boolean;
+  /** Classic gateway routes: every error body also carries `{success: false, message}`, as the classic API's do. */
+  classic?: boolean;
   authorize?(claims: Claims, ctx: RouteContext): boolean;
   /** Names of accepted query parameters and their descriptions. */
   query?: Record<string, string>;
@@ -106,21 +108,22 @@ export async function runRoute(route: Route, req: Request, res: Response, deps: 
     if ("raw" in out) res.status(out.status).type("application/json").send(out.raw);
     else res.status(out.status).json(out.body);
   } catch (err) {
-    sendError(res, err, log);
+    sendError(res, err, log, route.classic === true);
   }
 }
 
-export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...extra, error: { code, message } };
+/** With `classic`, the body also has the classic gateway's `success: false` and `message`. */
+export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}, classic = false): Record<string, unknown> {
+  return { ...(classic ? { success: false, message } : {}), ...extra, error: { code, message } };
 }
 
-export function sendError(res: Response, err: unknown, logger: Logger): void {
+export function sendError(res: Response, err: unknown, logger: Logger, classic = false): void {
   if (err instanceof ApiError) {
-    res.status(err.status).json(errorBody(err.code, err.message, err.extra));
+    res.status(err.status).json(errorBody(err.code, err.message, err.extra, classic));
     return;
   }
   if (err instanceof TeamError) {
-    res.status(err.status).json(errorBody(err.code, err.message));
+    res.status(err.status).json(errorBody(err.code, err.message, {}, classic));
     return;
   }
   if (err instanceof ForeignDocumentError) {
@@ -131,7 +134,7 @@ export function sendError(res: Response, err: unknown, logger: Logger): void {
     return;
   }
   logger.error({ err }, "api request failed");
-  res.status(500).json(errorBody("internal", "internal error"));
+  res.status(500).json(errorBody("internal", "internal error", {}, classic));
 }
 
 /** `?limit=` for every list: 1..500, default 100. */

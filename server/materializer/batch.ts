@@ -87,7 +87,8 @@ export async function processBatch(
   phase("load");
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
-  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw })), settings, now);
+  // Atomic groups are scoped to the segment the entries were read from.
+  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw, scope: b.provenance.segment })), settings, now);
   phase("decide");
   const provenance = (id: string): Provenance => provenanceOf.get(id) ?? { segment: "", device: null, change: null, actor: null };
 

@@ -20,3 +20,5 @@ export const MAX_PHONE_LENGTH = 32;
 export const MAX_TEXT_LENGTH = 1_000;
 /** Longest accepted deferral wait for an entry whose invoice has not arrived. */
 export const MAX_DEFER_WAIT_SECONDS = 365 * 24 * 3600;
+/** Most entries in one atomic group (`batch`); the gateway's requests stay far below it. */
+export const MAX_BATCH_ENTRIES = 10_000;

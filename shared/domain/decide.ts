@@ -11,6 +11,12 @@ import { atMillis, keyLabel, parseEntry } from "./validate.js";
 export interface BatchInput {
   key: string;
   raw: unknown;
+  /**
+   * Where the entry was read from (the materializer passes its segment). Atomic groups are
+   * scoped to it: entries elsewhere that name the same `batch` form another group, so no
+   * writer can tie someone else's entries to its own failing one.
+   */
+  scope?: string;
 }
 
 export interface BatchResult {
@@ -22,7 +28,7 @@ export interface BatchResult {
 }
 
 type Judged =
-  | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number }
+  | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number; scope: string }
   | { valid: false; id: string; reason: string; hash: string };
 
 type Outcome = { status: "accepted"; effects: Effect[]; flags: string[] } | { status: "rejected"; reason: string };
@@ -46,7 +52,23 @@ function judge(item: BatchInput): Judged {
   }
   const parsed = parseEntry(id, raw);
   if (!parsed.ok) return { valid: false, id, reason: parsed.reason, hash: invalidHash(parsed.reason) };
-  return { valid: true, id, entry: parsed.entry, hash: entryHash(parsed.entry), ms: atMillis(parsed.entry.at) };
+  const scope = typeof item.scope === "string" ? item.scope : "";
+  return { valid: true, id, entry: parsed.entry, hash: entryHash(parsed.entry), ms: atMillis(parsed.entry.at), scope };
+}
+
+type ValidJudged = Extract<Judged, { valid: true }>;
+
+function groupKey(j: ValidJudged): string | undefined {
+  return j.entry.batch === undefined ? undefined : `${j.scope}\n${j.entry.batch}`;
+}
+
+/** The reason every other entry of a refused atomic group carries; the culprit keeps its own. */
+export function batchRefusedReason(batch: string, culprit: string, reason: string): string {
+  return `${batchRefusedPrefix(batch)}: entry ${culprit}: ${reason}`.slice(0, 2000);
+}
+
+export function batchRefusedPrefix(batch: string): string {
+  return `batch ${batch} refused`;
 }
 
 function cmp(a: string, b: string): number {
@@ -70,6 +92,14 @@ function dayOf(at: string): string {
   return at.slice(0, 10);
 }
 
+/** What a rejected sale leaves: payments and voids against it are refused with a reason. */
+function rejectedInvoice(e: SaleEntry): InvoiceState {
+  return {
+    total: e.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: e.customer,
+    at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines: [],
+  };
+}
+
 function byAtThenId(a: { entry: LedgerEntry }, b: { entry: LedgerEntry }): number {
   return atMillis(a.entry.at) - atMillis(b.entry.at) || cmp(a.entry.id, b.entry.id);
 }
@@ -79,12 +109,21 @@ class Decider {
   readonly tampered: Tamper[] = [];
 
   constructor(
-    readonly s: LedgerState,
+    public s: LedgerState,
     readonly settings: TeamSettings,
     readonly now: string,
   ) {}
 
   run(judged: readonly Judged[]): void {
+    const groups = new Map<string, ValidJudged[]>();
+    for (const j of judged) {
+      const key = j.valid ? groupKey(j) : undefined;
+      if (key === undefined || !j.valid) continue;
+      const members = groups.get(key);
+      if (members) members.push(j);
+      else groups.set(key, [j]);
+    }
+    const groupsDone = new Set<string>();
     for (const j of judged) {
       const prior = getOwn(this.s.decided, j.id);
       if (prior !== undefined) {
@@ -96,9 +135,65 @@ class Decider {
         this.verdicts.push({ id: j.id, status: "invalid", reason: j.reason, hash: j.hash, effects: [] });
         continue;
       }
-      this.decide(j.entry, j.hash);
+      const key = groupKey(j);
+      if (key === undefined) {
+        this.decide(j.entry, j.hash);
+        continue;
+      }
+      // The whole group is decided where its first entry falls in canonical order.
+      if (groupsDone.has(key)) continue;
+      groupsDone.add(key);
+      this.decideGroup(groups.get(key)!);
     }
     this.expireDeferred();
+  }
+
+  /**
+   * All or nothing: members are decided in canonical order, each against the state the earlier
+   * ones left; if one is not accepted (rejected, or deferred: its invoice is unknown), the state
+   * and verdicts go back to before the group and every member is rejected, the culprit with its
+   * own reason and the others naming it. A group that did not arrive whole (fewer distinct
+   * entries than `batchSize`, sizes that disagree) is refused the same way, and a group some of
+   * whose members were decided earlier (a crash between journal writes) follows them.
+   */
+  private decideGroup(members: readonly ValidJudged[]): void {
+    const batch = members[0]!.entry.batch!;
+    const size = members[0]!.entry.batchSize ?? 0;
+    // Two versions of one id: the first in canonical order is the member; run() reports the rest as tampered.
+    const seen = new Set<string>();
+    const distinct = members.filter((m) => !seen.has(m.id) && seen.add(m.id) !== undefined);
+    const priors = distinct.map((m) => getOwn(this.s.decided, m.id)?.status);
+    const fresh = distinct.filter((_, i) => priors[i] === undefined);
+    // A culprit without an id refuses every member with the same reason.
+    let culprit: { id?: string; reason: string } | undefined;
+    if (distinct.length !== size || distinct.some((m) => m.entry.batchSize !== size)) {
+      culprit = { reason: `${batchRefusedPrefix(batch)}: ${distinct.length} of ${size} entries arrived together` };
+    } else if (priors.some((p) => p !== undefined && p !== "accepted")) {
+      culprit = { reason: `${batchRefusedPrefix(batch)}: part of it was refused before` };
+    } else {
+      const before = structuredClone(this.s);
+      const verdictCount = this.verdicts.length;
+      for (const m of fresh) {
+        this.decide(m.entry, m.hash);
+        const status = getOwn(this.s.decided, m.id)?.status;
+        if (status === "accepted") continue;
+        const verdict = this.verdicts.findLast((v) => v.id === m.id);
+        const reason = status === "deferred" && (m.entry.kind === "payment" || m.entry.kind === "void")
+          ? `Invoice not found for ${m.entry.kind}: ${m.entry.invoice}`
+          : verdict?.reason ?? `entry ${m.id} was ${status ?? "not decided"}`;
+        culprit = { id: m.id, reason };
+        break;
+      }
+      if (culprit === undefined) return;
+      this.s = before;
+      this.verdicts.length = verdictCount;
+    }
+    for (const m of fresh) {
+      const reason = culprit.id === undefined || culprit.id === m.id ? culprit.reason : batchRefusedReason(batch, culprit.id, culprit.reason);
+      if (m.entry.kind === "sale") putOwn(this.s.invoices, m.id, rejectedInvoice(m.entry));
+      this.record(m.entry, m.hash, { status: "rejected", reason });
+    }
+    for (const m of fresh) if (m.entry.kind === "sale") this.resolveWaiting(m.id);
   }
 
   private decide(entry: LedgerEntry, hash: string): void {
@@ -183,10 +278,7 @@ class Decider {
 
   private sale(e: SaleEntry): Outcome {
     const rejected = (reason: string): Outcome => {
-      putOwn(this.s.invoices, e.id, {
-        total: e.total, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: e.customer,
-        at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines: [],
-      });
+      putOwn(this.s.invoices, e.id, rejectedInvoice(e));
       return { status: "rejected", reason };
     };
     const subtotal = e.lines.reduce((sum, l) => sum + l.quantity * l.price, 0);

@@ -28,6 +28,13 @@ interface EntryBase {
   at: string;
   device: string;
   user: string;
+  /**
+   * An atomic group: entries of one segment with the same `batch` are decided as one unit, all
+   * accepted or all rejected (the classic gateway's all-or-nothing batches). `batchSize` is how
+   * many entries the group has, so a group that did not arrive whole is refused, not half done.
+   */
+  batch?: string;
+  batchSize?: number;
 }
 
 export interface SaleLine {

@@ -4,6 +4,7 @@
 // (accessors, prototypes, extra keys) flows further.
 import {
   MAX_ACTOR_LENGTH,
+  MAX_BATCH_ENTRIES,
   MAX_ID_LENGTH,
   MAX_LINES,
   MAX_MONEY,
@@ -36,7 +37,7 @@ const AT_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3}
 const MAX_FIELDS = 16;
 
 export const ENTRY_KINDS: readonly EntryKind[] = ["sale", "payment", "stock", "void"];
-const COMMON_FIELDS = ["id", "kind", "at", "device", "user"] as const;
+const COMMON_FIELDS = ["id", "kind", "at", "device", "user", "batch", "batchSize"] as const;
 const KIND_FIELDS: Record<EntryKind, readonly string[]> = {
   sale: ["lines", "subtotal", "tax", "discount", "total", "customer", "paid"],
   payment: ["invoice", "amount"],
@@ -202,7 +203,12 @@ function readEntry(key: string, raw: unknown): LedgerEntry {
   const at = readAt(required(f, "at", "at"));
   const device = readString(required(f, "device", "device"), "device", MAX_ACTOR_LENGTH, false);
   const user = readString(required(f, "user", "user"), "user", MAX_ACTOR_LENGTH, false);
-  const base = { id, at, device, user };
+  const base: { id: string; at: string; device: string; user: string; batch?: string; batchSize?: number } = { id, at, device, user };
+  if (f.has("batch") || f.has("batchSize")) {
+    base.batch = readId(required(f, "batch", "batch"), "batch");
+    base.batchSize = readInt(required(f, "batchSize", "batchSize"), "batchSize", 1, MAX_BATCH_ENTRIES,
+      `must be an integer between 1 and ${MAX_BATCH_ENTRIES}`);
+  }
   switch (k) {
     case "sale":
       return {

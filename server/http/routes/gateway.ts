@@ -39,7 +39,7 @@ const SyncConflict = {
   required: ["success", "message", "error"],
   properties: {
     success: { const: false }, message: { type: "string" }, error: { type: "object" },
-    verdicts: { type: "array", items: { type: "object", required: ["id", "status"] } }, compensated: { type: "array", items: { type: "string" } },
+    verdicts: { type: "array", items: { type: "object", required: ["id", "status"] } },
   },
 };
 
@@ -50,6 +50,7 @@ export function gatewayRoutes(deps: ApiDeps): Route[] {
       path: "/readytosync",
       summary: "Check that the token is valid before a sync",
       tag: "classic sync",
+      classic: true,
       authorize: writer,
       responses: {
         200: { description: "ready", schema: { type: "object", required: ["success", "message", "clientId"], properties: { success: { const: true }, message: { const: "OK" }, clientId: { type: "string" } } } },
@@ -64,6 +65,7 @@ export function gatewayRoutes(deps: ApiDeps): Route[] {
       path: "/sync",
       summary: "Apply a batch of offline operations all or nothing, and return the full dataset",
       tag: "classic sync",
+      classic: true,
       headers: { "X-Idempotency-Key": "A retry with the same key returns the first response byte for byte" },
       body: {
         type: "object",
@@ -76,7 +78,7 @@ export function gatewayRoutes(deps: ApiDeps): Route[] {
       authorize: writer,
       responses: {
         200: { description: "every operation accepted", schema: SyncOk },
-        409: { description: "refused by the authoritative state (or a device's concurrent entry won); nothing of the batch stays in the ledger", schema: SyncConflict },
+        409: { description: "refused by the authoritative state (or a device's concurrent entry won): the materializer rejected every entry of the batch, and nothing of it counts (its entries are journaled as rejected)", schema: SyncConflict },
         ...errors(400, 401, 403, 404, 413, 422, 503, 504),
       },
       async handle({ claims, body, headers }) {

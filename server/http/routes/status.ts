@@ -10,6 +10,7 @@ import type { LedgerSegmentDoc, SegmentRegistryDoc, TeamRootDoc } from "../../..
 import { activityCollection } from "../../accounts/activity.js";
 import { teamProblems as recordedProblems } from "../../health/team-health.js";
 import { checkedLink } from "../../relay/links.js";
+import { teamKey } from "../../materializer/collections.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, type Route } from "../route.js";
 import { errors } from "../schemas.js";
@@ -30,6 +31,8 @@ const Device = {
   properties: {
     device: { type: "string" }, segments: int, entries: { type: ["integer", "null"] }, decided: int, undecided: { type: ["integer", "null"] },
     deferred: int, rejected: int, quarantined: int, lastSeen: { type: ["string", "null"] }, connected: { type: "boolean" }, user: { type: ["string", "null"] },
+    duplicates: int,
+    duplicateEntries: { type: "array", items: { type: "object", required: ["id", "segments"], properties: { id: { type: "string" }, segments: { type: "array", items: { type: "string" } } } } },
   },
 };
 
@@ -51,6 +54,9 @@ const Health = {
     },
   },
 };
+
+/** Duplicate entries named per device in the answer; the count covers them all. */
+const MAX_DUPLICATES_LISTED = 100;
 
 export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): Route[] {
   const problemsOf = teamProblems ?? ((team: string) => recordedProblems(db, { damaged: () => [] }, registry, team));
@@ -108,13 +114,20 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
           c.teamState.findOne({ _id: team }),
         ]);
 
-        interface Row { device: string; segments: number; entries: number | null; decided: number; deferred: number; rejected: number; quarantined: number }
+        interface Row {
+          device: string; segments: number; entries: number | null; decided: number; deferred: number; rejected: number; quarantined: number;
+          duplicates: number; duplicateEntries: { id: string; segments: string[] }[];
+        }
         const rows = new Map<string, Row>();
+        const deviceOf = (key: string): string => key.slice(0, key.lastIndexOf("/")) || key;
+        // Registry keys of the segments holding each entry id: the journal decides an id once.
+        const holders = new Map<string, string[]>();
+        const documentOf = new Map<string, string>();
         let loaded = 0;
         for (const [key, url] of segments) {
-          const device = key.slice(0, key.lastIndexOf("/")) || key;
+          const device = deviceOf(key);
           let row = rows.get(device);
-          if (!row) rows.set(device, (row = { device, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0 }));
+          if (!row) rows.set(device, (row = { device, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0, duplicates: 0, duplicateEntries: [] }));
           row.segments += 1;
           let documentId: string;
           try {
@@ -126,19 +139,27 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
           row.deferred += deferred.get(documentId) ?? 0;
           row.rejected += rejected.get(documentId) ?? 0;
           row.quarantined += quarantined.get(documentId) ?? 0;
+          documentOf.set(key, documentId);
           if (row.entries !== null && loaded < MAX_SEGMENTS_LOADED && (await registry.lookup(documentId))?.team === team) {
             loaded += 1;
             const doc = (await repo.find<LedgerSegmentDoc>(url)).doc();
-            row.entries += Object.keys(doc.entries ?? {}).length;
+            const ids = Object.keys(doc.entries ?? {});
+            row.entries += ids.length;
+            for (const id of ids) {
+              const held = holders.get(id);
+              if (held) held.push(key);
+              else holders.set(id, [key]);
+            }
           } else row.entries = null;
         }
+        await countDuplicates(c, team, holders, documentOf, (key) => rows.get(deviceOf(key)));
         const seen = new Map(activity.map((a) => [a.device ?? `user:${a.user}`, a]));
         const devices = [...rows.values()].map((r) => {
           // Gateway segments (`gw-<device>`) were last active when their device was.
           const a = seen.get(r.device) ?? seen.get(r.device.replace(/^gw-/, ""));
           return {
             ...r,
-            undecided: r.entries === null ? null : Math.max(0, r.entries - r.decided - r.deferred),
+            undecided: r.entries === null ? null : Math.max(0, r.entries - r.decided - r.deferred - r.duplicates),
             lastSeen: a?.lastSeen.toISOString() ?? null,
             connected: a?.connected ?? false,
             user: a?.user ?? null,
@@ -146,7 +167,7 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
         });
         for (const [key, a] of seen) {
           if (!rows.has(key)) {
-            devices.push({ device: key, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0, undecided: 0, lastSeen: a.lastSeen.toISOString(), connected: a.connected, user: a.user });
+            devices.push({ device: key, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0, duplicates: 0, duplicateEntries: [], undecided: 0, lastSeen: a.lastSeen.toISOString(), connected: a.connected, user: a.user });
           }
         }
         devices.sort((x, y) => (x.device < y.device ? -1 : x.device > y.device ? 1 : 0));
@@ -168,4 +189,35 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
       },
     },
   ];
+}
+
+/**
+ * An entry id listed in several segments is decided once, where the journal says (its
+ * provenance); every other copy is a duplicate of the row holding it, not an undecided entry.
+ * Before its decision the first holder in registry order counts it.
+ */
+async function countDuplicates(
+  c: ApiDeps["c"],
+  team: string,
+  holders: ReadonlyMap<string, string[]>,
+  documentOf: ReadonlyMap<string, string>,
+  rowOf: (key: string) => { duplicates: number; duplicateEntries: { id: string; segments: string[] }[] } | undefined,
+): Promise<void> {
+  const repeated = [...holders].filter(([, keys]) => keys.length > 1);
+  if (repeated.length === 0) return;
+  const home = new Map<string, string>();
+  const records = await c.journal.find({ _id: { $in: repeated.map(([id]) => teamKey(team, id)) } }, { projection: { entryId: 1, provenance: 1 } }).toArray();
+  for (const r of records) home.set(r.entryId, r.provenance.segment);
+  for (const [id, keys] of repeated) {
+    const counted = keys.find((k) => documentOf.get(k) === home.get(id)) ?? keys[0];
+    const listed = new Set<unknown>();
+    for (const key of keys) {
+      if (key === counted) continue;
+      const row = rowOf(key);
+      if (!row) continue;
+      row.duplicates += 1;
+      if (!listed.has(row) && row.duplicateEntries.length < MAX_DUPLICATES_LISTED) row.duplicateEntries.push({ id, segments: keys });
+      listed.add(row);
+    }
+  }
 }

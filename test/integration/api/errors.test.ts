@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CatalogDoc } from "../../../shared/docs.js";
+import { eventually } from "../materializer/harness.js";
 import { startApiShop, type ApiShop, type SyncBody } from "./harness.js";
 
 let shop: ApiShop;
@@ -101,6 +102,19 @@ describe("documented validation errors", () => {
     expect((catalog.items[itemId] as { name: string }).name).toBe("Pen");
     expect(await db.collection<{ _id: string; [k: string]: unknown }>("journal").countDocuments({ team })).toBe(before.journal);
     expect(await db.collection<{ _id: string; [k: string]: unknown }>("gateway_invoices").countDocuments({ team })).toBe(before.meta);
+  });
+
+  it("after an item.update, the answer carries the item's new updatedAt", async () => {
+    const made = await shop.call<SyncBody>("POST", "/sync", { token: shop.member, body: { item: { create: [{ name: "Mug", price: 300 }] } } });
+    const mug = made.body.synced.itemsCreated![0]!;
+    const items = shop.relay.db.db.collection<{ _id: string; updatedAt?: string }>("items");
+    await eventually(async () => (await items.findOne({ _id: `${shop.team.team}:${mug}` })) !== null, "item projected");
+    const asked = new Date().toISOString();
+    const r = await shop.call<SyncBody>("POST", "/sync", { token: shop.member, body: { item: { update: [{ _id: mug, price: 350 }] } } });
+    expect(r.status, r.raw).toBe(200);
+    const row = r.body.data.items!.find((i) => i._id === mug) as { price: number; updatedAt: string | null };
+    expect(row.price).toBe(350);
+    expect(row.updatedAt! >= asked, `updatedAt ${row.updatedAt} is before the request (${asked})`).toBe(true);
   });
 
   it("updates and deletes change the catalog field by field", async () => {

@@ -66,6 +66,30 @@ describe("refusals", () => {
     expect(err(arr.body)).toBe("request body must be a JSON object");
   });
 
+  it("the classic gateway's refusals all carry success: false and the message, as its other answers do", async () => {
+    const expired = shop.relay.token({ sub: "bob", team: shop.team.team, role: "member", exp: Math.floor(Date.now() / 1000) - 60 });
+    const key = `k-${Date.now()}`;
+    const first = await shop.call("POST", "/sync", { token: shop.member, body: {}, headers: { "x-idempotency-key": key } });
+    expect(first.status, first.raw).toBe(200);
+    const answers = {
+      "401 sync": await shop.call("POST", "/sync", { token: expired, body: {} }),
+      "401 readytosync": await shop.call("POST", "/readytosync"),
+      "403": await shop.call("POST", "/sync", { token: shop.auditor, body: {} }),
+      "413": await shop.call("POST", "/sync", { token: shop.member, raw: JSON.stringify({ item: { create: [{ name: "x".repeat(2 * 1024 * 1024), price: 1 }] } }) }),
+      "400 malformed": await shop.call("POST", "/sync", { token: shop.member, raw: '{"item": {"create": [' }),
+      "422": await shop.call("POST", "/sync", { token: shop.member, body: { item: { delete: [] } }, headers: { "x-idempotency-key": key } }),
+    };
+    for (const [what, a] of Object.entries(answers)) {
+      expect(a.status, what).toBe(Number(what.slice(0, 3)));
+      const body = a.body as { success?: unknown; message?: unknown; error: { message: string } };
+      expect(body.success, `${what}: ${a.raw}`).toBe(false);
+      expect(body.message, what).toBe(body.error.message);
+    }
+    // Other routes keep the API's own shape.
+    const other = await shop.call("GET", "/items");
+    expect(other.body).toEqual({ error: { code: "unauthorized", message: "Bearer token required" } });
+  });
+
   it("login: wrong password 401, unknown device 400, then 429 after 10 attempts", async () => {
     const team = shop.team.team;
     const ok = await shop.call<{ token: string; role: string }>("POST", "/auth/login", { body: { team, username: "bob", password: "pw-bob-12345", device: "till-1" } });
