@@ -120,8 +120,9 @@ class Decider {
   run(judged: readonly Judged[]): void {
     const groups = new Map<string, ValidJudged[]>();
     for (const j of judged) {
-      const key = j.valid ? groupKey(j) : undefined;
-      if (key === undefined || !j.valid) continue;
+      if (!j.valid) continue;
+      const key = groupKey(j);
+      if (key === undefined) continue;
       const members = groups.get(key);
       if (members) members.push(j);
       else groups.set(key, [j]);
@@ -163,8 +164,9 @@ class Decider {
     const batch = members[0]!.entry.batch!;
     const size = members[0]!.entry.batchSize ?? 0;
     // Two versions of one id: the first in canonical order is the member; run() reports the rest as tampered.
-    const seen = new Set<string>();
-    const distinct = members.filter((m) => !seen.has(m.id) && seen.add(m.id) !== undefined);
+    const firstVersions = new Map<string, ValidJudged>();
+    for (const m of members) if (!firstVersions.has(m.id)) firstVersions.set(m.id, m);
+    const distinct = [...firstVersions.values()];
     const priors = distinct.map((m) => getOwn(this.s.decided, m.id)?.status);
     const fresh = distinct.filter((_, i) => priors[i] === undefined);
     // A culprit without an id refuses every member with the same reason.
