@@ -13,6 +13,7 @@ import { loadOrCreateKeys } from "./auth/keys.js";
 import { createTokenService, type TokenService } from "./auth/tokens.js";
 import { sessionRecorder } from "./accounts/activity.js";
 import { DEFAULT_LOGIN_LIMIT, RateLimiter } from "./accounts/rate-limit.js";
+import { loginTicketKey } from "./accounts/login-tickets.js";
 import { accounts as createAccounts } from "./accounts/store.js";
 import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
@@ -116,6 +117,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       tokenTtlSeconds: config.jwt.ttlSeconds,
       accounts,
       loginLimiter: new RateLimiter(DEFAULT_LOGIN_LIMIT),
+      loginTicketKey: loginTicketKey(keys.privateKeyPem),
       gateway,
       c: collections(db),
       teamProblems: (team) => problems(team),

@@ -185,10 +185,8 @@ export class Gateway {
       return { status: 200, raw: JSON.stringify(body) };
     }
     // A device's concurrent entry won (the last unit, the outstanding balance), and the
-    // materializer refused the whole group. Metadata of an earlier attempt (plans stored before
-    // the catalog and metadata waited for acceptance) goes too.
-    await this.g.invoiceMeta.deleteMany({ _id: { $in: plan.invoiceMeta.map((m) => m._id) } });
-    await this.g.paymentMeta.deleteMany({ _id: { $in: plan.paymentMeta.map((m) => m._id) } });
+    // materializer refused the whole group: its catalog changes and metadata are never written.
+    // The culprit has the rule's own reason; the other members name it.
     const culprit = refused.find((e) => !(e.batch !== undefined && (verdicts.get(e.id)?.reason ?? "").startsWith(batchRefusedPrefix(e.batch)))) ?? refused[0]!;
     const v = verdicts.get(culprit.id);
     const reason = v?.reason ?? `entry ${culprit.id} was ${v?.status ?? "not decided"}`;

@@ -22,6 +22,8 @@ export interface ApiDeps {
   tokenTtlSeconds: number;
   accounts: Accounts;
   loginLimiter: RateLimiter;
+  /** Signs login tickets (server/accounts/login-tickets.ts); without it, a key of this process only. */
+  loginTicketKey?: Buffer;
   gateway: Gateway;
   /** The materializer's collections (read-only here). */
   c: Collections;

@@ -108,8 +108,11 @@ class Decider {
   readonly verdicts: Verdict[] = [];
   readonly tampered: Tamper[] = [];
 
+  /** While a group is decided: how to put back every record it changed, newest last. */
+  private undo: (() => void)[] | null = null;
+
   constructor(
-    public s: LedgerState,
+    readonly s: LedgerState,
     readonly settings: TeamSettings,
     readonly now: string,
   ) {}
@@ -117,8 +120,9 @@ class Decider {
   run(judged: readonly Judged[]): void {
     const groups = new Map<string, ValidJudged[]>();
     for (const j of judged) {
-      const key = j.valid ? groupKey(j) : undefined;
-      if (key === undefined || !j.valid) continue;
+      if (!j.valid) continue;
+      const key = groupKey(j);
+      if (key === undefined) continue;
       const members = groups.get(key);
       if (members) members.push(j);
       else groups.set(key, [j]);
@@ -131,7 +135,7 @@ class Decider {
         continue;
       }
       if (!j.valid) {
-        putOwn(this.s.decided, j.id, { hash: j.hash, status: "invalid" });
+        this.put(this.s.decided, j.id, { hash: j.hash, status: "invalid" });
         this.verdicts.push({ id: j.id, status: "invalid", reason: j.reason, hash: j.hash, effects: [] });
         continue;
       }
@@ -160,8 +164,9 @@ class Decider {
     const batch = members[0]!.entry.batch!;
     const size = members[0]!.entry.batchSize ?? 0;
     // Two versions of one id: the first in canonical order is the member; run() reports the rest as tampered.
-    const seen = new Set<string>();
-    const distinct = members.filter((m) => !seen.has(m.id) && seen.add(m.id) !== undefined);
+    const firstVersions = new Map<string, ValidJudged>();
+    for (const m of members) if (!firstVersions.has(m.id)) firstVersions.set(m.id, m);
+    const distinct = [...firstVersions.values()];
     const priors = distinct.map((m) => getOwn(this.s.decided, m.id)?.status);
     const fresh = distinct.filter((_, i) => priors[i] === undefined);
     // A culprit without an id refuses every member with the same reason.
@@ -171,7 +176,7 @@ class Decider {
     } else if (priors.some((p) => p !== undefined && p !== "accepted")) {
       culprit = { reason: `${batchRefusedPrefix(batch)}: part of it was refused before` };
     } else {
-      const before = structuredClone(this.s);
+      this.undo = [];
       const verdictCount = this.verdicts.length;
       for (const m of fresh) {
         this.decide(m.entry, m.hash);
@@ -184,16 +189,36 @@ class Decider {
         culprit = { id: m.id, reason };
         break;
       }
+      const undo = this.undo;
+      this.undo = null;
       if (culprit === undefined) return;
-      this.s = before;
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
       this.verdicts.length = verdictCount;
     }
     for (const m of fresh) {
       const reason = culprit.id === undefined || culprit.id === m.id ? culprit.reason : batchRefusedReason(batch, culprit.id, culprit.reason);
-      if (m.entry.kind === "sale") putOwn(this.s.invoices, m.id, rejectedInvoice(m.entry));
+      if (m.entry.kind === "sale") this.put(this.s.invoices, m.id, rejectedInvoice(m.entry));
       this.record(m.entry, m.hash, { status: "rejected", reason });
     }
     for (const m of fresh) if (m.entry.kind === "sale") this.resolveWaiting(m.id);
+  }
+
+  /** Every change to the state goes through put and del, so a refused group can be undone in O(changes). */
+  private put<T>(rec: Record<string, T>, key: string, value: NoInfer<T>): void {
+    if (this.undo) {
+      const had = Object.hasOwn(rec, key);
+      const old = getOwn(rec, key);
+      this.undo.push(() => (had ? putOwn(rec, key, old as T) : deleteOwn(rec, key)));
+    }
+    putOwn(rec, key, value);
+  }
+
+  private del<T>(rec: Record<string, T>, key: string): void {
+    if (this.undo && Object.hasOwn(rec, key)) {
+      const old = getOwn(rec, key) as T;
+      this.undo.push(() => putOwn(rec, key, old));
+    }
+    deleteOwn(rec, key);
   }
 
   private decide(entry: LedgerEntry, hash: string): void {
@@ -225,7 +250,7 @@ class Decider {
   }
 
   private record(entry: LedgerEntry, hash: string, outcome: Outcome): void {
-    putOwn(this.s.decided, entry.id, { hash, status: outcome.status });
+    this.put(this.s.decided, entry.id, { hash, status: outcome.status });
     if (outcome.status === "rejected") {
       this.verdicts.push({ id: entry.id, status: "rejected", reason: outcome.reason, entry, hash, effects: [] });
       return;
@@ -236,8 +261,8 @@ class Decider {
   }
 
   private defer(entry: PaymentEntry | VoidEntry, hash: string): void {
-    putOwn(this.s.deferred, entry.id, { entry, hash, since: this.now });
-    putOwn(this.s.decided, entry.id, { hash, status: "deferred" });
+    this.put(this.s.deferred, entry.id, { entry, hash, since: this.now });
+    this.put(this.s.decided, entry.id, { hash, status: "deferred" });
     this.verdicts.push({
       id: entry.id,
       status: "deferred",
@@ -254,7 +279,7 @@ class Decider {
       .filter((d) => d.entry.invoice === invoiceId)
       .sort(byAtThenId);
     for (const d of waiting) {
-      deleteOwn(this.s.deferred, d.entry.id);
+      this.del(this.s.deferred, d.entry.id);
       this.decide(d.entry, d.hash);
     }
   }
@@ -270,7 +295,7 @@ class Decider {
       .filter((d) => nowMs - Date.parse(d.since) > waitMs)
       .sort(byAtThenId);
     for (const d of expired) {
-      deleteOwn(this.s.deferred, d.entry.id);
+      this.del(this.s.deferred, d.entry.id);
       const what = d.entry.kind === "payment" ? "payment" : "void";
       this.record(d.entry, d.hash, { status: "rejected", reason: `Invoice not found for ${what}: ${d.entry.invoice}` });
     }
@@ -278,7 +303,7 @@ class Decider {
 
   private sale(e: SaleEntry): Outcome {
     const rejected = (reason: string): Outcome => {
-      putOwn(this.s.invoices, e.id, rejectedInvoice(e));
+      this.put(this.s.invoices, e.id, rejectedInvoice(e));
       return { status: "rejected", reason };
     };
     const subtotal = e.lines.reduce((sum, l) => sum + l.quantity * l.price, 0);
@@ -318,13 +343,13 @@ class Decider {
 
     const effects: Effect[] = [];
     for (const [id, c] of created) {
-      putOwn(this.s.items, id, { name: c.name, price: c.price, active: true });
+      this.put(this.s.items, id, { name: c.name, price: c.price, active: true });
       effects.push({ type: "item", entry: e.id, item: { id, name: c.name, price: c.price, active: true } });
     }
     const lines: { item: string; quantity: number }[] = [];
     for (const [item, quantity] of need) {
       const level = (getOwn(this.s.stock, item) ?? 0) - quantity;
-      putOwn(this.s.stock, item, level);
+      this.put(this.s.stock, item, level);
       lines.push({ item, quantity });
       effects.push({ type: "stock", entry: e.id, item, delta: -quantity, level });
     }
@@ -333,7 +358,7 @@ class Decider {
       status: e.paid >= total ? "finalized" : "open",
       customer: e.customer, at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines,
     };
-    putOwn(this.s.invoices, e.id, inv);
+    this.put(this.s.invoices, e.id, inv);
     this.invoiceEffects(e.id, e.id, inv, effects);
     return { status: "accepted", effects, flags };
   }
@@ -348,7 +373,7 @@ class Decider {
       }
       flags.push(`negative-stock:${e.item}`);
     }
-    putOwn(this.s.stock, e.item, level);
+    this.put(this.s.stock, e.item, level);
     return { status: "accepted", effects: [{ type: "stock", entry: e.id, item: e.item, delta: e.delta, level }], flags };
   }
 
@@ -358,7 +383,7 @@ class Decider {
     if (e.amount > inv.total - inv.paid) return { status: "rejected", reason: "Payment exceeds outstanding balance" };
     const next: InvoiceState = { ...inv, paid: inv.paid + e.amount };
     if (next.paid >= next.total) next.status = "finalized";
-    putOwn(this.s.invoices, e.invoice, next);
+    this.put(this.s.invoices, e.invoice, next);
     const effects: Effect[] = [{
       type: "payment",
       entry: e.id,
@@ -379,12 +404,12 @@ class Decider {
     const effects: Effect[] = [];
     for (const line of inv.lines) {
       const level = (getOwn(this.s.stock, line.item) ?? 0) + line.quantity;
-      putOwn(this.s.stock, line.item, level);
+      this.put(this.s.stock, line.item, level);
       effects.push({ type: "stock", entry: e.id, item: line.item, delta: line.quantity, level });
     }
     const wasFinalized = inv.status === "finalized";
     const next: InvoiceState = { ...inv, status: "void", refundDue: inv.paid };
-    putOwn(this.s.invoices, e.invoice, next);
+    this.put(this.s.invoices, e.invoice, next);
     this.invoiceEffects(e.id, e.invoice, next, effects, wasFinalized);
     return { status: "accepted", effects, flags: [] };
   }

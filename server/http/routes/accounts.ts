@@ -1,6 +1,8 @@
 /** Login, users and device enrollment. Passwords go to the hasher and nowhere else (never logged). */
 import { isTeamId, type Claims } from "../../../shared/auth/claims.js";
 import { AccountError } from "../../accounts/store.js";
+import { randomBytes } from "node:crypto";
+import { issueLoginTicket, loginTicketId } from "../../accounts/login-tickets.js";
 import { decoyHash, verifyPassword } from "../../accounts/passwords.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, type Route } from "../route.js";
@@ -19,11 +21,13 @@ const TokenAnswer = {
   properties: {
     token: { type: "string" }, expiresAt: { type: "string" }, team: { type: "string" }, user: { type: "string" },
     role: { enum: ["member", "auditor", "admin"] }, device: { type: "string" },
+    clientTicket: { type: "string", description: "send it with this account's next logins: failed attempts of other clients then never block this one" },
   },
 };
 
 export function accountRoutes(deps: ApiDeps): Route[] {
   const { accounts, tokens } = deps;
+  const ticketKey = deps.loginTicketKey ?? randomBytes(32);
   const issue = (claims: Omit<Claims, "exp">, ttl = deps.tokenTtlSeconds): { token: string; expiresAt: string } => {
     const exp = Math.floor(Date.now() / 1000) + ttl;
     return { token: tokens.issue({ ...claims, exp }), expiresAt: new Date(exp * 1000).toISOString() };
@@ -38,18 +42,24 @@ export function accountRoutes(deps: ApiDeps): Route[] {
       body: {
         type: "object",
         required: ["team", "username", "password"],
-        properties: { team: { type: "string" }, username: { type: "string" }, password: { type: "string" }, device: { type: "string" } },
+        properties: {
+          team: { type: "string" }, username: { type: "string" }, password: { type: "string" }, device: { type: "string" },
+          clientTicket: { type: "string", description: "the ticket an earlier login of this account on this client answered" },
+        },
       },
-      responses: { 200: { description: "a token", schema: TokenAnswer }, ...errors(400, 401, 429) },
+      responses: { 200: { description: "a token", schema: TokenAnswer }, ...errors(400, 401, 403, 429) },
       async handle({ body, ip, log }) {
         const { team, username, password, device } = body;
         if (typeof team !== "string" || typeof username !== "string" || typeof password !== "string") {
           throw new ApiError(400, "invalid-login", "team, username and password must be strings");
         }
         if (device !== undefined && typeof device !== "string") throw new ApiError(400, "invalid-login", "device must be a string");
-        // Failed attempts are counted; once over the limit even the right password waits, so
-        // guessing cannot go on in the background of a user's own logins.
-        const limitKey = `${ip}|${team}|${username}`;
+        // Failed attempts are counted per client and account; once over the limit even the right
+        // password waits, so guessing cannot go on in the background of a user's own logins. A
+        // client that logged in to this account before shows its ticket and has a bucket of its
+        // own: others' failures (from the same address, behind the same proxy) never lock it out.
+        const ticket = loginTicketId(ticketKey, team, username, body.clientTicket);
+        const limitKey = ticket !== null ? `ticket|${ticket}` : `${ip}|${team}|${username}`;
         const retry = deps.loginLimiter.blocked(limitKey);
         if (retry > 0) {
           log.warn({ team, username, ip }, "login rate limited");
@@ -71,10 +81,20 @@ export function accountRoutes(deps: ApiDeps): Route[] {
         if (device !== undefined) {
           const enrolled = await accounts.findDevice(user.team, device);
           if (!enrolled) throw new ApiError(400, "unknown-device", `device ${device.slice(0, 64)} is not enrolled in team ${user.team}`);
+          // A device token acts as the device's user: naming a team mate's device would let its
+          // holder write as that device (and take its peer id on the relay).
+          if (enrolled.user !== user.username) {
+            log.warn({ team, username, device }, "login refused: device enrolled to another user");
+            throw new ApiError(403, "device-of-another-user", `device ${enrolled.device} of team ${user.team} is enrolled to another user, not ${user.username}`);
+          }
           claims.device = enrolled.device;
         }
         log.info({ team, username, device }, "login");
-        return { status: 200, body: { ...issue(claims), team: user.team, user: user.username, role: user.role, ...(claims.device ? { device: claims.device } : {}) } };
+        const clientTicket = ticket !== null ? (body.clientTicket as string) : issueLoginTicket(ticketKey, user.team, user.username);
+        return {
+          status: 200,
+          body: { ...issue(claims), team: user.team, user: user.username, role: user.role, ...(claims.device ? { device: claims.device } : {}), clientTicket },
+        };
       },
     },
     {

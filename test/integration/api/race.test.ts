@@ -149,6 +149,16 @@ describe("gateway against a CRDT device", () => {
           expect(after.invoices[olderId]).toEqual(before.invoices[olderId]);
           expect(after.payments).toEqual(before.payments);
           expect(after.paymentsReceived).toEqual(before.paymentsReceived);
+          // Every invoice and every day's summary as before, but for the device's own sale.
+          expect(Object.keys(after.invoices).sort()).toEqual([...Object.keys(before.invoices), deviceSale].sort());
+          const deviceDay = String((await shop.relay.db.db.collection<{ _id: string; entry?: { at: string } }>("journal").findOne({ _id: `${team}:${deviceSale}` }))?.entry?.at).slice(0, 10);
+          const otherDays = (x: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(x).filter(([day]) => day !== deviceDay));
+          expect(otherDays(after.summaries)).toEqual(otherDays(before.summaries));
+          // The batch's entries are journaled, each rejected.
+          const refused = (gw.body as unknown as { verdicts?: { id: string }[] }).verdicts ?? [];
+          for (const r of refused) {
+            expect((await shop.relay.db.db.collection<{ _id: string; status?: string }>("journal").findOne({ _id: `${team}:${r.id}` }))?.status).toBe("rejected");
+          }
           expect(after.catalog).toEqual(before.catalog);
           expect(after.meta).toEqual(before.meta);
           expect(after.accepted).toBe(before.accepted + 1);
@@ -158,7 +168,8 @@ describe("gateway against a CRDT device", () => {
           expect(after.invoices[olderId]?.paid).toBe((before.invoices[olderId]?.paid ?? 0) + 10);
           expect(after.payments.length).toBe(before.payments.length + 1);
           expect(after.catalog[renamable]).toMatchObject({ name: `Renamed ${round}` });
-          expect(after.accepted).toBe(before.accepted + 3);
+          // The sale and the payment; the rename is no ledger entry.
+          expect(after.accepted).toBe(before.accepted + 2);
         }
         // Whoever won, the invoice was paid once per accepted batch and never more.
         const received = after.payments.filter((p) => p.invoice === olderId).reduce((sum, p) => sum + p.amount, 0);
@@ -177,6 +188,8 @@ interface Snapshot {
   invoices: Record<string, { paid: number; status: string; outstanding: number }>;
   payments: { id: string; invoice: string; amount: number }[];
   paymentsReceived: Record<string, number>;
+  /** Daily summaries by day, whole. */
+  summaries: Record<string, unknown>;
   stock: Record<string, number>;
   catalog: Record<string, unknown>;
   meta: { invoices: number; payments: number };
@@ -197,8 +210,10 @@ async function snapshot(s: ApiShop, items: readonly string[]): Promise<Snapshot>
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const paymentsReceived: Record<string, number> = {};
   // Days with money received (a device sale on a new day adds a summary with none).
+  const summaries: Record<string, unknown> = {};
   for (const d of await db.collection<Row>("daily_summaries").find({ team }).toArray()) {
     if (Number(d.paymentsReceived) !== 0) paymentsReceived[String(d.day)] = Number(d.paymentsReceived);
+    summaries[String(d.day)] = { salesCount: d.salesCount, voidCount: d.voidCount, revenue: d.revenue, paymentsReceived: d.paymentsReceived, outstanding: d.outstanding };
   }
   const stock: Record<string, number> = {};
   for (const id of items) stock[id] = Number((await db.collection<Row>("stock_levels").findOne({ _id: `${team}:${id}` }))?.level ?? 0);
@@ -209,5 +224,5 @@ async function snapshot(s: ApiShop, items: readonly string[]): Promise<Snapshot>
     payments: await db.collection<Row>("gateway_payments").countDocuments({ team }),
   };
   const accepted = await db.collection<Row>("journal").countDocuments({ team, status: "accepted" });
-  return { invoices, payments, paymentsReceived, stock, catalog, meta, accepted };
+  return { invoices, payments, paymentsReceived, summaries, stock, catalog, meta, accepted };
 }

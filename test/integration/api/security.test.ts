@@ -111,6 +111,47 @@ describe("refusals", () => {
     expect(JSON.stringify(shop.relay.logs)).not.toContain("wrong-password");
   });
 
+  it("login: a user cannot name a device enrolled to another user", async () => {
+    const team = shop.team.team;
+    const made = await shop.call("POST", `/teams/${team}/users`, { token: shop.adminToken, body: { username: "dave", password: "pw-dave-12345", role: "member" } });
+    expect(made.status, made.raw).toBe(201);
+    for (const [username, password] of [["dave", "pw-dave-12345"], ["alice", "pw-alice-12345"]] as const) {
+      const r = await shop.call<{ token?: string }>("POST", "/auth/login", { body: { team, username, password, device: "till-1" } });
+      expect(r.status, r.raw).toBe(403);
+      expect(err(r.body)).toBe(`device till-1 of team ${team} is enrolled to another user, not ${username}`);
+      expect(r.body.token).toBeUndefined();
+    }
+    // Its own user still can.
+    const bob = await shop.call<{ token: string }>("POST", "/auth/login", { body: { team, username: "bob", password: "pw-bob-12345", device: "till-1" } });
+    expect(bob.status, bob.raw).toBe(200);
+  });
+
+  it("login: someone else's wrong passwords do not lock out a client that logged in before (its ticket), but still stop the guesser", async () => {
+    const team = shop.team.team;
+    const made = await shop.call("POST", `/teams/${team}/users`, { token: shop.adminToken, body: { username: "erin", password: "pw-erin-12345", role: "member" } });
+    expect(made.status, made.raw).toBe(201);
+    const first = await shop.call<{ clientTicket: string }>("POST", "/auth/login", { body: { team, username: "erin", password: "pw-erin-12345" } });
+    expect(first.status, first.raw).toBe(200);
+    const ticket = first.body.clientTicket;
+    expect(typeof ticket).toBe("string");
+    // A guesser from the same address (no ticket, or a forged one) runs into the limit.
+    for (let i = 0; i < 10; i++) {
+      const guess = await shop.call("POST", "/auth/login", { body: { team, username: "erin", password: `guess-${i}`, ...(i % 2 ? { clientTicket: `x${i}.${ticket.split(".")[1]}` } : {}) } });
+      expect(guess.status).toBe(401);
+    }
+    expect((await shop.call("POST", "/auth/login", { body: { team, username: "erin", password: "guess-10" } })).status).toBe(429);
+    expect((await shop.call("POST", "/auth/login", { body: { team, username: "erin", password: "pw-erin-12345" } })).status).toBe(429);
+    // Erin's own client still logs in.
+    const again = await shop.call<{ clientTicket: string }>("POST", "/auth/login", { body: { team, username: "erin", password: "pw-erin-12345", clientTicket: ticket } });
+    expect(again.status, again.raw).toBe(200);
+    expect(again.body.clientTicket).toBe(ticket);
+    // The ticket holder's own guesses are limited too.
+    const own: number[] = [];
+    for (let i = 0; i < 11; i++) own.push((await shop.call("POST", "/auth/login", { body: { team, username: "erin", password: `typo-${i}`, clientTicket: ticket } })).status);
+    expect(own.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(own[10]).toBe(429);
+  });
+
   it("users are unique per team, and answers carry security headers and no stack", async () => {
     const dup = await shop.call("POST", `/teams/${shop.team.team}/users`, { token: shop.adminToken, body: { username: "bob", password: "another-one", role: "member" } });
     expect(dup.status).toBe(409);
