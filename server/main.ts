@@ -8,6 +8,7 @@ import { loadConfig } from "./config.js";
 import { resolveDatabase } from "./db/resolve.js";
 import { createLogger } from "./log.js";
 import { superviseMaterializer, type Supervisor } from "./materializer/supervisor.js";
+import { removeServiceFile, writeServiceFile } from "./service-file.js";
 import { startService } from "./service.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "./unhandled.js";
 
@@ -36,6 +37,9 @@ async function main(): Promise<void> {
       },
     });
   }
+  await writeServiceFile(config.dataDir, {
+    url: service.url.replace(/\/\/(0\.0\.0\.0|\[::\]):/, "//127.0.0.1:"), pid: process.pid, startedAt: new Date().toISOString(), mongodbUri: database.uri, mongodbDb: config.mongodbDb,
+  });
   logger.info({ port: service.port, url: service.url, database: database.kind, materializer: materializer?.pid() ?? null }, "listening");
 
   let stopping = false;
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
     try {
+      await removeServiceFile(config.dataDir);
       await materializer?.stop();
       await service.close();
       await client.close();

@@ -1,6 +1,7 @@
 /** What the command-line tools share: configuration, a database connection, and argument parsing. */
 import { MongoClient, type Db } from "mongodb";
 import { loadConfig, type Config } from "../config.js";
+import { readServiceFile } from "../service-file.js";
 
 export interface CliDb {
   config: Config;
@@ -9,15 +10,21 @@ export interface CliDb {
   close(): Promise<void>;
 }
 
-/** Tools work on an existing database: MONGODB_URI (the service logs the one it uses). */
+/**
+ * Tools work on an existing database: MONGODB_URI, or the one the running service of DATA_DIR
+ * uses (its service.json names it, the embedded one included).
+ */
 export async function connectCli(): Promise<CliDb> {
   const config = loadConfig();
-  if (!config.mongodbUri) {
-    throw new Error("set MONGODB_URI to the service's database (the embedded one is logged at start: \"database ready\")");
+  const running = config.mongodbUri ? undefined : await readServiceFile(config.dataDir);
+  const uri = config.mongodbUri ?? running?.mongodbUri;
+  if (!uri) {
+    throw new Error(`no database: start the service on this data folder (npm start, DATA_DIR=${config.dataDir}), or set MONGODB_URI to the service's database`);
   }
-  const client = new MongoClient(config.mongodbUri);
+  const client = new MongoClient(uri);
   await client.connect();
-  return { config, client, db: client.db(config.mongodbDb), close: () => client.close() };
+  const dbName = config.mongodbUri ? config.mongodbDb : (running?.mongodbDb ?? config.mongodbDb);
+  return { config, client, db: client.db(dbName), close: () => client.close() };
 }
 
 /** The team named by `--team`, or every team in the database. */

@@ -6,6 +6,7 @@
 import type { Config } from "../config.js";
 import { loadOrCreateKeys } from "../auth/keys.js";
 import { createTokenService } from "../auth/tokens.js";
+import { readServiceFile } from "../service-file.js";
 
 /** Long enough for one call on a busy machine, short enough to be worthless if it leaks. */
 const TOKEN_TTL_SECONDS = 120;
@@ -31,10 +32,17 @@ export class ServiceRefused extends Error {
   }
 }
 
+/** SERVICE_URL when set, else the running service of DATA_DIR (service.json), else HOST:PORT. */
+export async function serviceUrlOf(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.SERVICE_URL?.trim()) return config.serviceUrl;
+  return (await readServiceFile(config.dataDir))?.url ?? config.serviceUrl;
+}
+
 export async function callService(config: Config, method: "GET" | "POST", route: string, body?: unknown): Promise<unknown> {
+  const serviceUrl = await serviceUrlOf(config);
   const keys = await loadOrCreateKeys({ privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem, dataDir: config.dataDir });
   const token = createTokenService(keys, config.jwt).issue({ sub: "admin-cli", team: "*", role: "service" }, TOKEN_TTL_SECONDS);
-  const url = `${config.serviceUrl}/api${route}`;
+  const url = `${serviceUrl}/api${route}`;
   let res: Response;
   try {
     res = await fetch(url, {
@@ -45,14 +53,14 @@ export async function callService(config: Config, method: "GET" | "POST", route:
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ServiceUnreachable(config.serviceUrl, cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err)));
+    throw new ServiceUnreachable(serviceUrl, cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err)));
   }
   const text = await res.text();
   let parsed: unknown;
   try {
     parsed = text === "" ? null : JSON.parse(text);
   } catch {
-    throw new ServiceRefused(res.status, "not-json", `the service at ${config.serviceUrl} answered something other than JSON`);
+    throw new ServiceRefused(res.status, "not-json", `the service at ${serviceUrl} answered something other than JSON`);
   }
   if (!res.ok) {
     const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;

@@ -82,11 +82,11 @@ describe("admin CLI", () => {
     expect(await db.db.collection("teams").countDocuments({ _id: "nobody-home" as never })).toBe(0);
   });
 
-  it("create-team goes through the service; create-user, enroll-device and token work on the database", async () => {
-    let service = await start();
+  it("create-team, create-user and enroll-device go through the service; token signs with the data folder's keys", async () => {
+    const service = await start();
     const env = { SERVICE_URL: service.url, MONGODB_URI: "" };
     try {
-      // No database for create-team: the service does the work.
+      // No database for the CLI: the service does the work.
       const team = await admin(["create-team", "--team", "clishop"], env);
       expect(team.code, team.err).toBe(0);
       expect(String(team.out.rootUrl)).toMatch(/^automerge:/);
@@ -95,21 +95,21 @@ describe("admin CLI", () => {
       expect(again.err).toContain("admin: team clishop exists (HTTP 409 team-exists)");
       expect((await admin(["create-team", "--team", "Bad Id"], env)).code).toBe(1);
       expect((await admin(["create-team", "--team", "x", "--oversell", "maybe"], env)).code).toBe(2);
-    } finally {
-      await service.close();
-    }
-    const user = await admin(["create-user", "--team", "clishop", "--username", "dana", "--role", "admin"], { ADMIN_PASSWORD: "dana-secret-1" });
-    expect(user.code, user.err).toBe(0);
-    expect(JSON.stringify(user.out)).not.toContain("dana-secret-1");
-    const dev = await admin(["enroll-device", "--team", "clishop", "--device", "pos-1", "--user", "dana"]);
-    expect(dev.code, dev.err).toBe(0);
-    expect(dev.out).toMatchObject({ device: "pos-1" });
-    const tok = await admin(["token", "--team", "clishop", "--sub", "dana", "--role", "auditor", "--ttl", "600"]);
-    expect(tok.code, tok.err).toBe(0);
-    expect((await admin(["frobnicate"])).code).toBe(2);
 
-    service = await start();
-    try {
+      const user = await admin(["create-user", "--team", "clishop", "--username", "dana", "--role", "admin"], { ...env, ADMIN_PASSWORD: "dana-secret-1" });
+      expect(user.code, user.err).toBe(0);
+      expect(JSON.stringify(user.out)).not.toContain("dana-secret-1");
+      expect((await admin(["create-user", "--team", "clishop", "--username", "eve", "--role", "owner"], { ...env, ADMIN_PASSWORD: "x" })).code).toBe(2);
+      const dev = await admin(["enroll-device", "--team", "clishop", "--device", "pos-1", "--user", "dana"], env);
+      expect(dev.code, dev.err).toBe(0);
+      expect(dev.out).toMatchObject({ device: "pos-1", rootUrl: team.out.rootUrl });
+      const nobody = await admin(["enroll-device", "--team", "clishop", "--device", "pos-2", "--user", "nobody"], env);
+      expect(nobody.code).toBe(1);
+      expect(nobody.err).toContain("user nobody is not in team clishop");
+      const tok = await admin(["token", "--team", "clishop", "--sub", "dana", "--role", "auditor", "--ttl", "600"], env);
+      expect(tok.code, tok.err).toBe(0);
+      expect((await admin(["frobnicate"], env)).code).toBe(2);
+
       expect(service.tokens.verify(String(dev.out.token))).toMatchObject({ sub: "dana", team: "clishop", role: "member", device: "pos-1" });
       expect(service.tokens.verify(String(tok.out.token))).toMatchObject({ role: "auditor" });
       const login = await fetch(`${service.url}/api/auth/login`, {
@@ -121,6 +121,14 @@ describe("admin CLI", () => {
     } finally {
       await service.close();
     }
+  });
+
+  it("explains itself: --help lists the commands, each command has an example", async () => {
+    const help = await run(process.execPath, ["--import", "tsx", "server/cli/admin.ts", "--help"], { cwd: root });
+    for (const c of ["create-team", "create-user", "enroll-device", "token"]) expect(help.stdout).toContain(`  ${c} `);
+    const one = await run(process.execPath, ["--import", "tsx", "server/cli/admin.ts", "enroll-device", "--help"], { cwd: root });
+    expect(one.stdout).toContain("usage: npm run admin -- enroll-device --team ID --device ID --user NAME");
+    expect(one.stdout).toContain("example: npm run admin -- enroll-device");
   });
 
   it("teams created by several CLI processes at once while the service runs: every document is whole", async () => {
