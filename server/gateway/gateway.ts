@@ -159,7 +159,7 @@ export class Gateway {
         // The materializer reads the catalog before deciding: a sale of an item created or
         // changed here must not reach it before the item does.
         if (!(await waitForCatalog(this.c, team, plan.waitItems, this.verdictTimeoutMs))) throw new VerdictTimeout(plan.entries.length);
-        await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries);
+        await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries, this.log);
       }
       const verdicts = await waitForVerdicts(this.c, team, plan.entries.map((e) => e.id), this.verdictTimeoutMs);
       answer = await this.answer(claims, docs, plan, verdicts);
@@ -198,7 +198,7 @@ export class Gateway {
         device: e.device, user: e.user, invoice: e.id, reason: `gateway batch refused: ${reason}`.slice(0, 1000),
       }));
     if (voids.length > 0) {
-      await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, gatewayDevice(claims), voids);
+      await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, gatewayDevice(claims), voids, this.log);
       await waitForVerdicts(this.c, claims.team, voids.map((v) => v.id), this.verdictTimeoutMs).catch(() => undefined);
     }
     const rejectedSales = plan.entries.filter((e) => e.kind === "sale" && verdicts.get(e.id)?.status !== "accepted").map((e) => teamKey(claims.team, e.id));

@@ -14,13 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { next as A } from "@automerge/automerge";
 import { parseAutomergeUrl, type DocHandle } from "@automerge/automerge-repo";
-import type { CatalogDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
+import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { teamKey } from "../../../server/materializer/collections.js";
 import { Materializer } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import { databaseInfo } from "../../helpers/db.js";
 import { addItem, Device, eventually, sale, settled } from "../materializer/harness.js";
-import { sleep, type LogLine } from "../relay/harness.js";
+import { connectClient, sleep, type LogLine } from "../relay/harness.js";
 import { startApiShop, type ApiShop } from "./harness.js";
 
 const run = promisify(execFile);
@@ -244,5 +244,42 @@ describe("team settings", () => {
     await till.online();
     await settled(shop, [oversold], 60_000);
     expect((await shop.materializer.c.journal.findOne({ team, entryId: oversold }))?.status).toBe("accepted");
+  }, 120_000);
+});
+
+describe("the classic gateway's own segment", () => {
+  it("a member naming team B's segment under the gateway's registry key: the gateway starts a segment of its own and B's is untouched", async () => {
+    if (!materializer) await startMaterializer();
+    const team = shop.team.team;
+    // A segment of B's, this month's and empty: what the gateway would have appended to.
+    const segB = shop.relay.service.repo.create<LedgerSegmentDoc>({ type: "ledger-segment", team: teamB.team, device: "b-till", n: 0, createdAt: new Date().toISOString(), entries: {} });
+    await shop.relay.service.relay.registry.register({ _id: segB.documentId, team: teamB.team, kind: "ledger-segment", readOnly: false, owner: "bob/b-till", createdAt: new Date() });
+    const headsB = A.getHeads(segB.doc());
+    // The registry is member-writable: a member of A plants the link over the relay.
+    const member = await connectClient(shop.relay.service.syncUrl, shop.member);
+    try {
+      const reg = await member.repo.find<SegmentRegistryDoc>(shop.team.registryUrl);
+      reg.change((d) => {
+        d.segments["gw-till-1/7"] = segB.url;
+      });
+      const relayReg = await relayDoc<SegmentRegistryDoc>(shop.team.registryUrl);
+      await eventually(() => relayReg.doc().segments["gw-till-1/7"] === segB.url, "the planted key on the relay", 20_000);
+    } finally {
+      await member.close();
+    }
+
+    const r = await shop.call<{ success: boolean }>("POST", "/sync", {
+      token: shop.member,
+      body: { invoice: { create: [{ products: [{ itemName: "Scone", costPerUnit: 250, quantity: 1 }], paidAmount: 250 }] } },
+    });
+    expect(r.status, r.raw).toBe(200);
+    expect(A.getHeads(segB.doc())).toEqual(headsB);
+    expect(segB.doc().entries).toEqual({});
+    const own = (await relayDoc<SegmentRegistryDoc>(shop.team.registryUrl)).doc().segments["gw-till-1/8"];
+    expect(own).toBeDefined();
+    expect(await shop.relay.service.relay.registry.lookup(parseAutomergeUrl(own!).documentId)).toMatchObject({ team, kind: "ledger-segment", owner: "~gateway/gw-till-1" });
+    expect(shop.relay.logs.find((l) => l.msg === "refused a gateway segment link not registered to the team; starting a new segment")).toMatchObject({
+      team, key: "gw-till-1/7", reason: `registered to team ${teamB.team}`,
+    });
   }, 120_000);
 });
