@@ -460,6 +460,10 @@ export class TeamWorker {
     const head = await c.journal.find({ team: this.opts.team }).sort({ seq: -1 }).limit(1).next();
     this.status.change((d) => {
       for (const [k, v] of Object.entries(stock)) if (d.stock[k] !== v) d.stock[k] = v;
+      // Stock is published from the same records as stock levels, so a key without a level was
+      // not written for this team (earlier versions, following another team's root, wrote its
+      // stock into this status).
+      for (const k of Object.keys(d.stock)) if (!Object.hasOwn(stock, k)) delete d.stock[k];
       for (const k of Object.keys(d.invoices)) if (!Object.hasOwn(open, k)) delete d.invoices[k];
       for (const [k, v] of Object.entries(open)) {
         const cur = d.invoices[k];

@@ -186,12 +186,14 @@ describe("a team root linking another team's documents", () => {
     const plantedSegment = "automerge:2bLrDHf7Dnm2GrpM3R7kTjZsXHPu";
     statusA.change((d) => {
       d.verdicts[plantedSegment] = teamB.catalogUrl;
+      d.stock["b-widget"] = 42;
     });
 
     const m = await startMaterializer();
     await settled(shop, undecided);
     expect(refusals("verdicts")[0]).toMatchObject({ documentId: parseAutomergeUrl(teamB.catalogUrl).documentId, reason: `registered to team ${teamB.team}` });
     await eventually(() => !Object.hasOwn(statusA.doc().verdicts, plantedSegment), "the foreign verdicts link dropped from A's status", 20_000);
+    await eventually(() => JSON.stringify(statusA.doc().stock) === JSON.stringify({ "a-tea": 3 }), "A's status to hold A's stock only", 20_000);
     await eventually(async () => (await devices[0]!.verdict(undecided[1]!))?.status === "accepted", "A's sale accepted on the device", 30_000);
     // Reported at team start, before its first batch.
     const reported = logs.find((l) => l.msg === "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them" && l.team === team);
