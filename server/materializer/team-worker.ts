@@ -469,8 +469,9 @@ export class TeamWorker {
         const cur = d.invoices[k];
         if (!cur || cur.paid !== v.paid || cur.total !== v.total) d.invoices[k] = v;
       }
-      if (head && d.seq !== head.seq) {
-        d.seq = head.seq;
+      // A team without a journal yet is at 0, whatever another team's materializer wrote here.
+      if (d.seq !== (head?.seq ?? 0)) {
+        d.seq = head?.seq ?? 0;
         d.updatedAt = this.now();
       }
     });
