@@ -135,6 +135,17 @@ describe("a team root linking another team's documents", () => {
     expect(A.getHeads(catalogB.doc())).toEqual(headsB);
     expect(Object.keys(catalogB.doc().items).sort()).toEqual(["b-later", "b-secret"]);
     expect(shop.relay.logs.some((l) => l.msg === "refused a linked document not registered to the team" && l.kind === "catalog" && l.team === shop.team.team)).toBe(true);
+
+    // Sync status follows the root's registry link: refused the same way.
+    rootA.change((d) => {
+      d.registry = teamB.registryUrl;
+    });
+    const st = await shop.call<{ error: { code: string; message: string } }>("GET", "/sync-status", { token: shop.auditor });
+    expect(st.status, st.raw).toBe(500);
+    expect(st.body.error).toEqual({ code: "foreign-document", message: `team ${shop.team.team}: its segment-registry link is refused (not a document of this team)` });
+    rootA.change((d) => {
+      d.registry = shop.team.registryUrl;
+    });
   }, 120_000);
 
   it("to B's status: A's sequence and verdicts are not written into B's status document", async () => {
