@@ -8,7 +8,6 @@ import { isValidAutomergeUrl, parseAutomergeUrl, type DocHandle, type Repo } fro
 import { SEGMENT_MAX_ENTRIES, segmentKey, type LedgerSegmentDoc } from "../../shared/docs.js";
 import type { LedgerEntry } from "../../shared/domain/index.js";
 import type { Logger } from "../log.js";
-import type { DocRecord } from "../relay/access.js";
 import { linkRefusal } from "../relay/links.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import type { TeamDocs } from "./team-docs.js";
@@ -21,10 +20,17 @@ export function gatewayOwner(device: string): string {
   return `~gateway/${device}`;
 }
 
-function ownRefusal(rec: DocRecord | null, team: string, device: string): string | null {
+/**
+ * Why the registry's link under a gateway key may not be appended to; null when it may. The
+ * segment registry is member-writable: a member could name another team's segment (or any
+ * document) there, and the gateway writes with the server's authority.
+ */
+async function segmentRefusal(registry: DocumentRegistry, team: string, device: string, link: unknown): Promise<string | null> {
+  if (typeof link !== "string" || !isValidAutomergeUrl(link)) return "not an Automerge URL";
+  const rec = await registry.lookup(parseAutomergeUrl(link).documentId);
   const reason = linkRefusal(team, "ledger-segment", rec);
   if (reason !== null) return reason;
-  return rec?.owner === gatewayOwner(device) ? null : `owned by ${rec?.owner ?? "nobody"}, not the gateway`;
+  return rec?.owner === gatewayOwner(device) ? null : `owned by ${rec?.owner ?? "nobody"}, not this gateway device`;
 }
 
 export async function appendToGatewaySegment(
@@ -43,16 +49,13 @@ export async function appendToGatewaySegment(
     if (Number.isInteger(k) && k > n) n = k;
   }
   let handle: DocHandle<LedgerSegmentDoc> | undefined;
+  // Only a segment registered to this team and owned by this gateway device is appended to;
+  // anything else is left alone and the gateway starts its next segment.
   const last = n >= 0 ? segments[segmentKey(device, n)] : undefined;
-  // The segment registry is member-writable: a member could name another team's segment (or any
-  // document) under a gateway key, and the gateway writes with the server's authority. Only a
-  // segment registered to this team and owned by this gateway device is appended to; anything
-  // else is left alone and the gateway starts its next segment.
-  const refusal = last === undefined || !isValidAutomergeUrl(last) ? "not an Automerge URL" : ownRefusal(await registry.lookup(parseAutomergeUrl(last).documentId), docs.team, device);
-  if (last !== undefined && refusal !== null) {
+  const refusal = last === undefined ? null : await segmentRefusal(registry, docs.team, device, last);
+  if (refusal !== null) {
     log?.warn({ team: docs.team, key: segmentKey(device, n), link: String(last).slice(0, 80), kind: "ledger-segment", reason: refusal }, "refused a gateway segment link not registered to the team; starting a new segment");
-  }
-  if (last !== undefined && refusal === null) {
+  } else if (last !== undefined) {
     const current = await repo.find<LedgerSegmentDoc>(last);
     const doc = current.doc();
     const size = Object.keys(doc.entries ?? {}).length;
