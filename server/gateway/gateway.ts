@@ -157,7 +157,7 @@ export class Gateway {
 
     let answer: SyncAnswer;
     try {
-      if (plan.entries.length > 0) await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries);
+      if (plan.entries.length > 0) await appendToGatewaySegment(this.opts.repo, this.opts.registry, docs, device, plan.entries, this.log);
       const verdicts = await waitForVerdicts(this.c, team, plan.entries.map((e) => e.id), this.verdictTimeoutMs);
       answer = await this.answer(claims, docs, plan, verdicts);
     } catch (err) {

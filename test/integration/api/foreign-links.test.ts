@@ -14,13 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { next as A } from "@automerge/automerge";
 import { parseAutomergeUrl, type DocHandle } from "@automerge/automerge-repo";
-import type { CatalogDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
+import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { teamKey } from "../../../server/materializer/collections.js";
 import { Materializer } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import { databaseInfo } from "../../helpers/db.js";
 import { addItem, Device, eventually, sale, settled } from "../materializer/harness.js";
-import { sleep, type LogLine } from "../relay/harness.js";
+import { connectClient, sleep, type LogLine } from "../relay/harness.js";
 import { startApiShop, type ApiShop } from "./harness.js";
 
 const run = promisify(execFile);
@@ -135,6 +135,17 @@ describe("a team root linking another team's documents", () => {
     expect(A.getHeads(catalogB.doc())).toEqual(headsB);
     expect(Object.keys(catalogB.doc().items).sort()).toEqual(["b-later", "b-secret"]);
     expect(shop.relay.logs.some((l) => l.msg === "refused a linked document not registered to the team" && l.kind === "catalog" && l.team === shop.team.team)).toBe(true);
+
+    // Sync status follows the root's registry link: refused the same way.
+    rootA.change((d) => {
+      d.registry = teamB.registryUrl;
+    });
+    const st = await shop.call<{ error: { code: string; message: string } }>("GET", "/sync-status", { token: shop.auditor });
+    expect(st.status, st.raw).toBe(500);
+    expect(st.body.error).toEqual({ code: "foreign-document", message: `team ${shop.team.team}: its segment-registry link is refused (not a document of this team)` });
+    rootA.change((d) => {
+      d.registry = shop.team.registryUrl;
+    });
   }, 120_000);
 
   it("to B's status: A's sequence and verdicts are not written into B's status document", async () => {
@@ -186,16 +197,19 @@ describe("a team root linking another team's documents", () => {
     const plantedSegment = "automerge:2bLrDHf7Dnm2GrpM3R7kTjZsXHPu";
     statusA.change((d) => {
       d.verdicts[plantedSegment] = teamB.catalogUrl;
+      d.stock["b-widget"] = 42;
     });
 
     const m = await startMaterializer();
     await settled(shop, undecided);
     expect(refusals("verdicts")[0]).toMatchObject({ documentId: parseAutomergeUrl(teamB.catalogUrl).documentId, reason: `registered to team ${teamB.team}` });
     await eventually(() => !Object.hasOwn(statusA.doc().verdicts, plantedSegment), "the foreign verdicts link dropped from A's status", 20_000);
+    await eventually(() => JSON.stringify(statusA.doc().stock) === JSON.stringify({ "a-tea": 3 }), "A's status to hold A's stock only", 20_000);
     await eventually(async () => (await devices[0]!.verdict(undecided[1]!))?.status === "accepted", "A's sale accepted on the device", 30_000);
-    // Reported at team start, before its first batch.
-    const reported = logs.find((l) => l.msg === "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them" && l.team === team);
-    expect(reported).toMatchObject({ items: 1, groups: 0, customers: 1, examples: ["b-secret", "b-customer"] });
+    // Reported at team start.
+    const report = (): LogLine | undefined => logs.find((l) => l.msg === "projection rows not from the team's registered catalog: run `npm run rebuild` to recompute them" && l.team === team);
+    await eventually(() => report() !== undefined, "the foreign rows reported", 30_000);
+    expect(report()).toMatchObject({ items: 1, groups: 0, customers: 1, examples: ["b-secret", "b-customer"] });
     const gauge = (await m.metrics.foreignRows.get()).values.filter((v) => v.labels.team === team);
     expect(Object.fromEntries(gauge.map((v) => [v.labels.collection, v.value]))).toEqual({ items: 1, groups: 0, customers: 1 });
 
@@ -244,5 +258,42 @@ describe("team settings", () => {
     await till.online();
     await settled(shop, [oversold], 60_000);
     expect((await shop.materializer.c.journal.findOne({ team, entryId: oversold }))?.status).toBe("accepted");
+  }, 120_000);
+});
+
+describe("the classic gateway's own segment", () => {
+  it("a member naming team B's segment under the gateway's registry key: the gateway starts a segment of its own and B's is untouched", async () => {
+    if (!materializer) await startMaterializer();
+    const team = shop.team.team;
+    // A segment of B's, this month's and empty: what the gateway would have appended to.
+    const segB = shop.relay.service.repo.create<LedgerSegmentDoc>({ type: "ledger-segment", team: teamB.team, device: "b-till", n: 0, createdAt: new Date().toISOString(), entries: {} });
+    await shop.relay.service.relay.registry.register({ _id: segB.documentId, team: teamB.team, kind: "ledger-segment", readOnly: false, owner: "bob/b-till", createdAt: new Date() });
+    const headsB = A.getHeads(segB.doc());
+    // The registry is member-writable: a member of A plants the link over the relay.
+    const member = await connectClient(shop.relay.service.syncUrl, shop.member);
+    try {
+      const reg = await member.repo.find<SegmentRegistryDoc>(shop.team.registryUrl);
+      reg.change((d) => {
+        d.segments["gw-till-1/7"] = segB.url;
+      });
+      const relayReg = await relayDoc<SegmentRegistryDoc>(shop.team.registryUrl);
+      await eventually(() => relayReg.doc().segments["gw-till-1/7"] === segB.url, "the planted key on the relay", 20_000);
+    } finally {
+      await member.close();
+    }
+
+    const r = await shop.call<{ success: boolean }>("POST", "/sync", {
+      token: shop.member,
+      body: { invoice: { create: [{ products: [{ itemName: "Scone", costPerUnit: 250, quantity: 1 }], paidAmount: 250 }] } },
+    });
+    expect(r.status, r.raw).toBe(200);
+    expect(A.getHeads(segB.doc())).toEqual(headsB);
+    expect(segB.doc().entries).toEqual({});
+    const own = (await relayDoc<SegmentRegistryDoc>(shop.team.registryUrl)).doc().segments["gw-till-1/8"];
+    expect(own).toBeDefined();
+    expect(await shop.relay.service.relay.registry.lookup(parseAutomergeUrl(own!).documentId)).toMatchObject({ team, kind: "ledger-segment", owner: "~gateway/gw-till-1" });
+    expect(shop.relay.logs.find((l) => l.msg === "refused a gateway segment link not registered to the team; starting a new segment")).toMatchObject({
+      team, key: "gw-till-1/7", reason: `registered to team ${teamB.team}`,
+    });
   }, 120_000);
 });
