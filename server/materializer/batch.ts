@@ -24,6 +24,7 @@ import {
 import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
+import { pausePoint } from "./pause-points.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
 
 export interface BatchEntry {
@@ -127,11 +128,14 @@ export async function processBatch(
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
       phase("journal");
+      await pausePoint("after-journal");
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
       const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
       phase("project");
+      await pausePoint("after-project");
       await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
       phase("aggregate");
+      await pausePoint("before-mark");
       await markProjected(c, team, records[records.length - 1]!.seq, now, session);
     }
     return records;

@@ -11,6 +11,7 @@ import type {
 } from "./collections.js";
 import { teamKey } from "./collections.js";
 import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
+import { pausePoint } from "./pause-points.js";
 import { findByIds, insertMissing, replaceAll, type ReadOptions } from "./write-set.js";
 
 type Lines = InvoiceDoc["lines"];
@@ -138,7 +139,8 @@ export async function recomputeAggregates(c: Collections, team: string, touched:
     balances.push(customerBalance(team, customer, merged));
   }
   // Parts first: a crash before the aggregates are written is repaired by applying the range again.
-  await replaceAll(c.parts, parts, read.session);
+  await replaceAll(c.parts, parts, read.session, () => pausePoint("parts-write"));
+  await pausePoint("after-parts");
   await Promise.all([replaceAll(c.summaries, summaries, read.session), replaceAll(c.balances, balances, read.session)]);
 }
 

@@ -42,7 +42,12 @@ export async function findByIds<T extends Document & { _id: string }>(
   return out;
 }
 
-export async function replaceAll<T extends Document & { _id: string }>(coll: Collection<T>, docs: Iterable<T>, session?: ClientSession): Promise<void> {
+export async function replaceAll<T extends Document & { _id: string }>(
+  coll: Collection<T>,
+  docs: Iterable<T>,
+  session?: ClientSession,
+  betweenDeleteAndInsert?: () => Promise<void>,
+): Promise<void> {
   const all = [...docs];
   const opts = session ? { session } : {};
   for (let i = 0; i < all.length; i += CHUNK) {
@@ -51,6 +56,7 @@ export async function replaceAll<T extends Document & { _id: string }>(coll: Col
       chunk.map((d): AnyBulkWriteOperation<T> => ({ deleteOne: { filter: { _id: d._id } as Filter<T> } })),
       { ordered: false, ...opts },
     );
+    await betweenDeleteAndInsert?.();
     await coll.insertMany(chunk as OptionalUnlessRequiredId<T>[], { ordered: false, ...opts });
   }
 }
