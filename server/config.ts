@@ -36,6 +36,10 @@ export interface MaterializerSettings {
   maxBatch: number;
   /** Only these teams (a partition of the teams across instances); all teams when empty. */
   teams: string[];
+  /** How often each team's recently touched summaries and balances are checked against the journal (0: only at start). */
+  selfCheckMs: number;
+  /** How many of the latest journal records a self-check looks at to pick the summaries and balances it checks. */
+  selfCheckRecent: number;
   /** Tests only (MATERIALIZER_PAUSE_AT=<point>:<n>): stop dead the nth time a batch reaches this point. */
   pauseAt: { point: PausePoint; nth: number } | undefined;
 }
@@ -122,6 +126,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
       teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
       pauseAt: pauseAt(env.MATERIALIZER_PAUSE_AT),
+      selfCheckMs: intFrom(env, "MATERIALIZER_SELF_CHECK_MS", 10 * 60_000, 0, 7 * 24 * 3600_000),
+      selfCheckRecent: intFrom(env, "MATERIALIZER_SELF_CHECK_RECENT", 5000, 1, 10_000_000),
     },
   };
 }

@@ -214,9 +214,13 @@ export async function loadState(
   const deferredProvenance = new Map<string, Provenance>();
 
   const entries: LedgerEntry[] = [];
+  // Invalid entries are journaled too: a segment read again after a crash (its checkpoint not
+  // yet saved) must find them decided, or they are journaled twice and the batch never passes.
+  const invalid: string[] = [];
   for (const b of batch) {
     const parsed = parseEntry(b.key, b.raw);
     if (parsed.ok) entries.push(parsed.entry);
+    else invalid.push(b.key);
   }
 
   // Deferred entries are read whole (a small set), less any the journal decided already.
@@ -239,7 +243,7 @@ export async function loadState(
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
-  const ids = keys.entries.filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
+  const ids = [...keys.entries, ...invalid].filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
   for (const r of await findByIds(c.decided, ids, read)) {
     putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
   }

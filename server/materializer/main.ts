@@ -70,6 +70,8 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
+    selfCheckMs: config.materializer.selfCheckMs,
+    selfCheckRecent: config.materializer.selfCheckRecent,
   });
   await materializer.start();
 

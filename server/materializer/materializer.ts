@@ -9,8 +9,9 @@ import type { Logger } from "../log.js";
 import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
-import { catchUp } from "./projections.js";
+import { catchUp, type CatchUpReport } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
+import { runSelfCheck } from "./self-check.js";
 import { TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
@@ -27,6 +28,9 @@ export interface MaterializerOptions {
   maxBatch?: number;
   /** Only these teams; all when absent or empty. */
   teams?: readonly string[];
+  /** Self-check schedule (self-check.ts); at start always, then every `selfCheckMs` (0: never). */
+  selfCheckMs?: number;
+  selfCheckRecent?: number;
 }
 
 export class Materializer {
@@ -87,8 +91,14 @@ export class Materializer {
       this.log.warn({ team, projectedSeq: state.projectedSeq }, "projections predate aggregate parts: rebuilding them from the journal");
       caughtUp = await rebuildTeam(this.c, team, undefined, read);
     } else {
-      caughtUp = await catchUp(this.c, team, 2000, undefined, read);
+      const report = await catchUp(this.c, team, 2000, undefined, read);
+      caughtUp = report.to;
+      logCatchUp(this.log, team, report);
     }
+    const selfCheck = async (): Promise<void> => {
+      await runSelfCheck(this.c, team, { recent: this.opts.selfCheckRecent ?? 5000, read, logger: this.log, metrics: this.metrics });
+    };
+    await selfCheck();
     const worker = new TeamWorker({
       team,
       rootUrl,
@@ -104,6 +114,8 @@ export class Materializer {
       ...(this.opts.now ? { now: this.opts.now } : {}),
       ...(this.opts.deferCheckMs ? { deferCheckMs: this.opts.deferCheckMs } : {}),
       ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
+      catchUp: async () => logCatchUp(this.log, team, await catchUp(this.c, team, 2000, undefined, read)),
+      selfCheck: { run: selfCheck, everyMs: this.opts.selfCheckMs ?? 0 },
     });
     await worker.start();
     if (this.stopped) {
@@ -113,4 +125,17 @@ export class Materializer {
     this.workers.set(team, worker);
     this.log.info({ team, projectedSeq: caughtUp }, "team materializing");
   }
+}
+
+/**
+ * Says what a catch-up after a stop or crash did: nothing to do is debug, projections written
+ * again with every aggregate already right is info, aggregates the crash had left wrong is a
+ * warning with their ids.
+ */
+function logCatchUp(log: Logger, team: string, r: CatchUpReport): void {
+  const { parts, summaries, balances } = r.repaired;
+  const detail = { team, fromSeq: r.from, toSeq: r.to, records: r.records };
+  if (r.records === 0) log.debug(detail, "catch-up: projections already up to the journal");
+  else if (parts.length + summaries.length + balances.length === 0) log.info(detail, "catch-up: projected journal records after the last mark again; no aggregate was wrong");
+  else log.warn({ ...detail, repaired: { parts, summaries, balances } }, "catch-up: repaired aggregates a crash had left behind the journal");
 }

@@ -9,6 +9,9 @@ export interface MaterializerMetrics {
   batchSize: Histogram;
   /** Seconds from a segment change being seen to its entries' verdicts being journaled. */
   lag: Histogram;
+  selfChecks: Counter;
+  /** Summaries, balances and their parts that a self-check found different from the journal (and repaired). */
+  selfCheckDifferences: Counter<"kind">;
 }
 
 export function createMaterializerMetrics(): MaterializerMetrics {
@@ -28,6 +31,13 @@ export function createMaterializerMetrics(): MaterializerMetrics {
       name: "materializer_verdict_lag_seconds",
       help: "From a ledger change seen to its verdict journaled",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    selfChecks: new Counter({ name: "materializer_self_checks_total", help: "Self-checks of summaries and balances against the journal", registers: [registry] }),
+    selfCheckDifferences: new Counter({
+      name: "materializer_self_check_differences_total",
+      help: "Documents a self-check found different from the journal and repaired, by kind",
+      labelNames: ["kind"],
       registers: [registry],
     }),
   };
