@@ -18,6 +18,7 @@ import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
 import { securityHeaders } from "./http/headers.js";
 import { collections } from "./materializer/collections.js";
+import { materializerReadiness } from "./materializer/readiness.js";
 import { startRelay, type Relay } from "./relay/relay.js";
 import type { Teams } from "./relay/teams.js";
 import type { Repo } from "@automerge/automerge-repo";
@@ -85,7 +86,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     }
     try {
       await db.command({ ping: 1 });
-      res.json({ ready: true, sessions: relay.sessionCount() });
+      const materializer = await materializerReadiness(db, config.materializer.mode === "process");
+      res.status(materializer.ready ? 200 : 503).json({ ready: materializer.ready, sessions: relay.sessionCount(), materializer: materializer.part });
     } catch (err) {
       res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
     }

@@ -12,6 +12,7 @@ import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.j
 import { catchUp, type CatchUpReport } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
 import { runSelfCheck } from "./self-check.js";
+import { HEARTBEAT_MS, heartbeats, type MaterializerHeartbeat, type TeamStatus } from "./readiness.js";
 import { TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
@@ -39,6 +40,10 @@ export class Materializer {
   private readonly workers = new Map<string, TeamWorker>();
   private readonly starting = new Map<string, Promise<void>>();
   private poll: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date().toISOString();
+  /** Teams being started or that failed to start, with the reason (for the heartbeat). */
+  private readonly teamProblems = new Map<string, { state: "starting" | "failed"; error?: string }>();
   private stopped = false;
   private readonly log: Logger;
 
@@ -53,6 +58,9 @@ export class Materializer {
     this.log.info({ transactions: this.opts.features.transactions }, this.opts.features.transactions
       ? "batches run in transactions"
       : "no transactions on this server: journal-first order keeps projections recoverable");
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch((err: unknown) => this.log.warn({ err }, "heartbeat not written")), HEARTBEAT_MS);
+    this.heartbeat.unref();
     await this.discover();
     this.poll = setInterval(() => void this.discover().catch((err: unknown) => this.log.error({ err }, "team discovery failed")), this.opts.teamPollMs ?? 1000);
     this.poll.unref();
@@ -61,6 +69,7 @@ export class Materializer {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
   }
@@ -71,13 +80,32 @@ export class Materializer {
     await Promise.all([...this.workers.values()].map((w) => w.idle()));
   }
 
+  /** The heartbeat `/readyz` reads (readiness.ts). */
+  private async beat(): Promise<void> {
+    const teams: TeamStatus[] = [];
+    for (const [team, w] of this.workers) teams.push({ team, state: "ready", behindSeconds: w.behindSeconds() });
+    for (const [team, p] of this.teamProblems) {
+      if (!this.workers.has(team)) teams.push({ team, state: p.state, behindSeconds: 0, ...(p.error ? { error: p.error } : {}) });
+    }
+    const id = this.opts.teams?.length ? [...this.opts.teams].sort().join(",") : "*";
+    const doc: MaterializerHeartbeat = {
+      _id: id, pid: process.pid, startedAt: this.startedAt, at: new Date().toISOString(), connected: this.opts.repo.peers.length > 0, teams,
+    };
+    await heartbeats(this.opts.db).replaceOne({ _id: id }, doc, { upsert: true });
+  }
+
   private async discover(): Promise<void> {
     const teams = await this.opts.db.collection<{ _id: string; rootDocumentId: string }>("teams").find({}).toArray();
     for (const t of teams) {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
       if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
+      if (this.teamProblems.get(t._id)?.state !== "failed") this.teamProblems.set(t._id, { state: "starting" });
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
-        .catch((err: unknown) => this.log.error({ err, team: t._id }, "team start failed; will retry"))
+        .then(() => void this.teamProblems.delete(t._id))
+        .catch((err: unknown) => {
+          this.teamProblems.set(t._id, { state: "failed", error: err instanceof Error ? err.message : String(err) });
+          this.log.error({ err, team: t._id }, "team start failed; will retry");
+        })
         .finally(() => this.starting.delete(t._id));
       this.starting.set(t._id, p);
     }
