@@ -3,6 +3,7 @@
  * table and the code cannot drift apart.
  */
 import path from "node:path";
+import { PAUSE_POINTS, type PausePoint } from "./materializer/pause-points.js";
 
 export interface Config {
   /** HTTP and WebSocket port; 0 picks a free one (tests). */
@@ -40,6 +41,12 @@ export interface MaterializerSettings {
   maxBatch: number;
   /** Only these teams (a partition of the teams across instances); all teams when empty. */
   teams: string[];
+  /** How often each team's recently touched summaries and balances are checked against the journal (0: only at start). */
+  selfCheckMs: number;
+  /** How many of the latest journal records a self-check looks at to pick the summaries and balances it checks. */
+  selfCheckRecent: number;
+  /** Tests only (MATERIALIZER_PAUSE_AT=<point>:<n>): stop dead the nth time a batch reaches this point. */
+  pauseAt: { point: PausePoint; nth: number } | undefined;
 }
 
 export interface RelayLimits {
@@ -77,6 +84,17 @@ function materializerMode(raw: string | undefined): "process" | "off" {
     throw new Error(`configuration MATERIALIZER=${JSON.stringify(raw)}: expected process or off`);
   }
   return value;
+}
+
+function pauseAt(raw: string | undefined): { point: PausePoint; nth: number } | undefined {
+  const value = nonEmpty(raw);
+  if (value === undefined) return undefined;
+  const [point, nth = "1"] = value.split(":");
+  const n = Number(nth);
+  if (!PAUSE_POINTS.includes(point as PausePoint) || !Number.isInteger(n) || n < 1) {
+    throw new Error(`configuration MATERIALIZER_PAUSE_AT=${JSON.stringify(raw)}: expected <point>[:<n>], point one of ${PAUSE_POINTS.join(", ")}`);
+  }
+  return { point: point as PausePoint, nth: n };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -132,6 +150,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
       teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
+      pauseAt: pauseAt(env.MATERIALIZER_PAUSE_AT),
+      selfCheckMs: intFrom(env, "MATERIALIZER_SELF_CHECK_MS", 10 * 60_000, 0, 7 * 24 * 3600_000),
+      selfCheckRecent: intFrom(env, "MATERIALIZER_SELF_CHECK_RECENT", 5000, 1, 10_000_000),
     },
   };
 }

@@ -21,6 +21,7 @@ import { securityHeaders } from "./http/headers.js";
 import { createHealthMetrics } from "./health/metrics.js";
 import { teamProblems } from "./health/team-health.js";
 import { collections } from "./materializer/collections.js";
+import { materializerReadiness } from "./materializer/readiness.js";
 import { startRelay, type Relay } from "./relay/relay.js";
 import type { Teams } from "./relay/teams.js";
 import type { Repo } from "@automerge/automerge-repo";
@@ -89,17 +90,23 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       return;
     }
     let unhealthy;
+    let materializer;
     try {
       await db.command({ ping: 1 });
       unhealthy = await problems();
+      materializer = await materializerReadiness(db, config.materializer.mode === "process");
     } catch (err) {
       res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
       return;
     }
     // A team whose documents cannot load is losing work silently: not ready until someone looks.
     const teams = { ok: unhealthy.length === 0, unhealthy };
-    if (teams.ok) res.json({ ready: true, sessions: relay.sessionCount(), teams });
-    else res.status(503).json({ ready: false, reason: `teams: ${[...new Set(unhealthy.map((p) => p.team))].join(", ")} cannot load their documents`, sessions: relay.sessionCount(), teams });
+    const reasons = [
+      ...(teams.ok ? [] : [`teams: ${[...new Set(unhealthy.map((p) => p.team))].join(", ")} cannot load their documents`]),
+      ...(materializer.ready ? [] : ["materializer: not caught up (see materializer)"]),
+    ];
+    const body = { ready: reasons.length === 0, sessions: relay.sessionCount(), teams, materializer: materializer.part };
+    res.status(reasons.length === 0 ? 200 : 503).json(reasons.length === 0 ? body : { ...body, reason: reasons.join("; ") });
   });
   app.get("/metrics", async (_req, res) => {
     res.set("Content-Type", relay.metrics.registry.contentType);

@@ -24,6 +24,7 @@ import {
 import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
+import { pausePoint } from "./pause-points.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
 
 export interface BatchEntry {
@@ -128,11 +129,14 @@ export async function processBatch(
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
       phase("journal");
+      await pausePoint("after-journal");
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
       const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
       phase("project");
+      await pausePoint("after-project");
       await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
       phase("aggregate");
+      await pausePoint("before-mark");
       await markProjected(c, team, records[records.length - 1]!.seq, now, session);
     }
     return records;
@@ -211,9 +215,13 @@ export async function loadState(
   const deferredProvenance = new Map<string, Provenance>();
 
   const entries: LedgerEntry[] = [];
+  // Invalid entries are journaled too: a segment read again after a crash (its checkpoint not
+  // yet saved) must find them decided, or they are journaled twice and the batch never passes.
+  const invalid: string[] = [];
   for (const b of batch) {
     const parsed = parseEntry(b.key, b.raw);
     if (parsed.ok) entries.push(parsed.entry);
+    else invalid.push(b.key);
   }
 
   // Deferred entries are read whole (a small set), less any the journal decided already.
@@ -236,7 +244,7 @@ export async function loadState(
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
-  const ids = keys.entries.filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
+  const ids = [...keys.entries, ...invalid].filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
   for (const r of await findByIds(c.decided, ids, read)) {
     putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
   }

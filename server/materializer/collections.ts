@@ -71,6 +71,8 @@ export interface TeamStateDoc {
    * `aggregate_parts` existed: the materializer rebuilds such a team's projections once at start.
    */
   aggregates?: "parts";
+  /** The last self-check (self-check.ts): when, up to which seq, and how many documents differed. */
+  selfCheck?: { at: string; seq: number; days: number; customers: number; differences: number };
 }
 
 /** The journal in brief: what the decision function needs to skip decided entries, in small documents. */

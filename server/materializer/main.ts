@@ -15,6 +15,7 @@ import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
 import { Materializer } from "./materializer.js";
+import { armPausePoint } from "./pause-points.js";
 
 /** The process restarts itself before its service token expires (the supervisor starts it again). */
 const TOKEN_TTL_SECONDS = 24 * 3600;
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel).child({ process: "materializer" });
   exitOnUnhandledExceptSyncTimeouts(logger);
+  if (config.materializer.pauseAt) {
+    armPausePoint(config.materializer.pauseAt, (point) => logger.warn({ point, pid: process.pid }, "paused at a pause point"));
+  }
   const relayUrl = process.env.RELAY_URL;
   if (!relayUrl || !config.mongodbUri) throw new Error("materializer: RELAY_URL and MONGODB_URI are required");
 
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
+    selfCheckMs: config.materializer.selfCheckMs,
+    selfCheckRecent: config.materializer.selfCheckRecent,
   });
   await materializer.start();
 

@@ -10,8 +10,10 @@ import { retryDelayMs, teamHealthCollection, type TeamHealthRecord } from "../he
 import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
-import { catchUp } from "./projections.js";
+import { catchUp, type CatchUpReport } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
+import { runSelfCheck } from "./self-check.js";
+import { HEARTBEAT_MS, heartbeats, type MaterializerHeartbeat, type TeamStatus } from "./readiness.js";
 import { TeamDocumentError, TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
@@ -30,6 +32,9 @@ export interface MaterializerOptions {
   teams?: readonly string[];
   /** Longest wait between two start attempts of a team that fails to start. */
   maxRetryMs?: number;
+  /** Self-check schedule (self-check.ts); at start always, then every `selfCheckMs` (0: never). */
+  selfCheckMs?: number;
+  selfCheckRecent?: number;
 }
 
 /** A team whose start failed: when to try again, and since when it fails. */
@@ -46,6 +51,10 @@ export class Materializer {
   private readonly starting = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, StartFailure>();
   private poll: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date().toISOString();
+  /** Teams being started or that failed to start, with the reason (for the heartbeat). */
+  private readonly teamProblems = new Map<string, { state: "starting" | "failed"; error?: string }>();
   private stopped = false;
   private readonly log: Logger;
 
@@ -60,6 +69,9 @@ export class Materializer {
     this.log.info({ transactions: this.opts.features.transactions }, this.opts.features.transactions
       ? "batches run in transactions"
       : "no transactions on this server: journal-first order keeps projections recoverable");
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch((err: unknown) => this.log.warn({ err }, "heartbeat not written")), HEARTBEAT_MS);
+    this.heartbeat.unref();
     await this.discover();
     this.poll = setInterval(() => void this.discover().catch((err: unknown) => this.log.error({ err }, "team discovery failed")), this.opts.teamPollMs ?? 1000);
     this.poll.unref();
@@ -68,6 +80,7 @@ export class Materializer {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
   }
@@ -78,16 +91,37 @@ export class Materializer {
     await Promise.all([...this.workers.values()].map((w) => w.idle()));
   }
 
+  /** The heartbeat `/readyz` reads (readiness.ts). */
+  private async beat(): Promise<void> {
+    const teams: TeamStatus[] = [];
+    for (const [team, w] of this.workers) teams.push({ team, state: "ready", behindSeconds: w.behindSeconds() });
+    for (const [team, p] of this.teamProblems) {
+      if (!this.workers.has(team)) teams.push({ team, state: p.state, behindSeconds: 0, ...(p.error ? { error: p.error } : {}) });
+    }
+    const id = this.opts.teams?.length ? [...this.opts.teams].sort().join(",") : "*";
+    const doc: MaterializerHeartbeat = {
+      _id: id, pid: process.pid, startedAt: this.startedAt, at: new Date().toISOString(), connected: this.opts.repo.peers.length > 0, teams,
+    };
+    await heartbeats(this.opts.db).replaceOne({ _id: id }, doc, { upsert: true });
+  }
+
   private async discover(): Promise<void> {
     const teams = await this.opts.db.collection<{ _id: string; rootDocumentId: string }>("teams").find({}).toArray();
     for (const t of teams) {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
       if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
       if ((this.failures.get(t._id)?.nextAt ?? 0) > Date.now()) continue;
+      if (this.teamProblems.get(t._id)?.state !== "failed") this.teamProblems.set(t._id, { state: "starting" });
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
         .then(
-          () => this.startSucceeded(t._id),
-          (err: unknown) => this.startFailed(t._id, err),
+          () => {
+            this.teamProblems.delete(t._id);
+            return this.startSucceeded(t._id);
+          },
+          (err: unknown) => {
+            this.teamProblems.set(t._id, { state: "failed", error: err instanceof Error ? err.message : String(err) });
+            return this.startFailed(t._id, err);
+          },
         )
         .catch((err: unknown) => this.log.error({ err, team: t._id }, "could not record the team's health"))
         .finally(() => this.starting.delete(t._id));
@@ -125,8 +159,14 @@ export class Materializer {
       this.log.warn({ team, projectedSeq: state.projectedSeq }, "projections predate aggregate parts: rebuilding them from the journal");
       caughtUp = await rebuildTeam(this.c, team, undefined, read);
     } else {
-      caughtUp = await catchUp(this.c, team, 2000, undefined, read);
+      const report = await catchUp(this.c, team, 2000, undefined, read);
+      caughtUp = report.to;
+      logCatchUp(this.log, team, report);
     }
+    const selfCheck = async (): Promise<void> => {
+      await runSelfCheck(this.c, team, { recent: this.opts.selfCheckRecent ?? 5000, read, logger: this.log, metrics: this.metrics });
+    };
+    await selfCheck();
     const worker = new TeamWorker({
       team,
       rootUrl,
@@ -142,6 +182,8 @@ export class Materializer {
       ...(this.opts.now ? { now: this.opts.now } : {}),
       ...(this.opts.deferCheckMs ? { deferCheckMs: this.opts.deferCheckMs } : {}),
       ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
+      catchUp: async () => logCatchUp(this.log, team, await catchUp(this.c, team, 2000, undefined, read)),
+      selfCheck: { run: selfCheck, everyMs: this.opts.selfCheckMs ?? 0 },
     });
     await worker.start();
     if (this.stopped) {
@@ -151,4 +193,17 @@ export class Materializer {
     this.workers.set(team, worker);
     this.log.info({ team, projectedSeq: caughtUp }, "team materializing");
   }
+}
+
+/**
+ * Says what a catch-up after a stop or crash did: nothing to do is debug, projections written
+ * again with every aggregate already right is info, aggregates the crash had left wrong is a
+ * warning with their ids.
+ */
+function logCatchUp(log: Logger, team: string, r: CatchUpReport): void {
+  const { parts, summaries, balances } = r.repaired;
+  const detail = { team, fromSeq: r.from, toSeq: r.to, records: r.records };
+  if (r.records === 0) log.debug(detail, "catch-up: projections already up to the journal");
+  else if (parts.length + summaries.length + balances.length === 0) log.info(detail, "catch-up: projected journal records after the last mark again; no aggregate was wrong");
+  else log.warn({ ...detail, repaired: { parts, summaries, balances } }, "catch-up: repaired aggregates a crash had left behind the journal");
 }

@@ -13,6 +13,9 @@ export interface MaterializerMetrics {
   foreignDocuments: Counter<"kind">;
   /** Projection rows the team's registered catalog does not account for, as found at team start. */
   foreignRows: Gauge<"team" | "collection">;
+  selfChecks: Counter;
+  /** Summaries, balances and their parts that a self-check found different from the journal (and repaired). */
+  selfCheckDifferences: Counter<"kind">;
 }
 
 export function createMaterializerMetrics(): MaterializerMetrics {
@@ -44,6 +47,13 @@ export function createMaterializerMetrics(): MaterializerMetrics {
       name: "materializer_foreign_catalog_rows",
       help: "Item, group and customer rows not from the team's registered catalog (found at team start)",
       labelNames: ["team", "collection"],
+      registers: [registry],
+    }),
+    selfChecks: new Counter({ name: "materializer_self_checks_total", help: "Self-checks of summaries and balances against the journal", registers: [registry] }),
+    selfCheckDifferences: new Counter({
+      name: "materializer_self_check_differences_total",
+      help: "Documents a self-check found different from the journal and repaired, by kind",
+      labelNames: ["kind"],
       registers: [registry],
     }),
   };

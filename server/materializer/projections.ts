@@ -4,14 +4,15 @@
  * gives the same collections. Aggregates (daily summaries, customer balances) are recomputed from
  * their parts for the keys a range touched (aggregates.ts), never incremented.
  */
-import type { ClientSession } from "mongodb";
+import type { ClientSession, Collection, Document } from "mongodb";
 import type {
   AggregateParts, AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
 import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
-import { findByIds, insertMissing, replaceAll, type ReadOptions } from "./write-set.js";
+import { pausePoint } from "./pause-points.js";
+import { findByIds, insertMissing, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
 
 type Lines = InvoiceDoc["lines"];
 
@@ -113,15 +114,34 @@ export async function applyRecords(c: Collections, team: string, records: readon
   return { invoices, payments, purchases };
 }
 
+/** Aggregate documents whose stored content differed from what the journal implies, by `_id`. */
+export interface AggregateRepairs {
+  parts: string[];
+  summaries: string[];
+  balances: string[];
+}
+
+export const noRepairs = (): AggregateRepairs => ({ parts: [], summaries: [], balances: [] });
+
 /**
  * Recomputes the daily summaries and customer balances a range of records touched, each from
- * its parts document (aggregates.ts), read by `_id`.
+ * its parts document (aggregates.ts), read by `_id`. Each of these documents holds accumulated
+ * state, so each is written with one atomic upsert (write-set.ts `upsertEach`): no kill can leave
+ * one absent. With `compare`, the stored documents are read first and those that the write
+ * changes are returned (what a catch-up after a crash repaired).
  */
-export async function recomputeAggregates(c: Collections, team: string, touched: Touched, read: ReadOptions = {}): Promise<void> {
+export async function recomputeAggregates(
+  c: Collections,
+  team: string,
+  touched: Touched,
+  read: ReadOptions & { compare?: boolean } = {},
+): Promise<AggregateRepairs> {
+  const repairs = noRepairs();
   const { days, customers } = partsUpdates(touched);
-  if (days.size === 0 && customers.size === 0) return;
+  if (days.size === 0 && customers.size === 0) return repairs;
   const ids = [...[...days.keys()].map((d) => dayPartsId(team, d)), ...[...customers.keys()].map((k) => customerPartsId(team, k))];
-  const old = new Map((await findByIds(c.parts, ids, read)).map((p) => [p._id, JSON.parse(p.parts) as AggregateParts]));
+  const stored = await findByIds(c.parts, ids, read);
+  const old = new Map(stored.map((p) => [p._id, JSON.parse(p.parts) as AggregateParts]));
   const parts: AggregatePartsDoc[] = [];
   const summaries: DailySummaryDoc[] = [];
   const balances: CustomerBalanceDoc[] = [];
@@ -137,9 +157,32 @@ export async function recomputeAggregates(c: Collections, team: string, touched:
     parts.push({ _id: id, team, parts: JSON.stringify(merged) });
     balances.push(customerBalance(team, customer, merged));
   }
+  if (read.compare) {
+    const before = new Map(stored.map((p) => [p._id, p.parts]));
+    repairs.parts = parts.filter((p) => before.get(p._id) !== p.parts).map((p) => p._id);
+    repairs.summaries = await changedOf(c.summaries, summaries, read);
+    repairs.balances = await changedOf(c.balances, balances, read);
+  }
   // Parts first: a crash before the aggregates are written is repaired by applying the range again.
-  await replaceAll(c.parts, parts, read.session);
-  await Promise.all([replaceAll(c.summaries, summaries, read.session), replaceAll(c.balances, balances, read.session)]);
+  await upsertEach(c.parts, parts, read.session, () => pausePoint("parts-write"));
+  await pausePoint("after-parts");
+  await Promise.all([upsertEach(c.summaries, summaries, read.session), upsertEach(c.balances, balances, read.session)]);
+  return repairs;
+}
+
+/** Ids of the documents whose stored version is missing or differs from `docs`. */
+async function changedOf<T extends { _id: string }>(coll: Collection<T>, docs: readonly T[], read: ReadOptions): Promise<string[]> {
+  const stored = new Map((await findByIds(coll as unknown as Collection<T & Document>, docs.map((d) => d._id), read)).map((d) => [d._id, d]));
+  return docs.filter((d) => !sameFields(stored.get(d._id), d)).map((d) => d._id);
+}
+
+function sameFields(a: object | undefined, b: object): boolean {
+  if (!a) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  for (const k of keys) if (x[k] !== y[k]) return false;
+  return true;
 }
 
 /** Records that every journal record up to `seq` is projected, with aggregates kept as parts. */
@@ -151,9 +194,20 @@ export async function markProjected(c: Collections, team: string, seq: number, n
   );
 }
 
+/** What a catch-up did: the journal range it projected again and the aggregates it repaired. */
+export interface CatchUpReport {
+  /** Projected seq before and after. */
+  from: number;
+  to: number;
+  records: number;
+  repaired: AggregateRepairs;
+}
+
 /**
  * Brings a team's projections up to its journal: the first thing the materializer does for a
- * team after a start, whatever point a crash interrupted.
+ * team after a start, whatever point a crash interrupted. Records after the projected mark are
+ * applied again (idempotent), and the aggregates they touch are compared with what the journal
+ * implies before they are written, so the report says what the crash had left wrong.
  */
 export async function catchUp(
   c: Collections,
@@ -161,15 +215,24 @@ export async function catchUp(
   pageSize = 2000,
   onProgress?: (seq: number) => void,
   read: ReadOptions = {},
-): Promise<number> {
+  /** Compare the aggregates with what is stored (off for a rebuild, which starts from nothing). */
+  compare = true,
+): Promise<CatchUpReport> {
   const state = await c.teamState.findOne({ _id: team });
-  let projected = state?.projectedSeq ?? 0;
+  const from = state?.projectedSeq ?? 0;
+  let projected = from;
+  let records = 0;
+  const repaired = noRepairs();
   for (;;) {
     const page = await c.journal.find({ team, seq: { $gt: projected } }).sort({ seq: 1 }).limit(pageSize).toArray();
-    if (page.length === 0) return projected;
+    if (page.length === 0) return { from, to: projected, records, repaired };
     const touched = await applyRecords(c, team, page, read);
-    await recomputeAggregates(c, team, touched, read);
+    const r = await recomputeAggregates(c, team, touched, { ...read, compare });
+    repaired.parts.push(...r.parts);
+    repaired.summaries.push(...r.summaries);
+    repaired.balances.push(...r.balances);
     projected = page[page.length - 1]!.seq;
+    records += page.length;
     await markProjected(c, team, projected, new Date().toISOString());
     onProgress?.(projected);
   }

@@ -23,6 +23,6 @@ export async function rebuildTeam(
   else await c.items.deleteMany({ team, source: "sale" });
   await c.teamState.updateOne({ _id: team }, { $set: { projectedSeq: 0, updatedAt: new Date().toISOString() } }, { upsert: true });
   onProgress?.(0, total);
-  await catchUp(c, team, 2000, (seq) => onProgress?.(seq, total), read);
+  await catchUp(c, team, 2000, (seq) => onProgress?.(seq, total), read, false);
   return total;
 }

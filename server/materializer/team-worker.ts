@@ -50,6 +50,10 @@ export interface TeamWorkerOptions {
   maxBatch?: number;
   /** How often waiting (deferred) entries are checked for expiry. */
   deferCheckMs?: number;
+  /** Brings the projections up to the journal; run before the next batch after a failed one. */
+  catchUp?: () => Promise<void>;
+  /** The self-check (self-check.ts), run between batches every `everyMs` (0: never). */
+  selfCheck?: { run: () => Promise<void>; everyMs: number };
 }
 
 interface Segment {
@@ -104,6 +108,13 @@ export class TeamWorker {
   private decideWhileOpening = false;
   private timer: NodeJS.Timeout | null = null;
   private deferTimer: NodeJS.Timeout | null = null;
+  private selfCheckTimer: NodeJS.Timeout | null = null;
+  private selfCheckDue = false;
+  /**
+   * Set when a batch fails: it may have journaled records without projecting them, and the next
+   * batch's projected mark would pass over them.
+   */
+  private catchUpFirst = false;
   private readonly projectedCatalog = new Map<string, string>();
   private foreignCheck: Promise<void> | null = null;
 
@@ -164,6 +175,23 @@ export class TeamWorker {
     if (this.pendingSegments.size > 0) this.schedule(); // a batch during the opening did not retry them
     this.deferTimer = setInterval(() => this.schedule(), this.opts.deferCheckMs ?? 30_000);
     this.deferTimer.unref();
+    const check = this.opts.selfCheck;
+    if (check && check.everyMs > 0) {
+      this.selfCheckTimer = setInterval(() => {
+        this.selfCheckDue = true;
+        this.schedule();
+      }, check.everyMs);
+      this.selfCheckTimer.unref();
+    }
+  }
+
+  /** Seconds since the oldest change not yet decided was seen (0 when caught up). */
+  behindSeconds(): number {
+    let oldest: number | null = null;
+    for (const seg of this.segments.values()) {
+      if (seg.dirtySince !== null) oldest = oldest === null ? seg.dirtySince : Math.min(oldest, seg.dirtySince);
+    }
+    return oldest === null ? 0 : Math.round((Date.now() - oldest) / 100) / 10;
   }
 
   /** A link the registry gives to this team as `kind`; refused (logged, counted, thrown) otherwise. */
@@ -240,6 +268,7 @@ export class TeamWorker {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.deferTimer) clearInterval(this.deferTimer);
+    if (this.selfCheckTimer) clearInterval(this.selfCheckTimer);
     await this.foreignCheck;
     await this.running;
   }
@@ -265,6 +294,7 @@ export class TeamWorker {
         .catch((err: unknown) => {
           this.log.error({ err }, "batch failed; retrying");
           this.opts.metrics.batchFailures.inc();
+          this.catchUpFirst = true;
           this.rerun = true;
         })
         .finally(() => {
@@ -348,6 +378,14 @@ export class TeamWorker {
   }
 
   private async runOnce(): Promise<void> {
+    if (this.catchUpFirst && this.opts.catchUp) {
+      await this.opts.catchUp();
+      this.catchUpFirst = false;
+    }
+    if (this.selfCheckDue && this.opts.selfCheck) {
+      this.selfCheckDue = false;
+      await this.opts.selfCheck.run();
+    }
     // Waits for a refresh under way (it returns that one), so segments that arrive together are
     // decided together; except during the team's first opening, which schedules a batch for each
     // segment it opens and retries what it could not open once it is done.

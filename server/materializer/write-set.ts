@@ -1,6 +1,6 @@
 /**
- * Replaces whole documents by key with two commands per collection per chunk: a bulk of
- * `deleteOne` by `_id`, then `insertMany`. Each delete is an index lookup on MongoDB and on our
+ * Writes whole documents by key. `replaceAll` sends two commands per collection per chunk: a
+ * bulk of `deleteOne` by `_id`, then `insertMany`. Each delete is an index lookup on MongoDB and on our
  * FerretDB build (tools/ferretdb/sqlite-id-index.patch); `deleteMany` with `$in` would scan the
  * collection on FerretDB, and a bulk of upserts there stalls the server (measured: 200
  * `replaceOne` upserts in one bulk never answered, while 200 `deleteOne` took 68 ms).
@@ -10,6 +10,8 @@ import type { AnyBulkWriteOperation, ClientSession, Collection, Document, Filter
 const CHUNK = 1000;
 /** Point lookups in flight at once; the driver's pool is 100 connections. */
 const LOOKUP_CONCURRENCY = 16;
+/** Single upserts in flight at once. */
+const UPSERT_CONCURRENCY = 4;
 
 export interface ReadOptions {
   session?: ClientSession | undefined;
@@ -42,7 +44,39 @@ export async function findByIds<T extends Document & { _id: string }>(
   return out;
 }
 
-export async function replaceAll<T extends Document & { _id: string }>(coll: Collection<T>, docs: Iterable<T>, session?: ClientSession): Promise<void> {
+/**
+ * Replaces whole documents by key, one `replaceOne` upsert each, so no document is ever absent
+ * or half-written: for documents that hold accumulated state (aggregate parts, summaries,
+ * balances), which a kill between `replaceAll`'s delete and insert would lose for good. Not a
+ * bulk: a bulk of upserts stalls FerretDB; single upserts answer like any update by `_id`.
+ */
+export async function upsertEach<T extends Document & { _id: string }>(
+  coll: Collection<T>,
+  docs: Iterable<T>,
+  session?: ClientSession,
+  /** Called after each group of concurrent writes (the crash tests' pause point). */
+  afterGroup?: () => Promise<void>,
+): Promise<void> {
+  const all = [...docs];
+  const opts = session ? { session } : {};
+  for (let i = 0; i < all.length; i += UPSERT_CONCURRENCY) {
+    await Promise.all(
+      all.slice(i, i + UPSERT_CONCURRENCY).map((d) => coll.replaceOne({ _id: d._id } as Filter<T>, d, { upsert: true, ...opts })),
+    );
+    await afterGroup?.();
+  }
+}
+
+/**
+ * Replaces documents that a replay of their journal records rewrites whole (entries, invoices,
+ * stock levels): a kill between the delete and the insert leaves one missing until `catchUp`
+ * writes it again from the same records. Accumulated state goes through `upsertEach`.
+ */
+export async function replaceAll<T extends Document & { _id: string }>(
+  coll: Collection<T>,
+  docs: Iterable<T>,
+  session?: ClientSession,
+): Promise<void> {
   const all = [...docs];
   const opts = session ? { session } : {};
   for (let i = 0; i < all.length; i += CHUNK) {

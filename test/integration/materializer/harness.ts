@@ -7,7 +7,7 @@ import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge
 import { pino } from "pino";
 import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { readVerdicts } from "../../../client/read-docs.js";
-import { Materializer } from "../../../server/materializer/materializer.js";
+import { Materializer, type MaterializerOptions } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
 import { databaseInfo } from "../../helpers/db.js";
@@ -24,7 +24,11 @@ export interface Shop {
   close(): Promise<void>;
 }
 
-export async function startShop(teamId = `shop${randomUUID().slice(0, 8)}`, settings: Record<string, unknown> = {}): Promise<Shop> {
+export async function startShop(
+  teamId = `shop${randomUUID().slice(0, 8)}`,
+  settings: Record<string, unknown> = {},
+  extra: Partial<MaterializerOptions> = {},
+): Promise<Shop> {
   const relay = await startTestRelay();
   const team = await relay.service.teams.createTeam(teamId, settings);
   const service = await connectClient(relay.service.syncUrl, relay.token({ sub: "materializer", team: "*", role: "service" }));
@@ -35,6 +39,7 @@ export async function startShop(teamId = `shop${randomUUID().slice(0, 8)}`, sett
     repo: service.repo,
     logger: pino({ level: "warn" }),
     teamPollMs: 200,
+    ...extra,
   });
   await materializer.start();
   const admin = await connectClient(relay.service.syncUrl, relay.token({ sub: "boss", team: teamId, role: "admin", device: "office" }));
