@@ -35,6 +35,10 @@ export interface MaterializerSettings {
   maxBatch: number;
   /** Only these teams (a partition of the teams across instances); all teams when empty. */
   teams: string[];
+  /** A signed journal checkpoint at least every this many records... */
+  checkpointRecords: number;
+  /** ...or this many seconds once the journal has moved (server/materializer/anchor.ts). */
+  checkpointSeconds: number;
 }
 
 export interface RelayLimits {
@@ -107,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
       teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
+      checkpointRecords: intFrom(env, "MATERIALIZER_CHECKPOINT_RECORDS", 1000, 1, 1_000_000),
+      checkpointSeconds: intFrom(env, "MATERIALIZER_CHECKPOINT_SECONDS", 60, 1, 24 * 3600),
     },
   };
 }

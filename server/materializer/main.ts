@@ -14,6 +14,7 @@ import { loadConfig } from "../config.js";
 import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
+import { createCheckpointSigner } from "../audit/signer.js";
 import { Materializer } from "./materializer.js";
 
 /** The process restarts itself before its service token expires (the supervisor starts it again). */
@@ -66,6 +67,12 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
+    // The service's own key (DATA_DIR/keys or JWT_PRIVATE_KEY): the supervisor passes DATA_DIR.
+    anchor: {
+      signer: createCheckpointSigner(keys),
+      publicKeyPem: keys.publicKeyPem,
+      policy: { everyRecords: config.materializer.checkpointRecords, everyMs: config.materializer.checkpointSeconds * 1000 },
+    },
   });
   await materializer.start();
 

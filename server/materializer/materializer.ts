@@ -10,6 +10,7 @@ import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp } from "./projections.js";
+import type { Anchoring } from "./anchor.js";
 import { rebuildTeam } from "./rebuild.js";
 import { TeamWorker } from "./team-worker.js";
 
@@ -27,6 +28,8 @@ export interface MaterializerOptions {
   maxBatch?: number;
   /** Only these teams; all when absent or empty. */
   teams?: readonly string[];
+  /** Signed journal checkpoints (anchor.ts); the process always gives it, tests may not. */
+  anchor?: Anchoring;
 }
 
 export class Materializer {
@@ -104,6 +107,7 @@ export class Materializer {
       ...(this.opts.now ? { now: this.opts.now } : {}),
       ...(this.opts.deferCheckMs ? { deferCheckMs: this.opts.deferCheckMs } : {}),
       ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
+      ...(this.opts.anchor ? { anchor: this.opts.anchor } : {}),
     });
     await worker.start();
     if (this.stopped) {
