@@ -10,6 +10,7 @@
  *   sync     --data DIR [--timeout MS]                           (online until the relay has everything)
  *   verdicts --data DIR [--wait MS] [--offline]
  *   status   --data DIR [--offline]
+ *   checkpoint --data DIR [--offline]                           (the signed journal checkpoints held, for verify-journal)
  *   peer     --data DIR [--listen PORT] [--connect ws://host:port] [--for MS] [--offline]
  */
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -149,6 +150,12 @@ async function main(argv: string[]): Promise<void> {
       return withDevice(dataDir, offline, async (d) => {
         if (!offline) await sleep(1000);
         out({ online: d.online, pending: d.pendingCount(), entries: d.ownEntries().length, segment: d.currentSegment() ?? null });
+      });
+    case "checkpoint":
+      return withDevice(dataDir, offline, async (d) => {
+        if (!offline) await sleep(1000);
+        // One JSON line that `npm run verify-journal -- --checkpoint FILE` reads as it is.
+        out({ team: d.team, device: d.deviceId, exportedAt: new Date().toISOString(), checkpoints: d.checkpoints() });
       });
     case "peer":
       return withDevice(dataDir, offline, async (d) => {

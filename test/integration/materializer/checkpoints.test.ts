@@ -11,6 +11,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Device as ClientDevice } from "../../../client/device.js";
+import { openDevice } from "../../../client/node.js";
 import { parseCheckpoint, type Checkpoint } from "../../../shared/checkpoint.js";
 import type { StatusDoc } from "../../../shared/docs.js";
 import { checkpointSignatureValid } from "../../../server/audit/signer.js";
@@ -28,6 +30,8 @@ let shop: Shop;
 let device: Device;
 let tmp: string;
 let publicKeyPem: string;
+/** A real device (client/) that keeps the checkpoints it sees. */
+let tablet: ClientDevice | undefined;
 
 beforeAll(async () => {
   shop = await startShop(undefined, {}, { checkpoints: POLICY, deferCheckMs: 300 });
@@ -43,6 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await tablet?.close();
   await device?.close();
   await shop?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -162,13 +167,26 @@ describe("signed journal checkpoints", () => {
   it("names a database rolled back to an earlier copy, by a device's checkpoint and by the status document's", async () => {
     // The earlier copy: journal and checkpoints as they are now.
     const copy = { records: await allRecords(), checkpoints: await stored().find({ team: team() }).toArray() };
+    const tabletDir = path.join(tmp, "tablet");
+    const tabletToken = shop.relay.token({ sub: "clerk", team: team(), role: "member", device: "tablet" });
+    tablet = await openDevice({ serverUrl: shop.relay.service.url, token: tabletToken, rootUrl: shop.team.rootUrl, deviceId: "tablet", dataDir: tabletDir });
+    await eventually(() => tablet!.checkpoints().length >= 1, "the tablet holding the current checkpoint", 30_000);
     const more = [device.write({ ...sale("tea", 2, 300), at: "2026-11-21T09:00:00.000Z" }), device.write({ kind: "stock", item: "tea", delta: 3, reason: "count", at: "2026-11-21T09:00:01.000Z" })];
     await settled(shop, more);
     const later = await headAnchored();
-    // What a device holds, exported as `npm run device -- checkpoint` prints it.
-    await eventually(async () => (await publishedCheckpoint() as Checkpoint | undefined)?.seq === later.seq, "the later checkpoint published", 20_000);
+    // What a device holds (it keeps every checkpoint it saw), exported by `npm run device -- checkpoint`.
+    await eventually(async () => tablet!.checkpoints().some((c) => c.seq === later.seq && c.sig === later.sig), "the tablet holding the later checkpoint", 30_000);
+    expect(tablet.checkpoints().length).toBeGreaterThanOrEqual(2);
+    await tablet.close();
+    tablet = undefined;
+    const config = { server: shop.relay.service.url, token: tabletToken, device: "tablet", root: shop.team.rootUrl };
+    await writeFile(path.join(tabletDir, "device.json"), JSON.stringify(config));
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "client/cli.ts", "checkpoint", "--data", tabletDir, "--offline"], { cwd: repoRoot });
+    const held = JSON.parse(stdout.trim()) as { team: string; checkpoints: Checkpoint[] };
+    expect(held.team).toBe(team());
+    expect(held.checkpoints.map((c) => c.seq)).toContain(later.seq);
     const exported = path.join(tmp, "device-checkpoints.json");
-    await writeFile(exported, JSON.stringify({ team: team(), device: "till-a", checkpoints: [await publishedCheckpoint()] }));
+    await writeFile(exported, stdout);
 
     await shop.materializer.stop();
     await restore(copy.records);
