@@ -83,10 +83,29 @@ export const TamperRow: Schema = {
 };
 export const JournalRow: Schema = {
   type: "object",
-  required: ["seq", "entryId", "status", "hash", "prevHash", "recordHash"],
+  required: ["_id", "team", "seq", "entryId", "status", "hash", "prevHash", "recordHash"],
   properties: {
-    seq: int, entryId: str, kind: strOrNull, status: { enum: ["accepted", "rejected", "invalid"] }, reason: strOrNull,
+    _id: str, team: str, seq: int, entryId: str, kind: strOrNull, status: { enum: ["accepted", "rejected", "invalid"] }, reason: strOrNull,
     flags: { type: "array", items: str }, hash: str, entry: { type: ["object", "null"] }, effects: { type: "array" },
     provenance: { type: "object" }, decidedAt: str, prevHash: str, recordHash: str,
+  },
+};
+
+const hex64 = { type: "string", pattern: "^[0-9a-f]{64}$" };
+export const CheckpointRow: Schema = {
+  type: "object",
+  required: ["team", "seq", "head", "at", "keyId", "sig", "source"],
+  properties: { team: str, seq: int, head: hex64, at: str, keyId: hex64, sig: str, source: { enum: ["signed", "witness"] } },
+};
+export const CheckpointPage: Schema = {
+  type: "object",
+  required: ["team", "publicKey", "rows", "nextAfter", "hasMore"],
+  additionalProperties: false,
+  properties: {
+    team: str,
+    publicKey: { type: "string", description: "the service's ES256 public key (PEM) the checkpoints are signed with" },
+    rows: { type: "array", items: CheckpointRow },
+    nextAfter: { type: "integer", minimum: 0 },
+    hasMore: { type: "boolean" },
   },
 };
