@@ -76,10 +76,15 @@ export const RejectionRow: Schema = {
   type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, kind: strOrNull, reason: str, seq: int, at: strOrNull, device: strOrNull, segment: str },
 };
 export const QuarantineRow: Schema = {
-  type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, reason: str, seq: int, segment: str, decidedAt: str },
+  type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, reason: str, seq: int, segment: str, decidedAt: str, submitted: str },
 };
 export const TamperRow: Schema = {
   type: "object", required: ["entryId", "decidedHash", "newHash"], properties: { entryId: str, decidedHash: str, newHash: str, segment: str, device: strOrNull, seenAt: str },
+};
+export const DeferredRow: Schema = {
+  type: "object",
+  required: ["entryId", "entry", "hash", "since"],
+  properties: { entryId: str, entry: { type: "object" }, hash: str, since: str, provenance: { type: "object" } },
 };
 export const JournalRow: Schema = {
   type: "object",
@@ -87,7 +92,7 @@ export const JournalRow: Schema = {
   properties: {
     _id: str, team: str, seq: int, entryId: str, kind: strOrNull, status: { enum: ["accepted", "rejected", "invalid"] }, reason: strOrNull,
     flags: { type: "array", items: str }, hash: str, entry: { type: ["object", "null"] }, effects: { type: "array" },
-    provenance: { type: "object" }, decidedAt: str, prevHash: str, recordHash: str,
+    provenance: { type: "object" }, decidedAt: str, prevHash: str, recordHash: str, submitted: str,
   },
 };
 

@@ -35,6 +35,8 @@ export interface JournalRecord {
   /** Hash of the entry as decided (for invalid entries, of the reason). */
   hash: string;
   entry: LedgerEntry | null;
+  /** Invalid entries only: what was submitted, as JSON text, bounded (submitted.ts). */
+  submitted?: string;
   effects: Effect[];
   provenance: Provenance;
   decidedAt: string;
@@ -147,7 +149,7 @@ export interface AggregateParts {
  */
 export interface AggregatePartsDoc { _id: string; team: string; parts: string }
 export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
-export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string }
+export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string; submitted?: string }
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
 
 export interface Collections {

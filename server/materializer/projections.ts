@@ -64,7 +64,10 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
       continue;
     }
     if (r.status === "invalid") {
-      quarantine.set(r._id, { _id: r._id, team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt });
+      quarantine.set(r._id, {
+        _id: r._id, team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt,
+        ...(r.submitted !== undefined ? { submitted: r.submitted } : {}),
+      });
       continue;
     }
     if (r.kind === "sale") linesOf.set(r.entryId, saleLines(r));

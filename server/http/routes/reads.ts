@@ -9,7 +9,7 @@ import { teamKey } from "../../materializer/collections.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, pageLimit, type Route, type RouteContext } from "../route.js";
 import {
-  BalanceRow, CheckpointPage, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
+  BalanceRow, CheckpointPage, DeferredRow, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
 } from "../schemas.js";
 
 /** Members, auditors and admins of the team; a service token names the team with `?team=`. */
@@ -113,6 +113,12 @@ export function readRoutes({ c, tokens }: ApiDeps): Route[] {
     listRoute({ path: "/rejections", summary: "Entries the materializer rejected, with reasons", row: RejectionRow, collection: c.rejections }),
     listRoute({ path: "/quarantine", summary: "Entries that did not parse, with reasons", row: QuarantineRow, collection: c.quarantine }),
     listRoute({ path: "/tamper-events", summary: "Decided entries that changed afterwards", row: TamperRow, collection: c.tampers }),
+    listRoute({
+      path: "/deferred",
+      summary: "Payments and voids waiting for their invoice: not in the journal until decided",
+      row: DeferredRow,
+      collection: c.deferred,
+    }),
     {
       method: "get",
       path: "/journal",
