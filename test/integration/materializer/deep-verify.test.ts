@@ -3,7 +3,12 @@
  * refund due, a deferred payment, an inactive and an unknown item, an item made by a sale line,
  * invalid entries) every verdict replays and every projection matches; an edited projection, and
  * a journal record changed and resealed, are each named (collection, id, field, expected, found).
+ * And the export of a period (`npm run export`): files whose manifest an auditor's tool checks.
  */
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import * as independent from "../../helpers/independent-audit.js";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -66,15 +71,19 @@ afterAll(async () => {
   await shop?.close();
 });
 
-async function deepCli(): Promise<{ code: number; out: string }> {
+async function cli(script: string, ...args: string[]): Promise<{ code: number; out: string }> {
   const env = { ...process.env, MONGODB_URI: shop.relay.db.uri, MONGODB_DB: shop.relay.db.dbName, DATA_DIR: shop.relay.dataDir };
   try {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "server/cli/verify-journal.ts", "--deep", "--team", shop.team.team], { cwd: repoRoot, env });
+    const { stdout } = await run(process.execPath, ["--import", "tsx", script, ...args], { cwd: repoRoot, env });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, out: e.stdout + e.stderr };
   }
+}
+
+async function deepCli(): Promise<{ code: number; out: string }> {
+  return cli("server/cli/verify-journal.ts", "--deep", "--team", shop.team.team);
 }
 
 describe("deep verification", () => {
@@ -152,6 +161,48 @@ describe("deep verification", () => {
     } finally {
       await c.journal.deleteMany({ team });
       await c.journal.insertMany(original);
+    }
+  });
+
+  it("exports a period as JSON Lines and CSV with a manifest of counts and hashes an auditor can check", async () => {
+    const c = shop.materializer.c;
+    const team = shop.team.team;
+    const out = await mkdtemp(path.join(os.tmpdir(), "export-test-"));
+    try {
+      const res = await cli("server/cli/export.ts", "--team", team, "--from", "2026-11-21", "--to", "2026-11-21", "--out", out);
+      expect(res.code).toBe(0);
+      const manifest = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8")) as {
+        team: string; journal: { firstSeq: number; lastSeq: number; prevHash: string; headHash: string };
+        files: { name: string; rows: number; sha256: string }[];
+      };
+      expect(manifest.team).toBe(team);
+      const lines = async (name: string): Promise<string[]> => (await readFile(path.join(out, name), "utf8")).split("\n").filter((l) => l !== "");
+      for (const f of manifest.files) {
+        const bytes = await readFile(path.join(out, f.name));
+        expect(createHash("sha256").update(bytes).digest("hex"), f.name).toBe(f.sha256);
+        expect((await lines(f.name)).length - (f.name.endsWith(".csv") ? 1 : 0), f.name).toBe(f.rows);
+      }
+      // The journal run checks alone, from the prevHash the manifest gives.
+      const journal = (await lines("journal.jsonl")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(journal[0]!.prevHash).toBe(manifest.journal.prevHash);
+      expect(journal.at(-1)!.recordHash).toBe(manifest.journal.headHash);
+      journal.forEach((r, i) => {
+        expect(r.seq).toBe(manifest.journal.firstSeq + i);
+        expect(independent.recordHash(r)).toBe(r.recordHash);
+        if (i > 0) expect(r.prevHash).toBe(journal[i - 1]!.recordHash);
+      });
+      const ofDay = (await c.journal.find({ team }).toArray()).filter((r) => r.entry?.at.startsWith("2026-11-21"));
+      expect(ofDay.length).toBeGreaterThan(3);
+      for (const r of ofDay) expect(journal.map((j) => j.entryId)).toContain(r.entryId);
+      // Projections of the period, and as CSV.
+      const invoices = await c.invoices.find({ team, day: "2026-11-21" }).toArray();
+      expect(manifest.files.find((f) => f.name === "invoices.jsonl")!.rows).toBe(invoices.length);
+      const csv = await lines("invoices.csv");
+      expect(csv[0]).toBe("id,status,total,paid,outstanding,initialPaid,refundDue,customer,at,day,device,user,lines,seq");
+      expect(csv.slice(1).map((l) => l.split(",")[0]).sort()).toEqual(invoices.map((i) => i.id).sort());
+      expect((await lines("daily_summaries.jsonl")).map((l) => (JSON.parse(l) as { day: string }).day)).toEqual(["2026-11-21"]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
     }
   });
 });
