@@ -47,6 +47,10 @@ export interface MaterializerSettings {
   selfCheckRecent: number;
   /** Tests only (MATERIALIZER_PAUSE_AT=<point>:<n>): stop dead the nth time a batch reaches this point. */
   pauseAt: { point: PausePoint; nth: number } | undefined;
+  /** A signed journal checkpoint at least every this many records... */
+  checkpointRecords: number;
+  /** ...or this many seconds once the journal has moved (server/materializer/anchor.ts). */
+  checkpointSeconds: number;
 }
 
 export interface RelayLimits {
@@ -153,6 +157,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pauseAt: pauseAt(env.MATERIALIZER_PAUSE_AT),
       selfCheckMs: intFrom(env, "MATERIALIZER_SELF_CHECK_MS", 10 * 60_000, 0, 7 * 24 * 3600_000),
       selfCheckRecent: intFrom(env, "MATERIALIZER_SELF_CHECK_RECENT", 5000, 1, 10_000_000),
+      checkpointRecords: intFrom(env, "MATERIALIZER_CHECKPOINT_RECORDS", 1000, 1, 1_000_000),
+      checkpointSeconds: intFrom(env, "MATERIALIZER_CHECKPOINT_SECONDS", 60, 1, 24 * 3600),
     },
   };
 }

@@ -101,6 +101,21 @@ export interface StatusDoc {
   /** Segment URL → URL of its verdicts document. */
   verdicts: Record<string, AutomergeUrl>;
   updatedAt: string;
+  /**
+   * The latest signed checkpoint of the team's journal (shared/checkpoint.ts), strings stored as
+   * immutable scalars. Devices keep every one they see: a witness of the journal's head that
+   * lives outside the database (docs/AUDIT.md).
+   */
+  checkpoint?: StoredCheckpoint;
+}
+
+export interface StoredCheckpoint {
+  team: ImmutableString | string;
+  seq: number;
+  head: ImmutableString | string;
+  at: ImmutableString | string;
+  keyId: ImmutableString | string;
+  sig: ImmutableString | string;
 }
 
 /** Segment bound (DESIGN.md): rotate after this many entries or a calendar month. */

@@ -352,6 +352,19 @@ export const COMMANDS: Command[] = [
       }),
   },
   {
+    name: "checkpoint",
+    summary: "export the signed journal checkpoints this device holds (for verify-journal --checkpoint)",
+    options: { ...OFFLINE },
+    example: "npm run device -- checkpoint --data ./till-1 > till-1-checkpoints.json",
+    run: (ctx) =>
+      withDevice(ctx, async (d) => {
+        if (ctx.values.offline !== true) await sleep(1000);
+        // One JSON line that `npm run verify-journal -- --checkpoint FILE` reads as it is, on a terminal too.
+        const row = { team: d.team, device: d.deviceId, exportedAt: new Date().toISOString(), checkpoints: d.checkpoints() };
+        ctx.out.record(row, JSON.stringify(row));
+      }),
+  },
+  {
     name: "peer",
     summary: "sync directly with team mates' devices (no server needed)",
     options: {

@@ -76,17 +76,41 @@ export const RejectionRow: Schema = {
   type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, kind: strOrNull, reason: str, seq: int, at: strOrNull, device: strOrNull, segment: str },
 };
 export const QuarantineRow: Schema = {
-  type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, reason: str, seq: int, segment: str, decidedAt: str },
+  type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, reason: str, seq: int, segment: str, decidedAt: str, submitted: str },
 };
 export const TamperRow: Schema = {
   type: "object", required: ["entryId", "decidedHash", "newHash"], properties: { entryId: str, decidedHash: str, newHash: str, segment: str, device: strOrNull, seenAt: str },
 };
+export const DeferredRow: Schema = {
+  type: "object",
+  required: ["entryId", "entry", "hash", "since"],
+  properties: { entryId: str, entry: { type: "object" }, hash: str, since: str, provenance: { type: "object" } },
+};
 export const JournalRow: Schema = {
   type: "object",
-  required: ["seq", "entryId", "status", "hash", "prevHash", "recordHash"],
+  required: ["_id", "team", "seq", "entryId", "status", "hash", "prevHash", "recordHash"],
   properties: {
-    seq: int, entryId: str, kind: strOrNull, status: { enum: ["accepted", "rejected", "invalid"] }, reason: strOrNull,
+    _id: str, team: str, seq: int, entryId: str, kind: strOrNull, status: { enum: ["accepted", "rejected", "invalid"] }, reason: strOrNull,
     flags: { type: "array", items: str }, hash: str, entry: { type: ["object", "null"] }, effects: { type: "array" },
-    provenance: { type: "object" }, decidedAt: str, prevHash: str, recordHash: str,
+    provenance: { type: "object" }, decidedAt: str, prevHash: str, recordHash: str, submitted: str,
+  },
+};
+
+const hex64 = { type: "string", pattern: "^[0-9a-f]{64}$" };
+export const CheckpointRow: Schema = {
+  type: "object",
+  required: ["team", "seq", "head", "at", "keyId", "sig", "source"],
+  properties: { team: str, seq: int, head: hex64, at: str, keyId: hex64, sig: str, source: { enum: ["signed", "witness"] } },
+};
+export const CheckpointPage: Schema = {
+  type: "object",
+  required: ["team", "publicKey", "rows", "nextAfter", "hasMore"],
+  additionalProperties: false,
+  properties: {
+    team: str,
+    publicKey: { type: "string", description: "the service's ES256 public key (PEM) the checkpoints are signed with" },
+    rows: { type: "array", items: CheckpointRow },
+    nextAfter: { type: "integer", minimum: 0 },
+    hasMore: { type: "boolean" },
   },
 };

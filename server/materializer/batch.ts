@@ -25,6 +25,7 @@ import { teamKey, type Collections, type JournalRecord, type Provenance } from "
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
 import { pausePoint } from "./pause-points.js";
+import { submittedText } from "./submitted.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
 
 export interface BatchEntry {
@@ -75,6 +76,8 @@ export async function processBatch(
   const { c } = ctx;
   const provenanceOf = new Map<string, Provenance>();
   for (const b of batch) provenanceOf.set(b.key, b.provenance);
+  const rawOf = new Map<string, unknown>();
+  for (const b of batch) rawOf.set(b.key, b.raw);
 
   const phases: Record<string, number> = {};
   let mark = Date.now();
@@ -104,6 +107,8 @@ export async function processBatch(
     flags: v.flags ?? [],
     hash: v.hash,
     entry: v.entry ?? null,
+    // An invalid entry has no parsed content: what was submitted is kept, so it can be seen.
+    ...(v.status === "invalid" ? { submitted: submittedText(rawOf.get(v.id)) } : {}),
     effects: v.effects,
     provenance: provenance(v.id),
     decidedAt: now,

@@ -4,6 +4,7 @@
  * well use the same one, so an id alone must never collide across teams.
  */
 import type { Collection, Db } from "mongodb";
+import type { Checkpoint } from "../../shared/checkpoint.js";
 import type { Effect, InvoiceRecord, Item, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
 
 export function teamKey(team: string, id: string): string {
@@ -34,6 +35,8 @@ export interface JournalRecord {
   /** Hash of the entry as decided (for invalid entries, of the reason). */
   hash: string;
   entry: LedgerEntry | null;
+  /** Invalid entries only: what was submitted, as JSON text, bounded (submitted.ts). */
+  submitted?: string;
   effects: Effect[];
   provenance: Provenance;
   decidedAt: string;
@@ -51,6 +54,16 @@ export interface DeferredDoc {
   hash: string;
   since: string;
   provenance: Provenance;
+}
+
+/**
+ * A signed checkpoint of the journal (shared/checkpoint.ts). `source` is `signed` for the ones
+ * this service made, `witness` for one it found published in the status document but missing
+ * here (a database restored from an earlier copy): kept so verify-journal names the rollback.
+ */
+export interface JournalCheckpointDoc extends Checkpoint {
+  _id: string;
+  source: "signed" | "witness";
 }
 
 export interface CheckpointDoc {
@@ -138,7 +151,7 @@ export interface AggregateParts {
  */
 export interface AggregatePartsDoc { _id: string; team: string; parts: string }
 export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
-export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string }
+export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string; submitted?: string }
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
 
 export interface Collections {
@@ -146,6 +159,7 @@ export interface Collections {
   deferred: Collection<DeferredDoc>;
   decided: Collection<DecidedDoc>;
   checkpoints: Collection<CheckpointDoc>;
+  journalCheckpoints: Collection<JournalCheckpointDoc>;
   teamState: Collection<TeamStateDoc>;
   stock: Collection<StockLevelDoc>;
   movements: Collection<StockMovementDoc>;
@@ -169,6 +183,7 @@ export function collections(db: Db): Collections {
     deferred: db.collection("deferred_entries"),
     decided: db.collection("decided_entries"),
     checkpoints: db.collection("materializer_checkpoints"),
+    journalCheckpoints: db.collection("journal_checkpoints"),
     teamState: db.collection("materializer_state"),
     stock: db.collection("stock_levels"),
     movements: db.collection("stock_movements"),
@@ -208,6 +223,7 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.deferred.createIndex({ team: 1 }, { name: "team" });
   await c.decided.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.checkpoints.createIndex({ team: 1 }, { name: "team" });
+  await c.journalCheckpoints.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.stock.createIndex({ team: 1, item: 1 }, { unique: true, name: "team_item" });
   await c.movements.createIndex({ team: 1, item: 1, seq: 1 }, { name: "team_item_seq" });
   await c.invoices.createIndex({ team: 1, day: 1 }, { name: "team_day" });

@@ -46,6 +46,8 @@ export interface VerifyResult {
   records: number;
   head: ChainHead;
   breaks: ChainBreak[];
+  /** recordHash of the records at the seqs asked for (`wantSeqs`) that exist. */
+  hashAt: Map<number, string>;
 }
 
 /**
@@ -56,8 +58,10 @@ export async function verifyJournal(
   c: Collections,
   team: string,
   onProgress?: (checked: number) => void,
+  wantSeqs: ReadonlySet<number> = new Set(),
 ): Promise<VerifyResult> {
   const breaks: ChainBreak[] = [];
+  const hashAt = new Map<number, string>();
   let expectedSeq = 1;
   let prev = "";
   let count = 0;
@@ -74,9 +78,10 @@ export async function verifyJournal(
     if (recordHashOf(rest) !== recordHash) {
       breaks.push({ seq: doc.seq, id: doc._id, reason: "content does not match recordHash (record changed)" });
     }
+    if (wantSeqs.has(doc.seq)) hashAt.set(doc.seq, recordHash);
     prev = recordHash;
     expectedSeq = doc.seq + 1;
     if (onProgress && count % 1000 === 0) onProgress(count);
   }
-  return { team, records: count, head: { seq: expectedSeq - 1, recordHash: prev }, breaks };
+  return { team, records: count, head: { seq: expectedSeq - 1, recordHash: prev }, breaks, hashAt };
 }

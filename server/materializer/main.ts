@@ -14,6 +14,7 @@ import { loadConfig } from "../config.js";
 import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
+import { createCheckpointSigner } from "../audit/signer.js";
 import { Materializer } from "./materializer.js";
 import { armPausePoint } from "./pause-points.js";
 
@@ -72,6 +73,12 @@ async function main(): Promise<void> {
     teams: config.materializer.teams,
     selfCheckMs: config.materializer.selfCheckMs,
     selfCheckRecent: config.materializer.selfCheckRecent,
+    // The service's own key (DATA_DIR/keys or JWT_PRIVATE_KEY): the supervisor passes DATA_DIR.
+    anchor: {
+      signer: createCheckpointSigner(keys),
+      publicKeyPem: keys.publicKeyPem,
+      policy: { everyRecords: config.materializer.checkpointRecords, everyMs: config.materializer.checkpointSeconds * 1000 },
+    },
   });
   await materializer.start();
 

@@ -11,6 +11,7 @@ import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp, type CatchUpReport } from "./projections.js";
+import type { Anchoring } from "./anchor.js";
 import { rebuildTeam } from "./rebuild.js";
 import { runSelfCheck } from "./self-check.js";
 import { HEARTBEAT_MS, heartbeats, type MaterializerHeartbeat, type TeamStatus } from "./readiness.js";
@@ -35,6 +36,8 @@ export interface MaterializerOptions {
   /** Self-check schedule (self-check.ts); at start always, then every `selfCheckMs` (0: never). */
   selfCheckMs?: number;
   selfCheckRecent?: number;
+  /** Signed journal checkpoints (anchor.ts); the process always gives it, tests may not. */
+  anchor?: Anchoring;
 }
 
 /** A team whose start failed: when to try again, and since when it fails. */
@@ -184,6 +187,7 @@ export class Materializer {
       ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
       catchUp: async () => logCatchUp(this.log, team, await catchUp(this.c, team, 2000, undefined, read)),
       selfCheck: { run: selfCheck, everyMs: this.opts.selfCheckMs ?? 0 },
+      ...(this.opts.anchor ? { anchor: this.opts.anchor } : {}),
     });
     await worker.start();
     if (this.stopped) {

@@ -21,8 +21,28 @@ function saleLines(r: JournalRecord): Lines {
   return r.effects.flatMap((e) => (e.type === "stock" && e.entry === r.entryId ? [{ item: e.item, quantity: -e.delta }] : []));
 }
 
-export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
-  const session = read.session;
+/** The projected documents a range of journal records determines, by `_id`. */
+export interface ProjectedRecords {
+  stock: Map<string, StockLevelDoc>;
+  movements: Map<string, StockMovementDoc>;
+  invoices: Map<string, InvoiceDoc>;
+  payments: Map<string, PaymentDoc>;
+  purchases: Map<string, PurchaseDoc>;
+  items: Map<string, ItemDoc>;
+  rejections: Map<string, RejectionDoc>;
+  quarantine: Map<string, QuarantineDoc>;
+  decided: Map<string, DecidedDoc>;
+  /** Sale entry id → what it took from stock, for the sales in the range. */
+  linesOf: Map<string, Lines>;
+}
+
+/**
+ * Pure: what a range of records, in seq order, makes of each projected document. Invoices of
+ * sales outside the range get their `lines` from `linesOf` afterwards (applyRecords reads them
+ * from the journal); over a whole journal every sale is in range. Also the deep verification's
+ * expectation (server/audit/deep.ts).
+ */
+export function projectRecords(team: string, records: readonly JournalRecord[]): ProjectedRecords {
   // Keyed maps: a later record's value for a key replaces an earlier one's.
   const stock = new Map<string, StockLevelDoc>();
   const movements = new Map<string, StockMovementDoc>();
@@ -34,7 +54,6 @@ export async function applyRecords(c: Collections, team: string, records: readon
   const quarantine = new Map<string, QuarantineDoc>();
   const decided = new Map<string, DecidedDoc>();
   const linesOf = new Map<string, Lines>();
-  const needLines = new Set<string>();
 
   for (const r of records) {
     decided.set(r._id, { _id: r._id, team, entryId: r.entryId, kind: r.kind, status: r.status, hash: r.hash, seq: r.seq });
@@ -46,7 +65,10 @@ export async function applyRecords(c: Collections, team: string, records: readon
       continue;
     }
     if (r.status === "invalid") {
-      quarantine.set(r._id, { _id: r._id, team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt });
+      quarantine.set(r._id, {
+        _id: r._id, team, entryId: r.entryId, reason: r.reason ?? "", seq: r.seq, segment: r.provenance.segment, decidedAt: r.decidedAt,
+        ...(r.submitted !== undefined ? { submitted: r.submitted } : {}),
+      });
       continue;
     }
     if (r.kind === "sale") linesOf.set(r.entryId, saleLines(r));
@@ -63,7 +85,6 @@ export async function applyRecords(c: Collections, team: string, records: readon
           const { id, ...fields } = e.invoice;
           const key = teamKey(team, id);
           invoices.set(key, { _id: key, team, id, ...fields, lines: [], seq: r.seq });
-          if (!linesOf.has(id)) needLines.add(id);
           break;
         }
         case "payment": {
@@ -88,10 +109,17 @@ export async function applyRecords(c: Collections, team: string, records: readon
     }
   }
 
+  for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
+  return { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
+}
+
+export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
+  const session = read.session;
+  const { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
   // These records exist, so point lookups are cheap even where `$in` scans.
-  const missing = [...needLines].filter((id) => !linesOf.has(id));
+  const missing = [...invoices.values()].map((inv) => inv.id).filter((id) => !linesOf.has(id));
   if (missing.length > 0) {
     for (const sale of await findByIds(c.journal, missing.map((id) => teamKey(team, id)), read)) {
       linesOf.set(sale.entryId, saleLines(sale));

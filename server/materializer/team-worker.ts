@@ -13,7 +13,8 @@ import {
   type DocumentId,
   type Repo,
 } from "@automerge/automerge-repo";
-import type { CatalogDoc, DocKind, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
+import { parseCheckpoint, type Checkpoint } from "../../shared/checkpoint.js";
+import type { CatalogDoc, DocKind, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredCheckpoint, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
 import {
   DEFAULT_SETTINGS,
   parseCustomer,
@@ -26,9 +27,12 @@ import {
 import type { Logger } from "../log.js";
 import { checkedLink, ForeignDocumentError } from "../relay/links.js";
 import type { DocumentRegistry } from "../relay/registry.js";
+import { checkpointSignatureValid } from "../audit/signer.js";
+import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
 import { teamKey, type JournalRecord } from "./collections.js";
 import { findForeignCatalogRows } from "./catalog-rows.js";
+import { chainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
 import { replaceAll } from "./write-set.js";
@@ -54,6 +58,8 @@ export interface TeamWorkerOptions {
   catchUp?: () => Promise<void>;
   /** The self-check (self-check.ts), run between batches every `everyMs` (0: never). */
   selfCheck?: { run: () => Promise<void>; everyMs: number };
+  /** Signed checkpoints of the journal (anchor.ts); none are made without it. */
+  anchor?: Anchoring;
 }
 
 interface Segment {
@@ -117,6 +123,8 @@ export class TeamWorker {
   private catchUpFirst = false;
   private readonly projectedCatalog = new Map<string, string>();
   private foreignCheck: Promise<void> | null = null;
+  /** The latest checkpoint signed for this team; `undefined` until read from MongoDB. */
+  private lastCheckpoint: Checkpoint | null | undefined;
 
   constructor(private readonly opts: TeamWorkerOptions) {
     this.log = opts.logger.child({ module: "materializer", team: opts.team });
@@ -167,6 +175,7 @@ export class TeamWorker {
     const opening = this.refreshSegments();
     opening.catch(() => undefined); // handled by the await below, after republish
     await this.republish();
+    await this.keepPublishedWitness();
     this.started = true;
     this.schedule();
     // In the background: on FerretDB the check scans (2.3 s for 5,000 items), and it only reports.
@@ -430,6 +439,7 @@ export class TeamWorker {
     const hasDeferred = (await c.deferred.countDocuments({ team: this.opts.team })) > 0;
     if (batch.length === 0 && !hasDeferred) {
       await this.saveCheckpoints(advanced);
+      await this.anchor(); // the periodic tick is what signs a quiet team's last records
       return;
     }
     const started = Date.now();
@@ -443,6 +453,7 @@ export class TeamWorker {
     }
     await this.saveCheckpoints(advanced);
     await this.publish(outcome);
+    await this.anchor();
     this.observe(outcome, batch.length, started, oldest);
   }
 
@@ -593,6 +604,65 @@ export class TeamWorker {
       d.seq = last.seq;
       d.updatedAt = this.now();
     });
+  }
+
+  /** Signs, stores and publishes a checkpoint of the chain head when the policy says one is due. */
+  private async anchor(): Promise<void> {
+    const anchoring = this.opts.anchor;
+    if (!anchoring) return;
+    const { c, heads } = this.opts.ctx;
+    const team = this.opts.team;
+    let head = heads?.get(team);
+    if (!head) {
+      head = await chainHead(c, team);
+      heads?.set(team, head);
+    }
+    if (this.lastCheckpoint === undefined) this.lastCheckpoint = await latestSignedCheckpoint(c, team);
+    const now = this.now();
+    if (!checkpointDue(this.lastCheckpoint, head, Date.parse(now), anchoring.policy)) return;
+    const cp = anchoring.signer.sign({ team, seq: head.seq, head: head.recordHash, at: now });
+    // Stored before it is published: a device never holds a checkpoint the database never had.
+    await storeCheckpoint(c, cp, "signed");
+    this.lastCheckpoint = cp;
+    this.publishCheckpoint(cp);
+  }
+
+  private publishCheckpoint(cp: Checkpoint): void {
+    const stored: StoredCheckpoint = {
+      team: new A.ImmutableString(cp.team), seq: cp.seq, head: new A.ImmutableString(cp.head),
+      at: new A.ImmutableString(cp.at), keyId: new A.ImmutableString(cp.keyId), sig: new A.ImmutableString(cp.sig),
+    };
+    this.status.change((d) => {
+      d.checkpoint = stored;
+    });
+  }
+
+  /**
+   * At start: a checkpoint published in the status document (which lives with the relay, not in
+   * MongoDB) that the database does not have means the database is an earlier copy, or its
+   * checkpoints were deleted. It is stored back as a witness, so verify-journal names it; the
+   * latest stored one is published again otherwise.
+   */
+  private async keepPublishedWitness(): Promise<void> {
+    const anchoring = this.opts.anchor;
+    if (!anchoring) return;
+    const { c } = this.opts.ctx;
+    const published = this.status.doc().checkpoint;
+    const cp = published === undefined ? undefined : parseCheckpoint(published);
+    if (cp !== undefined && typeof cp !== "string" && cp.team === this.opts.team && checkpointSignatureValid(cp, anchoring.publicKeyPem)) {
+      if (!(await c.journalCheckpoints.findOne({ _id: checkpointId(cp) }))) {
+        await storeCheckpoint(c, cp, "witness");
+        this.log.error(
+          { seq: cp.seq, head: cp.head, at: cp.at },
+          "the status document holds a signed checkpoint this database lacks: database restored from an earlier copy, or checkpoints deleted; kept as a witness for verify-journal",
+        );
+      }
+    }
+    this.lastCheckpoint = await latestSignedCheckpoint(c, this.opts.team);
+    if (this.lastCheckpoint && (typeof cp === "string" || cp === undefined || cp.sig !== this.lastCheckpoint.sig)) {
+      // Only when it is newer than what devices hold (a witness of a later head stays published).
+      if (cp === undefined || typeof cp === "string" || cp.seq < this.lastCheckpoint.seq) this.publishCheckpoint(this.lastCheckpoint);
+    }
   }
 
   private async writeVerdicts(segmentId: string, verdicts: Map<string, PublishedVerdict>): Promise<void> {

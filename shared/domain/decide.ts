@@ -441,8 +441,22 @@ export function decideBatch(
   settings: TeamSettings,
   now: string,
 ): BatchResult {
+  return decideInto(structuredClone(state), batch, settings, now);
+}
+
+/**
+ * decideBatch without the copy: `state` is changed in place and returned as the result's state.
+ * For replaying a whole journal one record at a time (server/audit/deep.ts), where copying the
+ * state for every record would cost the square of the journal's length.
+ */
+export function decideInto(
+  state: LedgerState,
+  batch: readonly BatchInput[],
+  settings: TeamSettings,
+  now: string,
+): BatchResult {
   const judged = batch.map(judge).sort(canonicalOrder);
-  const decider = new Decider(structuredClone(state), settings, now);
+  const decider = new Decider(state, settings, now);
   decider.run(judged);
   // An entry deferred and resolved within this batch reports only its final verdict.
   const lastIndex = new Map<string, number>();

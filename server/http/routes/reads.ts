@@ -9,7 +9,7 @@ import { teamKey } from "../../materializer/collections.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, pageLimit, type Route, type RouteContext } from "../route.js";
 import {
-  BalanceRow, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
+  BalanceRow, CheckpointPage, DeferredRow, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
 } from "../schemas.js";
 
 /** Members, auditors and admins of the team; a service token names the team with `?team=`. */
@@ -66,7 +66,14 @@ function listRoute<T extends { _id: string; team: string }>(spec: ListSpec<T>): 
   };
 }
 
-export function readRoutes({ c }: ApiDeps): Route[] {
+/** The seq cursor of the journal and its checkpoints: a non-negative integer, 0 when absent. */
+function seqCursor(raw: string | undefined): number {
+  const after = raw === undefined || raw === "" ? 0 : Number(raw);
+  if (!Number.isSafeInteger(after) || after < 0) throw new ApiError(400, "invalid-query", "after must be a non-negative integer (a journal seq)");
+  return after;
+}
+
+export function readRoutes({ c, tokens }: ApiDeps): Route[] {
   const statuses = ["open", "finalized", "void"];
   return [
     listRoute({
@@ -106,6 +113,12 @@ export function readRoutes({ c }: ApiDeps): Route[] {
     listRoute({ path: "/rejections", summary: "Entries the materializer rejected, with reasons", row: RejectionRow, collection: c.rejections }),
     listRoute({ path: "/quarantine", summary: "Entries that did not parse, with reasons", row: QuarantineRow, collection: c.quarantine }),
     listRoute({ path: "/tamper-events", summary: "Decided entries that changed afterwards", row: TamperRow, collection: c.tampers }),
+    listRoute({
+      path: "/deferred",
+      summary: "Payments and voids waiting for their invoice: not in the journal until decided",
+      row: DeferredRow,
+      collection: c.deferred,
+    }),
     {
       method: "get",
       path: "/journal",
@@ -117,13 +130,32 @@ export function readRoutes({ c }: ApiDeps): Route[] {
       async handle(ctx) {
         const team = readTeam(ctx.claims!, ctx.query);
         const limit = pageLimit(ctx.query.limit);
-        const after = ctx.query.after === undefined || ctx.query.after === "" ? 0 : Number(ctx.query.after);
-        if (!Number.isSafeInteger(after) || after < 0) throw new ApiError(400, "invalid-query", "after must be a non-negative integer (a journal seq)");
+        const after = seqCursor(ctx.query.after);
         const docs = await c.journal.find({ team, seq: { $gt: after } }).sort({ seq: 1 }).limit(limit + 1).toArray();
         const hasMore = docs.length > limit;
-        const rows = docs.slice(0, limit).map((d) => strip(d));
+        // Served whole, `_id` and `team` included: recordHash covers them, so each row verifies as
+        // served (docs/AUDIT.md).
+        const rows = docs.slice(0, limit);
         // The cursor never goes back: an empty page hands the caller's cursor back to poll again.
         return { status: 200, body: { team, rows, nextAfter: rows.at(-1)?.seq ?? after, hasMore } };
+      },
+    },
+    {
+      method: "get",
+      path: "/journal/checkpoints",
+      summary: "Signed checkpoints of the journal's hash chain in seq order, with the service's public key to check them",
+      tag: "audit",
+      query: { team: "team to read (service tokens only)", after: "checkpoint seq already seen (default 0)", limit: "checkpoints per page, 1-500 (default 100)" },
+      authorize: readers,
+      responses: { 200: { description: "checkpoints after the cursor", schema: CheckpointPage }, ...errors(400, 401, 403) },
+      async handle(ctx) {
+        const team = readTeam(ctx.claims!, ctx.query);
+        const limit = pageLimit(ctx.query.limit);
+        const after = seqCursor(ctx.query.after);
+        const docs = await c.journalCheckpoints.find({ team, seq: { $gt: after } }).sort({ seq: 1, _id: 1 }).limit(limit + 1).toArray();
+        const hasMore = docs.length > limit;
+        const rows = docs.slice(0, limit).map(({ _id: _ignored, ...rest }) => rest);
+        return { status: 200, body: { team, publicKey: tokens.publicKeyPem, rows, nextAfter: rows.at(-1)?.seq ?? after, hasMore } };
       },
     },
   ];

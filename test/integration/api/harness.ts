@@ -2,7 +2,7 @@
  * The API over HTTP against a running service: a shop (relay + in-process materializer), users
  * made through the API, and a small fetch wrapper that keeps the raw body for byte comparisons.
  */
-import { startShop, type Shop } from "../materializer/harness.js";
+import { startShop, type Shop, type ShopOptions } from "../materializer/harness.js";
 
 export interface Answer<T = Record<string, unknown>> {
   status: number;
@@ -22,8 +22,8 @@ export interface ApiShop extends Shop {
   call<T = Record<string, unknown>>(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Answer<T>>;
 }
 
-export async function startApiShop(settings: Record<string, unknown> = {}): Promise<ApiShop> {
-  const shop = await startShop(undefined, settings);
+export async function startApiShop(settings: Record<string, unknown> = {}, shopOptions: ShopOptions = {}): Promise<ApiShop> {
+  const shop = await startShop(undefined, settings, shopOptions);
   const url = `${shop.relay.service.url}/api`;
   const team = shop.team.team;
   const call: ApiShop["call"] = async (method, path, opts = {}) => {

@@ -7,6 +7,9 @@ import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge
 import { pino } from "pino";
 import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { readVerdicts } from "../../../client/read-docs.js";
+import { loadOrCreateKeys } from "../../../server/auth/keys.js";
+import { createCheckpointSigner } from "../../../server/audit/signer.js";
+import type { Anchoring, CheckpointPolicy } from "../../../server/materializer/anchor.js";
 import { Materializer, type MaterializerOptions } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
@@ -24,15 +27,25 @@ export interface Shop {
   close(): Promise<void>;
 }
 
-export async function startShop(
-  teamId = `shop${randomUUID().slice(0, 8)}`,
-  settings: Record<string, unknown> = {},
-  extra: Partial<MaterializerOptions> = {},
-): Promise<Shop> {
+/** Materializer options for the shop's materializer, and checkpoints signed with the relay's key. */
+export interface ShopOptions extends Partial<MaterializerOptions> {
+  /** Sign journal checkpoints with the relay's key, as the materializer process does. */
+  checkpoints?: CheckpointPolicy;
+}
+
+/** The anchoring the materializer process sets up: the service key from the relay's data folder. */
+export async function anchoringOf(relay: TestRelay, policy: CheckpointPolicy): Promise<Anchoring> {
+  const keys = await loadOrCreateKeys({ privateKeyPem: undefined, publicKeyPem: undefined, dataDir: relay.dataDir });
+  return { signer: createCheckpointSigner(keys), publicKeyPem: keys.publicKeyPem, policy };
+}
+
+export async function startShop(teamId = `shop${randomUUID().slice(0, 8)}`, settings: Record<string, unknown> = {}, opts: ShopOptions = {}): Promise<Shop> {
   const relay = await startTestRelay();
   const team = await relay.service.teams.createTeam(teamId, settings);
   const service = await connectClient(relay.service.syncUrl, relay.token({ sub: "materializer", team: "*", role: "service" }));
+  const { checkpoints, ...extra } = opts;
   const materializer = new Materializer({
+    ...(checkpoints ? { anchor: await anchoringOf(relay, checkpoints) } : {}),
     db: relay.db.db,
     client: relay.db.client,
     features: databaseInfo().features,
