@@ -5,6 +5,7 @@
  */
 import {
   Repo,
+  parseAutomergeUrl,
   type AutomergeUrl,
   type DocHandle,
   type NetworkAdapterInterface,
@@ -48,7 +49,6 @@ import {
   readRoot,
   readSegments,
   readStatus,
-  readVerdicts,
   segmentCreatedAt,
   segmentEntries,
   segmentSize,
@@ -57,6 +57,8 @@ import {
 } from "./read-docs.js";
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
+import { guardIncoming, StatementGate, StatementReader, type DroppedMessage } from "./statements.js";
+import { VerdictTracker } from "./verdicts.js";
 import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 
@@ -122,6 +124,8 @@ export interface DeviceEvents {
   peer: (e: { address: string; status: LinkStatus }) => void;
   /** A wedged document handle was recovered (see safe-change.ts). */
   recovered: (e: { documentId: string }) => void;
+  /** A peer's change to a server-owned document was refused (client/statements.ts). */
+  dropped: (e: DroppedMessage) => void;
 }
 
 export interface InvoiceView {
@@ -187,9 +191,13 @@ export class Device extends Emitter<DeviceEvents> {
   #status!: DocHandle<unknown>;
   /** Every segment of the team this device holds, by registry key. */
   readonly #segments = new Map<string, { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }>();
-  readonly #verdictDocs = new Map<string, DocHandle<unknown>>();
-  /** Own segment URL → verdicts seen so far. */
-  readonly #verdicts = new Map<string, Map<string, PublishedVerdict>>();
+  #verdicts!: VerdictTracker;
+  #statusReader!: StatementReader<StatusView>;
+  /** Present when the device has the service's public key (needed for any peer link). */
+  #gate: StatementGate | undefined;
+  /** Document ids by who may write them, for the peer message filter. */
+  #serverIds = new Set<string>();
+  #memberIds = new Set<string>();
   #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
@@ -269,6 +277,7 @@ export class Device extends Emitter<DeviceEvents> {
       await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     }
     this.#enrollment = enrollment;
+    this.#setUpStatements(enrollment);
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -277,6 +286,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
+    this.#memberIds = new Set([this.#registry.documentId, this.#catalog.documentId]);
     this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids));
     const acked = await loadRecord(this.#opts.platform.storage, "acked");
     if (typeof acked === "object" && acked !== null) {
@@ -301,7 +311,7 @@ export class Device extends Emitter<DeviceEvents> {
    */
   #recoverWedged(): void {
     if (this.#closed) return;
-    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#verdictDocs.values()] as Array<DocHandle<unknown>>;
+    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#verdicts.handles()] as Array<DocHandle<unknown>>;
     for (const seg of this.#segments.values()) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
     for (const handle of handles) {
       try {
@@ -395,6 +405,7 @@ export class Device extends Emitter<DeviceEvents> {
     await this.repo.flush([this.#registry.documentId]);
     const slot = { url: handle.url };
     this.#segments.set(segmentKey(this.deviceId, n), slot);
+    this.#memberIds.add(handle.documentId);
     this.#hold(slot, handle);
     this.#current = { n, handle, size: 0, month: monthOf(at) };
     return this.#current;
@@ -410,6 +421,7 @@ export class Device extends Emitter<DeviceEvents> {
     const loading: Array<Promise<void>> = [];
     for (const [key, url] of readSegments(this.#registry.doc())) {
       if (this.#segments.has(key)) continue;
+      this.#memberIds.add(documentIdOf(url));
       const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
       this.#segments.set(key, slot);
       const load = this.repo
@@ -455,50 +467,51 @@ export class Device extends Emitter<DeviceEvents> {
     });
   }
 
-  // ---- verdicts ----
+  // ---- verdicts and statements ----
+
+  #setUpStatements(enrollment: Enrollment): void {
+    const publicKeyPem = enrollment.publicKeyPem;
+    this.#serverIds = new Set([documentIdOf(enrollment.rootUrl), documentIdOf(enrollment.status)]);
+    this.#gate = publicKeyPem
+      ? new StatementGate({
+          repo: this.repo,
+          publicKeyPem,
+          serverDocuments: () => this.#serverIds,
+          memberDocuments: () => this.#memberIds,
+          onDrop: (drop) => this.emit("dropped", drop),
+        })
+      : undefined;
+    const key = this.#gate?.key;
+    this.#statusReader = new StatementReader(key, readStatus, readStatus(undefined));
+    this.#verdicts = new VerdictTracker({
+      repo: this.repo,
+      key,
+      // Unsigned verdicts are believed only in a team whose status is unsigned too (see statements.ts).
+      unsignedAllowed: () => !this.#statusReader.claimsSigned,
+      whenReady: (handle) => this.#whenReadyWhileOpen(handle),
+      onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
+      onChange: () => (this.#provisional = undefined),
+    });
+  }
 
   #statusView(): StatusView {
-    return readStatus(this.#status.doc());
+    const signedBefore = this.#statusReader.claimsSigned;
+    const view = this.#statusReader.view(this.#status.documentId, this.#status.doc(), this.#status.heads(), true);
+    if (this.#statusReader.claimsSigned !== signedBefore) this.#verdicts.refresh();
+    return view;
   }
 
   #onStatus(): void {
     this.#provisional = undefined;
     const status = this.#statusView();
-    for (const [key, seg] of this.#segments) {
-      if (!key.startsWith(`${this.deviceId}/`)) continue;
-      const vUrl = status.verdicts.get(seg.url);
-      if (!vUrl || this.#verdictDocs.has(seg.url)) continue;
-      const segUrl = seg.url;
-      void this.repo
-        .find<unknown>(vUrl, { allowableStates: ["ready", "unavailable", "requesting"] })
-        .then(async (handle) => {
-          if (!(await this.#whenReadyWhileOpen(handle)) || this.#verdictDocs.has(segUrl)) return;
-          this.#verdictDocs.set(segUrl, handle);
-          const read = (): void => this.#readVerdicts(segUrl, handle);
-          handle.on("change", read);
-          read();
-        })
-        .catch(() => undefined);
-    }
-  }
-
-  #readVerdicts(segmentUrl: string, handle: DocHandle<unknown>): void {
-    const next = readVerdicts(handle.doc());
-    const prev = this.#verdicts.get(segmentUrl) ?? new Map<string, PublishedVerdict>();
-    this.#verdicts.set(segmentUrl, next);
-    this.#provisional = undefined;
-    for (const [entryId, v] of next) {
-      const old = prev.get(entryId);
-      if (!old || old.status !== v.status || old.reason !== v.reason) this.emit("verdict", { entryId, verdict: v });
-    }
+    for (const vUrl of status.verdicts.values()) this.#serverIds.add(documentIdOf(vUrl));
+    const own: string[] = [];
+    for (const [key, seg] of this.#segments) if (key.startsWith(`${this.deviceId}/`)) own.push(seg.url);
+    this.#verdicts.follow(status, own);
   }
 
   #verdictOf(entryId: string): PublishedVerdict | undefined {
-    for (const m of this.#verdicts.values()) {
-      const v = m.get(entryId);
-      if (v) return v;
-    }
-    return undefined;
+    return this.#verdicts.verdictOf(entryId);
   }
 
   // ---- connectivity and progress ----
@@ -599,6 +612,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
     const trust = this.#trust();
     const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
+    this.#guardPeer(listener.adapter);
     this.#listeners.push(listener);
     this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
     return listener.port;
@@ -617,8 +631,16 @@ export class Device extends Emitter<DeviceEvents> {
       ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
       onStatus: (status) => this.emit("peer", { address, status }),
     });
+    this.#guardPeer(adapter);
     this.#peers.set(address, adapter);
     this.repo.networkSubsystem.addNetworkAdapter(adapter);
+  }
+
+  /** Every peer link passes its incoming messages through the statement gate. */
+  #guardPeer(adapter: NetworkAdapterInterface): void {
+    const gate = this.#gate;
+    if (!gate) throw new ClientError("bad-token", "peer-to-peer needs the team's public key (publicKeyPem at open)");
+    guardIncoming(adapter, gate.filterPeerMessage);
   }
 
   disconnectPeer(address: string): void {
@@ -840,6 +862,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
+    this.#verdicts?.close();
     try {
       if (this.#segments.size > 0) this.pendingCount();
       await saveRecord(this.#opts.platform.storage, "acked", this.#acked);
@@ -853,6 +876,10 @@ export class Device extends Emitter<DeviceEvents> {
       // A repo shutting down mid-reconnect can complain; the data is flushed per write anyway.
     }
   }
+}
+
+function documentIdOf(url: AutomergeUrl): string {
+  return parseAutomergeUrl(url).documentId;
 }
 
 function isEnrollment(v: unknown): v is Enrollment {

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
+    statementKeyPem: keys.privateKeyPem,
   });
   await materializer.start();
 

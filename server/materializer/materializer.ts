@@ -11,6 +11,7 @@ import { collections, ensureIndexes, type Collections } from "./collections.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
+import { StatementSigner } from "./statements.js";
 import { TeamWorker } from "./team-worker.js";
 
 export interface MaterializerOptions {
@@ -27,6 +28,12 @@ export interface MaterializerOptions {
   maxBatch?: number;
   /** Only these teams; all when absent or empty. */
   teams?: readonly string[];
+  /**
+   * The service's ES256 private key (the token key): signs root, status and verdict documents so
+   * devices can accept them from peers. Without it they are published unsigned, which devices
+   * accept only from the relay.
+   */
+  statementKeyPem?: string;
 }
 
 export class Materializer {
@@ -37,9 +44,12 @@ export class Materializer {
   private poll: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly log: Logger;
+  /** One for every team: it remembers what it last signed per document. */
+  private readonly signer: StatementSigner | undefined;
 
   constructor(private readonly opts: MaterializerOptions) {
     this.c = collections(opts.db);
+    this.signer = opts.statementKeyPem ? new StatementSigner(opts.statementKeyPem) : undefined;
     this.metrics = opts.metrics ?? createMaterializerMetrics();
     this.log = opts.logger.child({ module: "materializer" });
   }
@@ -104,6 +114,7 @@ export class Materializer {
       ...(this.opts.now ? { now: this.opts.now } : {}),
       ...(this.opts.deferCheckMs ? { deferCheckMs: this.opts.deferCheckMs } : {}),
       ...(this.opts.maxBatch ? { maxBatch: this.opts.maxBatch } : {}),
+      ...(this.signer ? { signer: this.signer } : {}),
     });
     await worker.start();
     if (this.stopped) {

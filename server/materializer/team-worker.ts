@@ -29,6 +29,7 @@ import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } f
 import { teamKey, type JournalRecord } from "./collections.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
+import type { StatementSigner } from "./statements.js";
 import { replaceAll } from "./write-set.js";
 
 const FIND_TIMEOUT_MS = 15_000;
@@ -48,6 +49,8 @@ export interface TeamWorkerOptions {
   maxBatch?: number;
   /** How often waiting (deferred) entries are checked for expiry. */
   deferCheckMs?: number;
+  /** Signs the server-owned documents; without it they are published unsigned (as before statements). */
+  signer?: StatementSigner;
 }
 
 interface Segment {
@@ -108,6 +111,9 @@ export class TeamWorker {
     this.registryDoc = await repo.find<SegmentRegistryDoc>(root.registry, bounded());
     this.catalog = await repo.find<CatalogDoc>(root.catalog, bounded());
     this.status = await repo.find<StatusDoc>(root.status, bounded());
+    // Documents from before signatures get their first statement (no new version otherwise).
+    this.serverChange(this.root);
+    this.serverChange(this.status);
     for (const [segmentUrl, verdictsUrl] of Object.entries(this.status.doc().verdicts ?? {})) {
       if (isValidAutomergeUrl(verdictsUrl)) this.verdictDocs.set(segmentUrl, await repo.find<VerdictsDoc>(verdictsUrl, bounded()));
     }
@@ -399,7 +405,7 @@ export class TeamWorker {
       open[inv.id] = { total: inv.total, paid: inv.paid, outstanding: inv.outstanding, status: "open" };
     }
     const head = await c.journal.find({ team: this.opts.team }).sort({ seq: -1 }).limit(1).next();
-    this.status.change((d) => {
+    this.serverChange(this.status, (d) => {
       for (const [k, v] of Object.entries(stock)) if (d.stock[k] !== v) d.stock[k] = v;
       for (const k of Object.keys(d.invoices)) if (!Object.hasOwn(open, k)) delete d.invoices[k];
       for (const [k, v] of Object.entries(open)) {
@@ -436,7 +442,7 @@ export class TeamWorker {
       }
     }
     const last = outcome.records[outcome.records.length - 1]!;
-    this.status.change((d) => {
+    this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
       for (const [id, inv] of invoices) {
@@ -446,6 +452,15 @@ export class TeamWorker {
       d.seq = last.seq;
       d.updatedAt = this.now();
     });
+  }
+
+  /**
+   * Every change to a server-owned document goes through here: with a signer it carries the
+   * service's statement, so devices can take it from peers (server/materializer/statements.ts).
+   */
+  private serverChange<T>(handle: DocHandle<T>, fn?: (d: T) => void): void {
+    if (this.opts.signer) this.opts.signer.change(handle, fn);
+    else if (fn) handle.change(fn);
   }
 
   private async writeVerdicts(segmentId: string, verdicts: Map<string, PublishedVerdict>): Promise<void> {
@@ -462,11 +477,11 @@ export class TeamWorker {
       handle = this.opts.repo.import<VerdictsDoc>(A.save(A.from(initial as unknown as Record<string, unknown>)), { docId: documentId });
       this.verdictDocs.set(segmentUrl, handle);
       const created = handle;
-      this.status.change((d) => {
+      this.serverChange(this.status, (d) => {
         d.verdicts[segmentUrl] = created.url;
       });
     }
-    handle.change((d) => {
+    this.serverChange(handle, (d) => {
       for (const [id, v] of verdicts) {
         const cur = d.verdicts[id];
         if (cur && String(cur.status) === v.status && cur.seq === v.seq) continue;

@@ -7,6 +7,7 @@ import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge
 import { pino } from "pino";
 import type { CatalogDoc, LedgerSegmentDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { readVerdicts } from "../../../client/read-docs.js";
+import { loadOrCreateKeys } from "../../../server/auth/keys.js";
 import { Materializer } from "../../../server/materializer/materializer.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
@@ -35,6 +36,7 @@ export async function startShop(teamId = `shop${randomUUID().slice(0, 8)}`, sett
     repo: service.repo,
     logger: pino({ level: "warn" }),
     teamPollMs: 200,
+    statementKeyPem: (await loadOrCreateKeys({ privateKeyPem: undefined, publicKeyPem: undefined, dataDir: relay.dataDir })).privateKeyPem,
   });
   await materializer.start();
   const admin = await connectClient(relay.service.syncUrl, relay.token({ sub: "boss", team: teamId, role: "admin", device: "office" }));
