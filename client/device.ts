@@ -27,6 +27,7 @@ import {
 } from "../shared/domain/index.js";
 import type { BackoffOptions } from "./backoff.js";
 import { CatalogEditor, readCatalog, type CatalogView } from "./catalog.js";
+import { catalogConflicts, type CatalogConflict } from "./catalog-conflicts.js";
 import { Emitter } from "./emitter.js";
 import {
   buildPayment,
@@ -43,7 +44,7 @@ import {
 } from "./entries.js";
 import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
-import { computeProvisional, type Provisional } from "./provisional.js";
+import { computeProvisional, undecidedEntries, type Provisional } from "./provisional.js";
 import {
   ownSegments,
   readRoot,
@@ -131,11 +132,11 @@ export interface DeviceEvents {
 export interface InvoiceView {
   id: string;
   sale: SaleEntry;
-  /** The server's verdict when this device has it (own entries), else undefined. */
+  /** The server's verdict when this device has it, else undefined. */
   verdict?: PublishedVerdict;
   /** Open balance from the status document, when the invoice is open there. */
   authoritative?: PublishedInvoice;
-  /** Provisional record (authoritative plus own undecided entries), when known. */
+  /** Provisional record (authoritative plus every undecided entry held here), when known. */
   provisional?: InvoiceRecord;
 }
 
@@ -287,7 +288,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
     this.#memberIds = new Set([this.#registry.documentId, this.#catalog.documentId]);
-    this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids));
+    this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids), this.deviceId);
     const acked = await loadRecord(this.#opts.platform.storage, "acked");
     if (typeof acked === "object" && acked !== null) {
       for (const [k, v] of Object.entries(acked)) if (Number.isSafeInteger(v)) this.#acked[k] = v as number;
@@ -505,9 +506,11 @@ export class Device extends Emitter<DeviceEvents> {
     this.#provisional = undefined;
     const status = this.#statusView();
     for (const vUrl of status.verdicts.values()) this.#serverIds.add(documentIdOf(vUrl));
-    const own: string[] = [];
-    for (const [key, seg] of this.#segments) if (key.startsWith(`${this.deviceId}/`)) own.push(seg.url);
-    this.#verdicts.follow(status, own);
+    // Every segment's verdicts, not only own ones: provisional figures count others' undecided
+    // entries, and need to know which of them are decided.
+    const segments: Array<{ url: string; own: boolean }> = [];
+    for (const [key, seg] of this.#segments) segments.push({ url: seg.url, own: key.startsWith(`${this.deviceId}/`) });
+    this.#verdicts.follow(status, segments);
   }
 
   #verdictOf(entryId: string): PublishedVerdict | undefined {
@@ -733,6 +736,11 @@ export class Device extends Emitter<DeviceEvents> {
     return readCatalog(this.#catalog.doc());
   }
 
+  /** Catalog fields edited concurrently: the competing values and who made each. */
+  conflicts(): CatalogConflict[] {
+    return catalogConflicts(this.#catalog.doc());
+  }
+
   // ---- reads ----
 
   /** Every parsed entry of every segment this device holds (the team's ledger as known here). */
@@ -789,25 +797,18 @@ export class Device extends Emitter<DeviceEvents> {
     const entries = this.entries();
     const sales = new Map<string, SaleEntry>();
     for (const e of entries) if (e.kind === "sale") sales.set(e.id, e);
-    const ownUndecided = entries
-      .filter((e) => e.device === this.deviceId)
-      .filter((e) => {
-        const v = this.#verdictOf(e.id);
-        return !v || v.status === "deferred";
-      })
-      .map((e) => ({ key: e.id, raw: e }));
     this.#provisional = computeProvisional({
       status: this.#statusView(),
       items: this.catalog().items,
       sales,
-      ownUndecided,
+      undecided: undecidedEntries(entries, (id) => this.#verdictOf(id)),
       settings: this.#refs.settings,
       now,
     });
     return this.#provisional;
   }
 
-  /** Provisional figures: authoritative stock and balances plus own undecided entries. */
+  /** Provisional figures: authoritative stock and balances plus every undecided entry held here. */
   provisional(): Projection {
     return this.#ensureProvisional().projection;
   }

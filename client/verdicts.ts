@@ -1,7 +1,7 @@
 /**
- * The server's verdicts on this device's own entries: one verdicts document per own segment,
- * found through the status document, read only as far as its server statement lets them be
- * believed (client/statements.ts).
+ * The server's verdicts on the team's entries: one verdicts document per segment, found through
+ * the status document, read only as far as its server statement lets them be believed
+ * (client/statements.ts). `verdict` events are for own entries only.
  */
 import type { AutomergeUrl, DocHandle, Repo } from "@automerge/automerge-repo";
 import type { KeyObject } from "node:crypto";
@@ -24,6 +24,7 @@ export interface VerdictTrackerOptions {
 
 interface Tracked {
   handle: DocHandle<unknown>;
+  own: boolean;
   reader: StatementReader<Map<string, PublishedVerdict>>;
   verdicts: Map<string, PublishedVerdict>;
 }
@@ -39,21 +40,21 @@ export class VerdictTracker {
     this.#opts = opts;
   }
 
-  /** Follows the verdicts document the status lists for each own segment not followed yet. */
-  follow(status: StatusView, ownSegmentUrls: Iterable<string>): void {
-    for (const segUrl of ownSegmentUrls) {
+  /** Follows the verdicts document the status lists for each segment not followed yet. */
+  follow(status: StatusView, segments: Iterable<{ url: string; own: boolean }>): void {
+    for (const { url: segUrl, own } of segments) {
       const vUrl = status.verdicts.get(segUrl);
       if (!vUrl || this.#tracked.has(segUrl) || this.#opening.has(segUrl)) continue;
       this.#opening.add(segUrl);
-      void this.#open(segUrl, vUrl).finally(() => this.#opening.delete(segUrl));
+      void this.#open(segUrl, vUrl, own).finally(() => this.#opening.delete(segUrl));
     }
   }
 
-  async #open(segUrl: string, vUrl: AutomergeUrl): Promise<void> {
+  async #open(segUrl: string, vUrl: AutomergeUrl, own: boolean): Promise<void> {
     try {
       const handle = await this.#opts.repo.find<unknown>(vUrl, { allowableStates: ["ready", "unavailable", "requesting"] });
       if (!(await this.#opts.whenReady(handle)) || this.#tracked.has(segUrl)) return;
-      const tracked: Tracked = { handle, reader: new StatementReader(this.#opts.key, readVerdicts, new Map()), verdicts: new Map() };
+      const tracked: Tracked = { handle, own, reader: new StatementReader(this.#opts.key, readVerdicts, new Map()), verdicts: new Map() };
       this.#tracked.set(segUrl, tracked);
       const read = (): void => this.#read(tracked);
       handle.on("change", read);
@@ -75,6 +76,7 @@ export class VerdictTracker {
     if (next === prev) return;
     t.verdicts = next;
     this.#opts.onChange();
+    if (!t.own) return;
     for (const [entryId, v] of next) {
       const old = prev.get(entryId);
       if (!old || old.status !== v.status || old.reason !== v.reason) this.#opts.onVerdict(entryId, v);
