@@ -10,6 +10,7 @@
  *   sync     --data DIR [--timeout MS]                           (online until the relay has everything)
  *   verdicts --data DIR [--wait MS] [--offline]
  *   status   --data DIR [--offline]
+ *   catalog  --data DIR [--offline]     (items, and fields edited concurrently: each value and its device)
  *   peer     --data DIR [--listen PORT] [--connect ws://host:port] [--for MS] [--offline]
  */
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -59,10 +60,13 @@ async function loadConfig(dataDir: string): Promise<CliConfig> {
 
 async function open(dataDir: string, offline: boolean): Promise<Device> {
   const c = await loadConfig(dataDir);
-  return openDevice({
+  const device = await openDevice({
     serverUrl: c.server, token: c.token, deviceId: c.device, rootUrl: c.root, dataDir, offline,
     ...(c.publicKeyPem ? { publicKeyPem: c.publicKeyPem } : {}),
   });
+  // A peer's change to a server-owned document was refused: worth a line, it is someone's forgery.
+  device.on("dropped", (e) => process.stderr.write(`${JSON.stringify({ warning: "dropped-peer-change", ...e })}\n`));
+  return device;
 }
 
 async function withDevice(dataDir: string, offline: boolean, fn: (d: Device) => Promise<void>): Promise<void> {
@@ -149,6 +153,11 @@ async function main(argv: string[]): Promise<void> {
       return withDevice(dataDir, offline, async (d) => {
         if (!offline) await sleep(1000);
         out({ online: d.online, pending: d.pendingCount(), entries: d.ownEntries().length, segment: d.currentSegment() ?? null });
+      });
+    case "catalog":
+      return withDevice(dataDir, offline, async (d) => {
+        if (!offline) await sleep(1000);
+        out({ items: d.items(), conflicts: d.conflicts() });
       });
     case "peer":
       return withDevice(dataDir, offline, async (d) => {
