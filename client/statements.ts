@@ -66,6 +66,7 @@ export function guardIncoming(adapter: NetworkAdapterInterface, accept: (message
 export class StatementGate {
   readonly #opts: GateOptions;
   readonly #key: KeyObject;
+  readonly #held = new Map<string, { heads: string; version: number }>();
 
   constructor(opts: GateOptions) {
     this.#opts = opts;
@@ -98,12 +99,21 @@ export class StatementGate {
     if (A.getMissingDeps(next, []).length > 0) return this.#drop(message, "changes to a server-owned document with missing dependencies");
     const check = checkStatement(this.#key, id, next);
     if (!check.ok) return this.#drop(message, `server-owned document changed without a valid server statement (${check.reason})`);
-    const held = base ? checkStatement(this.#key, id, base) : undefined;
-    if (held?.ok && check.version < held.version) {
-      return this.#drop(message, `server statement version ${check.version} is older than the held ${held.version}`);
-    }
+    const held = base ? this.#heldVersion(id, base) : 0;
+    if (check.version < held) return this.#drop(message, `server statement version ${check.version} is older than the held ${held}`);
     return true;
   };
+
+  /** The verified version of what the device holds (0: none), remembered per document and heads. */
+  #heldVersion(id: string, doc: A.Doc<unknown>): number {
+    const heads = A.getHeads(doc).join(",");
+    const cached = this.#held.get(id);
+    if (cached?.heads === heads) return cached.version;
+    const check = checkStatement(this.#key, id, doc);
+    const version = check.ok ? check.version : 0;
+    this.#held.set(id, { heads, version });
+    return version;
+  }
 
   #drop(message: Message, reason: string): false {
     this.#opts.onDrop({ documentId: message.documentId ?? "", peerId: message.senderId, reason });
