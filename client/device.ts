@@ -5,7 +5,6 @@
  */
 import {
   Repo,
-  parseAutomergeUrl,
   type AutomergeUrl,
   type DocHandle,
   type NetworkAdapterInterface,
@@ -58,8 +57,8 @@ import {
 } from "./read-docs.js";
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
-import { guardIncoming, StatementGate, StatementReader, type DroppedMessage } from "./statements.js";
-import { VerdictTracker } from "./verdicts.js";
+import { documentIdOf, ServerDocuments } from "./server-docs.js";
+import type { DroppedMessage } from "./statements.js";
 import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 
@@ -192,13 +191,8 @@ export class Device extends Emitter<DeviceEvents> {
   #status!: DocHandle<unknown>;
   /** Every segment of the team this device holds, by registry key. */
   readonly #segments = new Map<string, { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }>();
-  #verdicts!: VerdictTracker;
-  #statusReader!: StatementReader<StatusView>;
-  /** Present when the device has the service's public key (needed for any peer link). */
-  #gate: StatementGate | undefined;
-  /** Document ids by who may write them, for the peer message filter. */
-  #serverIds = new Set<string>();
-  #memberIds = new Set<string>();
+  /** Status, verdicts and the peer filter (server-docs.ts). */
+  #server: ServerDocuments | undefined;
   #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
@@ -278,7 +272,16 @@ export class Device extends Emitter<DeviceEvents> {
       await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     }
     this.#enrollment = enrollment;
-    this.#setUpStatements(enrollment);
+    this.#server = new ServerDocuments({
+      repo: this.repo,
+      rootUrl: enrollment.rootUrl,
+      statusUrl: enrollment.status,
+      publicKeyPem: enrollment.publicKeyPem,
+      whenReady: (handle) => this.#whenReadyWhileOpen(handle),
+      onDrop: (drop) => this.emit("dropped", drop),
+      onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
+      onChange: () => (this.#provisional = undefined),
+    });
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -287,7 +290,8 @@ export class Device extends Emitter<DeviceEvents> {
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
-    this.#memberIds = new Set([this.#registry.documentId, this.#catalog.documentId]);
+    this.#server.addMember(this.#registry.documentId);
+    this.#server.addMember(this.#catalog.documentId);
     this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids), this.deviceId);
     const acked = await loadRecord(this.#opts.platform.storage, "acked");
     if (typeof acked === "object" && acked !== null) {
@@ -312,7 +316,7 @@ export class Device extends Emitter<DeviceEvents> {
    */
   #recoverWedged(): void {
     if (this.#closed) return;
-    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#verdicts.handles()] as Array<DocHandle<unknown>>;
+    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#serverDocs.verdictHandles()] as Array<DocHandle<unknown>>;
     for (const seg of this.#segments.values()) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
     for (const handle of handles) {
       try {
@@ -406,7 +410,7 @@ export class Device extends Emitter<DeviceEvents> {
     await this.repo.flush([this.#registry.documentId]);
     const slot = { url: handle.url };
     this.#segments.set(segmentKey(this.deviceId, n), slot);
-    this.#memberIds.add(handle.documentId);
+    this.#serverDocs.addMember(handle.documentId);
     this.#hold(slot, handle);
     this.#current = { n, handle, size: 0, month: monthOf(at) };
     return this.#current;
@@ -422,7 +426,7 @@ export class Device extends Emitter<DeviceEvents> {
     const loading: Array<Promise<void>> = [];
     for (const [key, url] of readSegments(this.#registry.doc())) {
       if (this.#segments.has(key)) continue;
-      this.#memberIds.add(documentIdOf(url));
+      this.#serverDocs.addMember(documentIdOf(url));
       const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
       this.#segments.set(key, slot);
       const load = this.repo
@@ -470,51 +474,24 @@ export class Device extends Emitter<DeviceEvents> {
 
   // ---- verdicts and statements ----
 
-  #setUpStatements(enrollment: Enrollment): void {
-    const publicKeyPem = enrollment.publicKeyPem;
-    this.#serverIds = new Set([documentIdOf(enrollment.rootUrl), documentIdOf(enrollment.status)]);
-    this.#gate = publicKeyPem
-      ? new StatementGate({
-          repo: this.repo,
-          publicKeyPem,
-          serverDocuments: () => this.#serverIds,
-          memberDocuments: () => this.#memberIds,
-          onDrop: (drop) => this.emit("dropped", drop),
-        })
-      : undefined;
-    const key = this.#gate?.key;
-    this.#statusReader = new StatementReader(key, readStatus, readStatus(undefined));
-    this.#verdicts = new VerdictTracker({
-      repo: this.repo,
-      key,
-      // Unsigned verdicts are believed only in a team whose status is unsigned too (see statements.ts).
-      unsignedAllowed: () => !this.#statusReader.claimsSigned,
-      whenReady: (handle) => this.#whenReadyWhileOpen(handle),
-      onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
-      onChange: () => (this.#provisional = undefined),
-    });
+  get #serverDocs(): ServerDocuments {
+    if (!this.#server) throw new ClientError("closed", "device not started");
+    return this.#server;
   }
 
   #statusView(): StatusView {
-    const signedBefore = this.#statusReader.claimsSigned;
-    const view = this.#statusReader.view(this.#status.documentId, this.#status.doc(), this.#status.heads(), true);
-    if (this.#statusReader.claimsSigned !== signedBefore) this.#verdicts.refresh();
-    return view;
+    return this.#serverDocs.status(this.#status);
   }
 
   #onStatus(): void {
     this.#provisional = undefined;
-    const status = this.#statusView();
-    for (const vUrl of status.verdicts.values()) this.#serverIds.add(documentIdOf(vUrl));
-    // Every segment's verdicts, not only own ones: provisional figures count others' undecided
-    // entries, and need to know which of them are decided.
     const segments: Array<{ url: string; own: boolean }> = [];
     for (const [key, seg] of this.#segments) segments.push({ url: seg.url, own: key.startsWith(`${this.deviceId}/`) });
-    this.#verdicts.follow(status, segments);
+    this.#serverDocs.follow(this.#statusView(), segments);
   }
 
   #verdictOf(entryId: string): PublishedVerdict | undefined {
-    return this.#verdicts.verdictOf(entryId);
+    return this.#serverDocs.verdictOf(entryId);
   }
 
   // ---- connectivity and progress ----
@@ -615,7 +592,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
     const trust = this.#trust();
     const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
-    this.#guardPeer(listener.adapter);
+    this.#serverDocs.guardPeer(listener.adapter);
     this.#listeners.push(listener);
     this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
     return listener.port;
@@ -634,16 +611,9 @@ export class Device extends Emitter<DeviceEvents> {
       ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
       onStatus: (status) => this.emit("peer", { address, status }),
     });
-    this.#guardPeer(adapter);
+    this.#serverDocs.guardPeer(adapter);
     this.#peers.set(address, adapter);
     this.repo.networkSubsystem.addNetworkAdapter(adapter);
-  }
-
-  /** Every peer link passes its incoming messages through the statement gate. */
-  #guardPeer(adapter: NetworkAdapterInterface): void {
-    const gate = this.#gate;
-    if (!gate) throw new ClientError("bad-token", "peer-to-peer needs the team's public key (publicKeyPem at open)");
-    guardIncoming(adapter, gate.filterPeerMessage);
   }
 
   disconnectPeer(address: string): void {
@@ -863,7 +833,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
-    this.#verdicts?.close();
+    this.#server?.close();
     try {
       if (this.#segments.size > 0) this.pendingCount();
       await saveRecord(this.#opts.platform.storage, "acked", this.#acked);
@@ -877,10 +847,6 @@ export class Device extends Emitter<DeviceEvents> {
       // A repo shutting down mid-reconnect can complain; the data is flushed per write anyway.
     }
   }
-}
-
-function documentIdOf(url: AutomergeUrl): string {
-  return parseAutomergeUrl(url).documentId;
 }
 
 function isEnrollment(v: unknown): v is Enrollment {
