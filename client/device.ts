@@ -48,7 +48,6 @@ import {
   ownSegments,
   readRoot,
   readSegments,
-  readStatus,
   segmentCreatedAt,
   segmentEntries,
   segmentSize,
