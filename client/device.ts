@@ -43,7 +43,7 @@ import {
 } from "./entries.js";
 import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
-import { computeProvisional, undecidedEntries, type Provisional } from "./provisional.js";
+import { provisionalOf, type Provisional } from "./provisional.js";
 import {
   ownSegments,
   readRoot,
@@ -763,14 +763,11 @@ export class Device extends Emitter<DeviceEvents> {
 
   #ensureProvisional(now = new Date().toISOString()): Provisional {
     if (this.#provisional) return this.#provisional;
-    const entries = this.entries();
-    const sales = new Map<string, SaleEntry>();
-    for (const e of entries) if (e.kind === "sale") sales.set(e.id, e);
-    this.#provisional = computeProvisional({
+    this.#provisional = provisionalOf({
+      entries: this.entries(),
+      verdictOf: (id) => this.#verdictOf(id),
       status: this.#statusView(),
       items: this.catalog().items,
-      sales,
-      undecided: undecidedEntries(entries, (id) => this.#verdictOf(id)),
       settings: this.#refs.settings,
       now,
     });

@@ -91,6 +91,21 @@ export function undecidedEntries(
     .map((e) => ({ key: e.id, raw: e }));
 }
 
+/** The provisional figures of a device holding `entries`, with the verdicts it has. */
+export function provisionalOf(args: {
+  entries: readonly LedgerEntry[];
+  verdictOf: (entryId: string) => PublishedVerdict | undefined;
+  status: StatusView;
+  items: readonly Item[];
+  settings: TeamSettings;
+  now: string;
+}): Provisional {
+  const sales = new Map<string, SaleEntry>();
+  for (const e of args.entries) if (e.kind === "sale") sales.set(e.id, e);
+  const { status, items, settings, now } = args;
+  return computeProvisional({ status, items, sales, undecided: undecidedEntries(args.entries, args.verdictOf), settings, now });
+}
+
 export function computeProvisional(inputs: ProvisionalInputs): Provisional {
   const view = provisionalView(authoritative(inputs), inputs.undecided, inputs.settings, inputs.now);
   return { state: view.state, projection: view.projection, tentative: new Map(view.verdicts.map((v) => [v.id, v])) };
