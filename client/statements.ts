@@ -93,10 +93,13 @@ export class StatementGate {
       return this.#drop(message, `unreadable sync message: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (!known && !looksServerOwned(next)) return true;
-    if (base && sameHeads(A.getHeads(next), A.getHeads(base))) return true;
     // Changes waiting for ones the device lacks would be applied later, unchecked, when the
-    // missing ones arrive from the relay.
-    if (A.getMissingDeps(next, []).length > 0) return this.#drop(message, "changes to a server-owned document with missing dependencies");
+    // missing ones arrive from the relay (and leave the heads as they were until then).
+    const missingBefore = new Set(base ? A.getMissingDeps(base, []) : []);
+    if (A.getMissingDeps(next, []).some((h) => !missingBefore.has(h))) {
+      return this.#drop(message, "changes to a server-owned document with missing dependencies");
+    }
+    if (base && sameHeads(A.getHeads(next), A.getHeads(base))) return true;
     const check = checkStatement(this.#key, id, next);
     if (!check.ok) return this.#drop(message, `server-owned document changed without a valid server statement (${check.reason})`);
     const held = base ? this.#heldVersion(id, base) : 0;

@@ -92,6 +92,16 @@ describe("StatementGate.filterPeerMessage", () => {
     ]);
   });
 
+  it("drops a forged change sent without the genuine one it builds on (it would wait, then apply unchecked)", () => {
+    const forged = A.change(A.clone(v2), (d) => (d.stock.tea = 500));
+    const full = syncMessage(forged, v1, DOC);
+    const decoded = A.decodeSyncMessage(full.data!);
+    const message = { ...full, data: A.encodeSyncMessage({ ...decoded, changes: [A.getLastLocalChange(forged)!] }) };
+    const { gate, drops } = setUp(v1, DOC);
+    expect(gate.filterPeerMessage(message)).toBe(false);
+    expect(drops[0]?.reason).toMatch(/missing dependencies/);
+  });
+
   it("checks a server document even when the member-writable registry lists it", () => {
     const forged = A.change(A.clone(v2), (d) => (d.stock.tea = 500));
     const { gate } = setUp(v2, DOC, { member: [DOC] });
