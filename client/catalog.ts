@@ -7,6 +7,7 @@ import type { DocHandle } from "@automerge/automerge-repo";
 import type { CatalogDoc } from "../shared/docs.js";
 import { parseCustomer, parseGroup, parseItem, type Customer, type Group, type Item } from "../shared/domain/index.js";
 import { ClientError, invalidInput } from "./errors.js";
+import { editMessage } from "./catalog-conflicts.js";
 import { changeSafely, type WedgeRecovery } from "./safe-change.js";
 
 export interface CatalogView {
@@ -72,6 +73,8 @@ export class CatalogEditor {
     private readonly handle: CatalogHandle,
     private readonly recovery: WedgeRecovery,
     private readonly flush: Flush,
+    /** Named in each change's message, so a conflict can say who made each value (catalog-conflicts.ts). */
+    private readonly deviceId: string,
   ) {}
 
   #current(): CatalogView {
@@ -85,7 +88,7 @@ export class CatalogEditor {
   }
 
   async #apply(fn: (doc: CatalogDoc) => void): Promise<void> {
-    changeSafely(this.handle, fn, this.recovery);
+    changeSafely(this.handle, fn, this.recovery, { message: editMessage(this.deviceId) });
     await this.flush([this.handle.documentId]);
   }
 

@@ -26,6 +26,7 @@ import {
 } from "../shared/domain/index.js";
 import type { BackoffOptions } from "./backoff.js";
 import { CatalogEditor, readCatalog, type CatalogView } from "./catalog.js";
+import { catalogConflicts, type CatalogConflict } from "./catalog-conflicts.js";
 import { Emitter } from "./emitter.js";
 import {
   buildPayment,
@@ -44,13 +45,11 @@ import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
 import { keepCheckpoint, readKeptCheckpoints } from "./checkpoints.js";
 import type { Checkpoint } from "../shared/checkpoint.js";
-import { computeProvisional, type Provisional } from "./provisional.js";
+import { provisionalOf, type Provisional } from "./provisional.js";
 import {
   ownSegments,
   readRoot,
   readSegments,
-  readStatus,
-  readVerdicts,
   segmentCreatedAt,
   segmentEntries,
   segmentSize,
@@ -59,6 +58,8 @@ import {
 } from "./read-docs.js";
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
+import { documentIdOf, ServerDocuments } from "./server-docs.js";
+import type { DroppedMessage } from "./statements.js";
 import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 
@@ -124,16 +125,18 @@ export interface DeviceEvents {
   peer: (e: { address: string; status: LinkStatus }) => void;
   /** A wedged document handle was recovered (see safe-change.ts). */
   recovered: (e: { documentId: string }) => void;
+  /** A peer's change to a server-owned document was refused (client/statements.ts). */
+  dropped: (e: DroppedMessage) => void;
 }
 
 export interface InvoiceView {
   id: string;
   sale: SaleEntry;
-  /** The server's verdict when this device has it (own entries), else undefined. */
+  /** The server's verdict when this device has it, else undefined. */
   verdict?: PublishedVerdict;
   /** Open balance from the status document, when the invoice is open there. */
   authoritative?: PublishedInvoice;
-  /** Provisional record (authoritative plus own undecided entries), when known. */
+  /** Provisional record (authoritative plus every undecided entry held here), when known. */
   provisional?: InvoiceRecord;
 }
 
@@ -189,9 +192,8 @@ export class Device extends Emitter<DeviceEvents> {
   #status!: DocHandle<unknown>;
   /** Every segment of the team this device holds, by registry key. */
   readonly #segments = new Map<string, { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }>();
-  readonly #verdictDocs = new Map<string, DocHandle<unknown>>();
-  /** Own segment URL → verdicts seen so far. */
-  readonly #verdicts = new Map<string, Map<string, PublishedVerdict>>();
+  /** Status, verdicts and the peer filter (server-docs.ts). */
+  #server: ServerDocuments | undefined;
   #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
@@ -273,6 +275,16 @@ export class Device extends Emitter<DeviceEvents> {
       await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     }
     this.#enrollment = enrollment;
+    this.#server = new ServerDocuments({
+      repo: this.repo,
+      rootUrl: enrollment.rootUrl,
+      statusUrl: enrollment.status,
+      publicKeyPem: enrollment.publicKeyPem,
+      whenReady: (handle) => this.#whenReadyWhileOpen(handle),
+      onDrop: (drop) => this.emit("dropped", drop),
+      onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
+      onChange: () => (this.#provisional = undefined),
+    });
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -281,7 +293,9 @@ export class Device extends Emitter<DeviceEvents> {
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
-    this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids));
+    this.#server.addMember(this.#registry.documentId);
+    this.#server.addMember(this.#catalog.documentId);
+    this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids), this.deviceId);
     this.#checkpoints = readKeptCheckpoints(await loadRecord(this.#opts.platform.storage, "checkpoints"));
     const acked = await loadRecord(this.#opts.platform.storage, "acked");
     if (typeof acked === "object" && acked !== null) {
@@ -306,7 +320,7 @@ export class Device extends Emitter<DeviceEvents> {
    */
   #recoverWedged(): void {
     if (this.#closed) return;
-    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#verdictDocs.values()] as Array<DocHandle<unknown>>;
+    const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#serverDocs.verdictHandles()] as Array<DocHandle<unknown>>;
     for (const seg of this.#segments.values()) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
     for (const handle of handles) {
       try {
@@ -400,6 +414,7 @@ export class Device extends Emitter<DeviceEvents> {
     await this.repo.flush([this.#registry.documentId]);
     const slot = { url: handle.url };
     this.#segments.set(segmentKey(this.deviceId, n), slot);
+    this.#serverDocs.addMember(handle.documentId);
     this.#hold(slot, handle);
     this.#current = { n, handle, size: 0, month: monthOf(at) };
     return this.#current;
@@ -415,6 +430,7 @@ export class Device extends Emitter<DeviceEvents> {
     const loading: Array<Promise<void>> = [];
     for (const [key, url] of readSegments(this.#registry.doc())) {
       if (this.#segments.has(key)) continue;
+      this.#serverDocs.addMember(documentIdOf(url));
       const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
       this.#segments.set(key, slot);
       const load = this.repo
@@ -460,10 +476,15 @@ export class Device extends Emitter<DeviceEvents> {
     });
   }
 
-  // ---- verdicts ----
+  // ---- verdicts and statements ----
+
+  get #serverDocs(): ServerDocuments {
+    if (!this.#server) throw new ClientError("closed", "device not started");
+    return this.#server;
+  }
 
   #statusView(): StatusView {
-    return readStatus(this.#status.doc());
+    return this.#serverDocs.status(this.#status);
   }
 
   #onStatus(): void {
@@ -473,42 +494,13 @@ export class Device extends Emitter<DeviceEvents> {
       this.#checkpoints = kept;
       void saveRecord(this.#opts.platform.storage, "checkpoints", kept).catch(() => undefined);
     }
-    const status = this.#statusView();
-    for (const [key, seg] of this.#segments) {
-      if (!key.startsWith(`${this.deviceId}/`)) continue;
-      const vUrl = status.verdicts.get(seg.url);
-      if (!vUrl || this.#verdictDocs.has(seg.url)) continue;
-      const segUrl = seg.url;
-      void this.repo
-        .find<unknown>(vUrl, { allowableStates: ["ready", "unavailable", "requesting"] })
-        .then(async (handle) => {
-          if (!(await this.#whenReadyWhileOpen(handle)) || this.#verdictDocs.has(segUrl)) return;
-          this.#verdictDocs.set(segUrl, handle);
-          const read = (): void => this.#readVerdicts(segUrl, handle);
-          handle.on("change", read);
-          read();
-        })
-        .catch(() => undefined);
-    }
-  }
-
-  #readVerdicts(segmentUrl: string, handle: DocHandle<unknown>): void {
-    const next = readVerdicts(handle.doc());
-    const prev = this.#verdicts.get(segmentUrl) ?? new Map<string, PublishedVerdict>();
-    this.#verdicts.set(segmentUrl, next);
-    this.#provisional = undefined;
-    for (const [entryId, v] of next) {
-      const old = prev.get(entryId);
-      if (!old || old.status !== v.status || old.reason !== v.reason) this.emit("verdict", { entryId, verdict: v });
-    }
+    const segments: Array<{ url: string; own: boolean }> = [];
+    for (const [key, seg] of this.#segments) segments.push({ url: seg.url, own: key.startsWith(`${this.deviceId}/`) });
+    this.#serverDocs.follow(this.#statusView(), segments);
   }
 
   #verdictOf(entryId: string): PublishedVerdict | undefined {
-    for (const m of this.#verdicts.values()) {
-      const v = m.get(entryId);
-      if (v) return v;
-    }
-    return undefined;
+    return this.#serverDocs.verdictOf(entryId);
   }
 
   // ---- connectivity and progress ----
@@ -609,6 +601,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
     const trust = this.#trust();
     const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
+    this.#serverDocs.guardPeer(listener.adapter);
     this.#listeners.push(listener);
     this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
     return listener.port;
@@ -627,6 +620,7 @@ export class Device extends Emitter<DeviceEvents> {
       ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
       onStatus: (status) => this.emit("peer", { address, status }),
     });
+    this.#serverDocs.guardPeer(adapter);
     this.#peers.set(address, adapter);
     this.repo.networkSubsystem.addNetworkAdapter(adapter);
   }
@@ -721,6 +715,11 @@ export class Device extends Emitter<DeviceEvents> {
     return readCatalog(this.#catalog.doc());
   }
 
+  /** Catalog fields edited concurrently: the competing values and who made each. */
+  conflicts(): CatalogConflict[] {
+    return catalogConflicts(this.#catalog.doc());
+  }
+
   // ---- reads ----
 
   /** Every parsed entry of every segment this device holds (the team's ledger as known here). */
@@ -782,28 +781,18 @@ export class Device extends Emitter<DeviceEvents> {
 
   #ensureProvisional(now = new Date().toISOString()): Provisional {
     if (this.#provisional) return this.#provisional;
-    const entries = this.entries();
-    const sales = new Map<string, SaleEntry>();
-    for (const e of entries) if (e.kind === "sale") sales.set(e.id, e);
-    const ownUndecided = entries
-      .filter((e) => e.device === this.deviceId)
-      .filter((e) => {
-        const v = this.#verdictOf(e.id);
-        return !v || v.status === "deferred";
-      })
-      .map((e) => ({ key: e.id, raw: e }));
-    this.#provisional = computeProvisional({
+    this.#provisional = provisionalOf({
+      entries: this.entries(),
+      verdictOf: (id) => this.#verdictOf(id),
       status: this.#statusView(),
       items: this.catalog().items,
-      sales,
-      ownUndecided,
       settings: this.#refs.settings,
       now,
     });
     return this.#provisional;
   }
 
-  /** Provisional figures: authoritative stock and balances plus own undecided entries. */
+  /** Provisional figures: authoritative stock and balances plus every undecided entry held here. */
   provisional(): Projection {
     return this.#ensureProvisional().projection;
   }
@@ -858,6 +847,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
+    this.#server?.close();
     try {
       if (this.#segments.size > 0) this.pendingCount();
       await saveRecord(this.#opts.platform.storage, "acked", this.#acked);

@@ -1,7 +1,8 @@
 /**
  * The figures a device shows before the server has decided everything: the authoritative stock
- * and open invoices from the status document, plus this device's own undecided entries decided
- * tentatively with the shared rules (shared/domain provisionalView).
+ * and open invoices from the status document, plus every undecided entry the device holds, from
+ * any device, decided tentatively with the shared rules (shared/domain provisionalView). Counting
+ * only its own made two linked tablets disagree: each subtracted only its own sales.
  */
 import {
   emptyProjection,
@@ -11,19 +12,21 @@ import {
   withCatalogItems,
   type InvoiceState,
   type Item,
+  type LedgerEntry,
   type LedgerState,
   type Projection,
   type SaleEntry,
   type TeamSettings,
   type Verdict,
 } from "../shared/domain/index.js";
+import type { PublishedVerdict } from "../shared/docs.js";
 import type { StatusView } from "./read-docs.js";
 
 export interface Provisional {
-  /** State after own undecided entries: what the next entry is checked against. */
+  /** State after the undecided entries: what the next entry is checked against. */
   state: LedgerState;
   projection: Projection;
-  /** Tentative verdicts of own undecided entries. */
+  /** Tentative verdicts of the undecided entries. */
   tentative: Map<string, Verdict>;
 }
 
@@ -32,7 +35,8 @@ export interface ProvisionalInputs {
   items: readonly Item[];
   /** Sales known anywhere in the team's ledger, for the fields the status document leaves out. */
   sales: ReadonlyMap<string, SaleEntry>;
-  ownUndecided: ReadonlyArray<{ key: string; raw: unknown }>;
+  /** Entries the server has not decided (or has deferred), whichever device wrote them. */
+  undecided: ReadonlyArray<{ key: string; raw: unknown }>;
   settings: TeamSettings;
   now: string;
 }
@@ -71,7 +75,38 @@ export function authoritative(inputs: Pick<ProvisionalInputs, "status" | "items"
   return { state, projection };
 }
 
+/**
+ * The entries still to be counted on top of the status document: no verdict yet, or deferred
+ * (a deferred payment waits for its invoice and is not in the authoritative figures).
+ */
+export function undecidedEntries(
+  entries: readonly LedgerEntry[],
+  verdictOf: (entryId: string) => PublishedVerdict | undefined,
+): Array<{ key: string; raw: LedgerEntry }> {
+  return entries
+    .filter((e) => {
+      const v = verdictOf(e.id);
+      return !v || v.status === "deferred";
+    })
+    .map((e) => ({ key: e.id, raw: e }));
+}
+
+/** The provisional figures of a device holding `entries`, with the verdicts it has. */
+export function provisionalOf(args: {
+  entries: readonly LedgerEntry[];
+  verdictOf: (entryId: string) => PublishedVerdict | undefined;
+  status: StatusView;
+  items: readonly Item[];
+  settings: TeamSettings;
+  now: string;
+}): Provisional {
+  const sales = new Map<string, SaleEntry>();
+  for (const e of args.entries) if (e.kind === "sale") sales.set(e.id, e);
+  const { status, items, settings, now } = args;
+  return computeProvisional({ status, items, sales, undecided: undecidedEntries(args.entries, args.verdictOf), settings, now });
+}
+
 export function computeProvisional(inputs: ProvisionalInputs): Provisional {
-  const view = provisionalView(authoritative(inputs), inputs.ownUndecided, inputs.settings, inputs.now);
+  const view = provisionalView(authoritative(inputs), inputs.undecided, inputs.settings, inputs.now);
   return { state: view.state, projection: view.projection, tentative: new Map(view.verdicts.map((v) => [v.id, v])) };
 }

@@ -21,16 +21,16 @@ export function isOutdatedDocumentError(err: unknown): boolean {
 }
 
 /** Runs `fn` as a change; on a wedged handle, recovers it once and retries. */
-export function changeSafely<T>(handle: DocHandle<T>, fn: (doc: T) => void, recovery?: WedgeRecovery): void {
+export function changeSafely<T>(handle: DocHandle<T>, fn: (doc: T) => void, recovery?: WedgeRecovery, options?: A.ChangeOptions<T>): void {
   try {
-    handle.change(fn);
+    handle.change(fn, options);
     return;
   } catch (err) {
     if (!isOutdatedDocumentError(err)) throw err;
   }
   recoverHandle(handle);
   recovery?.onRecovered(handle.documentId);
-  handle.change(fn);
+  handle.change(fn, options);
 }
 
 export function recoverHandle<T>(handle: DocHandle<T>): void {

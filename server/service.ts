@@ -11,7 +11,7 @@ import type { DatabaseHandle } from "./db/resolve.js";
 import type { Logger } from "./log.js";
 import { loadOrCreateKeys } from "./auth/keys.js";
 import { createTokenService, type TokenService } from "./auth/tokens.js";
-import { sessionRecorder } from "./accounts/activity.js";
+import { createActivityRecorder } from "./accounts/activity.js";
 import { DEFAULT_LOGIN_LIMIT, RateLimiter } from "./accounts/rate-limit.js";
 import { loginTicketKey } from "./accounts/login-tickets.js";
 import { accounts as createAccounts } from "./accounts/store.js";
@@ -58,13 +58,15 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     dataDir: config.dataDir,
   });
   const tokens = createTokenService(keys, config.jwt);
+  const activity = createActivityRecorder(db, logger.child({ module: "activity" }), config.relay.heartbeatMs);
+  await activity.clearAtStart();
   const relay = await startRelay({
     dataDir: config.dataDir,
     db,
     limits: config.relay,
     logger,
     verify: (token) => tokens.verify(token),
-    onSession: sessionRecorder(db, logger.child({ module: "activity" })),
+    onSession: activity.onSession,
   });
   const accounts = createAccounts(db);
   await accounts.ensureIndexes();
@@ -162,6 +164,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     close() {
       closed ??= (async () => {
         stopping = true;
+        activity.stop();
         await relay.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

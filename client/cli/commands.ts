@@ -51,6 +51,8 @@ async function withDevice(ctx: Context, fn: (d: Device) => Promise<void>, offlin
     serverUrl: c.server, token: c.token, deviceId: c.device, rootUrl: c.root, dataDir: ctx.dataDir, offline,
     ...(c.publicKeyPem ? { publicKeyPem: c.publicKeyPem } : {}),
   });
+  // A peer's change to a server-owned document was refused: worth a line, it is someone's forgery.
+  device.on("dropped", (e) => process.stderr.write(`${JSON.stringify({ warning: "dropped-peer-change", ...e })}\n`));
   try {
     await fn(device);
   } finally {
@@ -349,6 +351,25 @@ export const COMMANDS: Command[] = [
         if (ctx.values.offline !== true) await sleep(1000);
         const row = { online: d.online, pending: d.pendingCount(), entries: d.ownEntries().length, segment: d.currentSegment() ?? null };
         ctx.out.record(row, `${row.online ? "online" : "offline"}; ${row.entries} entries, ${row.pending} not yet acknowledged by the relay`);
+      }),
+  },
+  {
+    name: "catalog",
+    summary: "the catalog's items, and fields two devices edited at once (each value and its device)",
+    options: { ...OFFLINE },
+    example: "npm run device -- catalog --data ./till-1",
+    run: (ctx) =>
+      withDevice(ctx, async (d) => {
+        if (ctx.values.offline !== true) await sleep(1000);
+        const items = d.items();
+        const conflicts = d.conflicts();
+        const text = [
+          ...items.map((i) => itemText(i)),
+          ...conflicts.map(
+            (c) => `conflict: ${c.map} ${c.id} ${c.field}: ${c.values.map((v) => `${JSON.stringify(v.value)} by ${v.device ?? "?"}${v.shown ? " (shown)" : ""}`).join(" / ")}; a new edit settles it`,
+          ),
+        ].join("\n");
+        ctx.out.record({ items, conflicts }, text);
       }),
   },
   {

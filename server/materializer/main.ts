@@ -79,6 +79,7 @@ async function main(): Promise<void> {
       publicKeyPem: keys.publicKeyPem,
       policy: { everyRecords: config.materializer.checkpointRecords, everyMs: config.materializer.checkpointSeconds * 1000 },
     },
+    statementKeyPem: keys.privateKeyPem,
   });
   await materializer.start();
 

@@ -16,6 +16,7 @@ import { rebuildTeam } from "./rebuild.js";
 import { runSelfCheck } from "./self-check.js";
 import { HEARTBEAT_MS, heartbeats, type MaterializerHeartbeat, type TeamStatus } from "./readiness.js";
 import { TeamDocumentError, TeamWorker } from "./team-worker.js";
+import { StatementSigner } from "./statements.js";
 
 export interface MaterializerOptions {
   db: Db;
@@ -38,6 +39,12 @@ export interface MaterializerOptions {
   selfCheckRecent?: number;
   /** Signed journal checkpoints (anchor.ts); the process always gives it, tests may not. */
   anchor?: Anchoring;
+  /**
+   * The service's ES256 private key (the token key): signs root, status and verdict documents so
+   * devices can accept them from peers. Without it they are published unsigned, which devices
+   * accept only from the relay.
+   */
+  statementKeyPem?: string;
 }
 
 /** A team whose start failed: when to try again, and since when it fails. */
@@ -60,9 +67,12 @@ export class Materializer {
   private readonly teamProblems = new Map<string, { state: "starting" | "failed"; error?: string }>();
   private stopped = false;
   private readonly log: Logger;
+  /** One for every team: it remembers what it last signed per document. */
+  private readonly signer: StatementSigner | undefined;
 
   constructor(private readonly opts: MaterializerOptions) {
     this.c = collections(opts.db);
+    this.signer = opts.statementKeyPem ? new StatementSigner(opts.statementKeyPem) : undefined;
     this.metrics = opts.metrics ?? createMaterializerMetrics();
     this.log = opts.logger.child({ module: "materializer" });
   }
@@ -188,6 +198,7 @@ export class Materializer {
       catchUp: async () => logCatchUp(this.log, team, await catchUp(this.c, team, 2000, undefined, read)),
       selfCheck: { run: selfCheck, everyMs: this.opts.selfCheckMs ?? 0 },
       ...(this.opts.anchor ? { anchor: this.opts.anchor } : {}),
+      ...(this.signer ? { signer: this.signer } : {}),
     });
     await worker.start();
     if (this.stopped) {

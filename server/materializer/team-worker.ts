@@ -35,6 +35,7 @@ import { findForeignCatalogRows } from "./catalog-rows.js";
 import { chainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
+import type { StatementSigner } from "./statements.js";
 import { replaceAll } from "./write-set.js";
 
 const FIND_TIMEOUT_MS = 15_000;
@@ -60,6 +61,8 @@ export interface TeamWorkerOptions {
   selfCheck?: { run: () => Promise<void>; everyMs: number };
   /** Signed checkpoints of the journal (anchor.ts); none are made without it. */
   anchor?: Anchoring;
+  /** Signs the server-owned documents; without it they are published unsigned (as before statements). */
+  signer?: StatementSigner;
 }
 
 interface Segment {
@@ -139,10 +142,17 @@ export class TeamWorker {
     this.readSettings(root.settings);
     // Admins change settings through the HTTP API, which writes them to the root; listening
     // before the awaits below, so a change made while the team starts is not missed.
-    this.root.on("change", () => this.readSettings(this.root.doc().settings));
+    // The service writes them without the statement key: the materializer signs the new root.
+    this.root.on("change", () => {
+      this.readSettings(this.root.doc().settings);
+      this.serverChange(this.root);
+    });
     this.registryDoc = await this.open<SegmentRegistryDoc>("segment-registry", root.registry);
     this.catalog = await this.open<CatalogDoc>("catalog", root.catalog);
     this.status = await this.open<StatusDoc>("status", root.status);
+    // Documents from before signatures get their first statement (no new version otherwise).
+    this.serverChange(this.root);
+    this.serverChange(this.status);
     // A foreign verdicts link is dropped rather than stopping the team: earlier versions, following
     // another team's root, wrote links to that team's verdict documents into this status; the
     // victim team must keep running, and a segment of its own gets a new verdicts document.
@@ -157,7 +167,7 @@ export class TeamWorker {
       }
     }
     if (foreignVerdicts.length > 0) {
-      this.status.change((d) => {
+      this.serverChange(this.status, (d) => {
         for (const segmentUrl of foreignVerdicts) delete d.verdicts[segmentUrl];
       });
     }
@@ -552,7 +562,7 @@ export class TeamWorker {
       open[inv.id] = { total: inv.total, paid: inv.paid, outstanding: inv.outstanding, status: "open" };
     }
     const head = await c.journal.find({ team: this.opts.team }).sort({ seq: -1 }).limit(1).next();
-    this.status.change((d) => {
+    this.serverChange(this.status, (d) => {
       for (const [k, v] of Object.entries(stock)) if (d.stock[k] !== v) d.stock[k] = v;
       // Stock is published from the same records as stock levels, so a key without a level was
       // not written for this team (earlier versions, following another team's root, wrote its
@@ -594,7 +604,7 @@ export class TeamWorker {
       }
     }
     const last = outcome.records[outcome.records.length - 1]!;
-    this.status.change((d) => {
+    this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
       for (const [id, inv] of invoices) {
@@ -632,7 +642,7 @@ export class TeamWorker {
       team: new A.ImmutableString(cp.team), seq: cp.seq, head: new A.ImmutableString(cp.head),
       at: new A.ImmutableString(cp.at), keyId: new A.ImmutableString(cp.keyId), sig: new A.ImmutableString(cp.sig),
     };
-    this.status.change((d) => {
+    this.serverChange(this.status, (d) => {
       d.checkpoint = stored;
     });
   }
@@ -665,6 +675,15 @@ export class TeamWorker {
     }
   }
 
+  /**
+   * Every change to a server-owned document goes through here: with a signer it carries the
+   * service's statement, so devices can take it from peers (server/materializer/statements.ts).
+   */
+  private serverChange<T>(handle: DocHandle<T>, fn?: (d: T) => void): void {
+    if (this.opts.signer) this.opts.signer.change(handle, fn);
+    else if (fn) handle.change(fn);
+  }
+
   private async writeVerdicts(segmentId: string, verdicts: Map<string, PublishedVerdict>): Promise<void> {
     if (!segmentId) return;
     const segmentUrl = `automerge:${segmentId}` as AutomergeUrl;
@@ -679,11 +698,11 @@ export class TeamWorker {
       handle = this.opts.repo.import<VerdictsDoc>(A.save(A.from(initial as unknown as Record<string, unknown>)), { docId: documentId });
       this.verdictDocs.set(segmentUrl, handle);
       const created = handle;
-      this.status.change((d) => {
+      this.serverChange(this.status, (d) => {
         d.verdicts[segmentUrl] = created.url;
       });
     }
-    handle.change((d) => {
+    this.serverChange(handle, (d) => {
       for (const [id, v] of verdicts) {
         const cur = d.verdicts[id];
         if (cur && String(cur.status) === v.status && cur.seq === v.seq) continue;

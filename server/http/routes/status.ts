@@ -7,7 +7,7 @@
 import { parseAutomergeUrl, type AutomergeUrl } from "@automerge/automerge-repo";
 import type { Collection, Document } from "mongodb";
 import type { LedgerSegmentDoc, SegmentRegistryDoc, TeamRootDoc } from "../../../shared/docs.js";
-import { activityCollection } from "../../accounts/activity.js";
+import { activityCollection, isConnected } from "../../accounts/activity.js";
 import { teamProblems as recordedProblems } from "../../health/team-health.js";
 import { checkedLink } from "../../relay/links.js";
 import { teamKey } from "../../materializer/collections.js";
@@ -161,13 +161,13 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
             ...r,
             undecided: r.entries === null ? null : Math.max(0, r.entries - r.decided - r.deferred - r.duplicates),
             lastSeen: a?.lastSeen.toISOString() ?? null,
-            connected: a?.connected ?? false,
+            connected: a ? isConnected(a) : false,
             user: a?.user ?? null,
           };
         });
         for (const [key, a] of seen) {
           if (!rows.has(key)) {
-            devices.push({ device: key, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0, duplicates: 0, duplicateEntries: [], undecided: 0, lastSeen: a.lastSeen.toISOString(), connected: a.connected, user: a.user });
+            devices.push({ device: key, segments: 0, entries: 0, decided: 0, deferred: 0, rejected: 0, quarantined: 0, duplicates: 0, duplicateEntries: [], undecided: 0, lastSeen: a.lastSeen.toISOString(), connected: isConnected(a), user: a.user });
           }
         }
         devices.sort((x, y) => (x.device < y.device ? -1 : x.device > y.device ? 1 : 0));

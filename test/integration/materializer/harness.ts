@@ -53,6 +53,7 @@ export async function startShop(teamId = `shop${randomUUID().slice(0, 8)}`, sett
     logger: pino({ level: "warn" }),
     teamPollMs: 200,
     ...extra,
+    statementKeyPem: (await loadOrCreateKeys({ privateKeyPem: undefined, publicKeyPem: undefined, dataDir: relay.dataDir })).privateKeyPem,
   });
   await materializer.start();
   const admin = await connectClient(relay.service.syncUrl, relay.token({ sub: "boss", team: teamId, role: "admin", device: "office" }));
