@@ -3,16 +3,22 @@
  * Every command prints JSON lines on stdout, so scripts can read results; errors go to stderr
  * with a non-zero exit code.
  *
- *   enroll   --data DIR --server URL --token T --device ID --root URL [--public-key FILE]
+ *   enroll   --data DIR --server URL (--enrollment FILE | --token T --device ID --root URL [--public-key FILE])
+ *            (FILE: what `npm run admin -- enroll-device` printed; enroll also certifies the device key)
+ *   certify  --data DIR                                         (renew the device's peer certificate)
  *   sale     --data DIR --item ID --qty N [--price P] [--name NAME] [--paid X] [--offline]
  *   payment  --data DIR --invoice ID --amount N [--offline]
  *   bulk     --data DIR [--sales N] [--payments M] [--offline]   (payments go to this device's sales)
  *   sync     --data DIR [--timeout MS]                           (online until the relay has everything)
  *   verdicts --data DIR [--wait MS] [--offline]
  *   status   --data DIR [--offline]
- *   peer     --data DIR [--listen PORT] [--connect ws://host:port] [--for MS] [--offline]
+ *   peer     --data DIR [--listen PORT [--host ADDR]] [--connect ws://host:port/#code=C [--code C]]
+ *            [--link-timeout MS] [--for MS] [--offline]
+ *            (listen prints the address and pairing code to give the other tablet; a link that is
+ *            not up within --link-timeout ends the command with an error and exit code 1)
  */
 import { readFile, writeFile, mkdir } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
@@ -76,6 +82,30 @@ async function withDevice(dataDir: string, offline: boolean, fn: (d: Device) => 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The admin's enroll-device output: token, rootUrl, device and the team's public key. */
+async function readEnrollment(file: string): Promise<{ token?: string; rootUrl?: string; device?: string; publicKey?: string }> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new ClientError("invalid-input", `--enrollment ${file}: ${err instanceof Error ? err.message : "unreadable"}`);
+  }
+  if (typeof parsed !== "object" || parsed === null) throw new ClientError("invalid-input", `--enrollment ${file}: expected the JSON enroll-device printed`);
+  const r = parsed as Record<string, unknown>;
+  const str = (k: string): string | undefined => (typeof r[k] === "string" ? (r[k] as string) : undefined);
+  return { token: str("token"), rootUrl: str("rootUrl"), device: str("device"), publicKey: str("publicKey") };
+}
+
+/** Addresses a team mate can dial: the bound one, or every IPv4 interface's for 0.0.0.0. */
+function listenAddresses(host: string, port: number): string[] {
+  if (host !== "0.0.0.0" && host !== "::") return [`ws://${host.includes(":") ? `[${host}]` : host}:${port}/`];
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4") out.push(`ws://${a.address}:${port}/`);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const { values: v } = parseArgs({
@@ -86,7 +116,8 @@ async function main(argv: string[]): Promise<void> {
       price: { type: "string" }, name: { type: "string" }, paid: { type: "string" }, invoice: { type: "string" },
       amount: { type: "string" }, sales: { type: "string" }, payments: { type: "string" }, timeout: { type: "string" },
       wait: { type: "string" }, listen: { type: "string" }, connect: { type: "string", multiple: true },
-      for: { type: "string" }, offline: { type: "boolean", default: false },
+      for: { type: "string" }, offline: { type: "boolean", default: false }, host: { type: "string" }, code: { type: "string" },
+      enrollment: { type: "string" }, "link-timeout": { type: "string" },
     },
   });
   const dataDir = path.resolve(need(v.data, "data"));
@@ -95,13 +126,25 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "enroll": {
       await mkdir(dataDir, { recursive: true });
+      const given = v.enrollment ? await readEnrollment(v.enrollment) : {};
       const config: CliConfig = {
-        server: need(v.server, "server"), token: need(v.token, "token"), device: need(v.device, "device"),
-        root: need(v.root, "root") as AutomergeUrl,
+        server: need(v.server, "server"), token: need(v.token ?? given.token, "token"), device: need(v.device ?? given.device, "device"),
+        root: need(v.root ?? given.rootUrl, "root") as AutomergeUrl,
       };
-      if (v["public-key"]) config.publicKeyPem = await readFile(v["public-key"], "utf8");
+      const publicKeyPem = v["public-key"] ? await readFile(v["public-key"], "utf8") : given.publicKey;
+      if (publicKeyPem) config.publicKeyPem = publicKeyPem;
       await writeFile(path.join(dataDir, CONFIG_FILE), JSON.stringify(config), { mode: 0o600 });
-      await withDevice(dataDir, false, async (d) => out({ enrolled: true, team: d.team, device: d.deviceId }));
+      await withDevice(dataDir, false, async (d) => {
+        const cert = await d.certify();
+        out({ enrolled: true, team: d.team, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.pairingCode() });
+      });
+      return;
+    }
+    case "certify": {
+      await withDevice(dataDir, false, async (d) => {
+        const cert = await d.certify();
+        out({ certified: true, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.pairingCode() });
+      });
       return;
     }
     case "sale":
@@ -152,9 +195,29 @@ async function main(argv: string[]): Promise<void> {
       });
     case "peer":
       return withDevice(dataDir, offline, async (d) => {
-        if (v.listen !== undefined) out({ listening: await d.listen(int(v.listen, "listen")) });
-        for (const address of v.connect ?? []) d.connectPeer(address);
-        await sleep(int(v.for, "for", 10_000));
+        const started = Date.now();
+        d.on("peer-authenticated", (e) => out({ peer: e.address, device: e.peer.device, user: e.peer.user, code: e.peer.code }));
+        d.on("peer-refused", (e) => process.stderr.write(`${JSON.stringify({ refused: e.address, reason: e.reason })}\n`));
+        if (v.listen !== undefined) {
+          const host = v.host ?? "127.0.0.1";
+          const port = await d.listen(int(v.listen, "listen"), host);
+          const code = await d.pairingCode();
+          out({ listening: port, host, code, addresses: listenAddresses(host, port).map((a) => `${a}#code=${code}`) });
+        }
+        const addresses = v.connect ?? [];
+        for (const address of addresses) d.connectPeer(address, v.code);
+        // A link that never comes up is a failure a person must see, not a quiet exit 0.
+        const linkDeadline = started + int(v["link-timeout"], "link-timeout", 15_000);
+        for (const address of addresses) {
+          while (!d.peerOnline(address)) {
+            if (Date.now() > linkDeadline) {
+              throw new ClientError("peer-link", `no link to ${address}: ${d.peerLinkReason(address) ?? "not connected"}`);
+            }
+            await sleep(100);
+          }
+          out({ linked: address });
+        }
+        await sleep(Math.max(0, started + int(v.for, "for", 10_000) - Date.now()));
         out({ entries: d.entries().length, pending: d.pendingCount() });
       });
     default:

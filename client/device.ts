@@ -7,7 +7,6 @@ import {
   Repo,
   type AutomergeUrl,
   type DocHandle,
-  type NetworkAdapterInterface,
   type PeerId,
   type StorageAdapterInterface,
 } from "@automerge/automerge-repo";
@@ -57,7 +56,10 @@ import {
 } from "./read-docs.js";
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
-import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
+import type { PeerIdentity } from "./peer/handshake.js";
+import { PeerLinks, type CertificateRecord } from "./peer/links.js";
+import type { PeerPlatform } from "./peer/types.js";
+import { readOwnClaims } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 
 /** What differs between Node and a browser. */
@@ -65,25 +67,8 @@ export interface Platform {
   storage: StorageAdapterInterface;
   /** Sockets to the relay. */
   relaySocket: SocketFactory;
-  /** Sockets to another device; `check` verifies the token the listener presents. */
-  peerSocket?: (check: (token: string) => void) => SocketFactory;
-  /** Accepts devices of the team on a local port (Node only). */
-  listen?: (args: ListenArgs) => Promise<PeerListener>;
-}
-
-export interface ListenArgs {
-  port: number;
-  host: string;
-  /** Throws when the connecting device's token is not acceptable. */
-  check(token: string): Claims;
-  /** The token this device presents to connecting devices. */
-  token(): string;
-}
-
-export interface PeerListener {
-  port: number;
-  adapter: NetworkAdapterInterface;
-  close(): Promise<void>;
+  /** Peer-to-peer links: raw sockets, a listener, the device key's store (client/peer/). */
+  peer?: PeerPlatform;
 }
 
 export interface DeviceOptions {
@@ -96,7 +81,10 @@ export interface DeviceOptions {
   /** Must equal the token's `device` claim when it has one. */
   deviceId: string;
   platform: Platform;
-  /** PEM public key that signs the team's tokens, for verifying peers offline (kept after enrollment). */
+  /**
+   * PEM public key that signs the team's tokens and certificates, from enrolment: when given, a
+   * device certificate signed by another key is refused (kept after enrollment).
+   */
   publicKeyPem?: string;
   issuer?: string;
   audience?: string;
@@ -120,6 +108,10 @@ export interface DeviceEvents {
   progress: (e: { pending: number }) => void;
   verdict: (e: { entryId: string; verdict: PublishedVerdict }) => void;
   peer: (e: { address: string; status: LinkStatus }) => void;
+  /** A peer proved itself (certificate and key); `address` is the dialled URL or the remote socket. */
+  "peer-authenticated": (e: { address: string; peer: PeerIdentity }) => void;
+  /** A link was refused or failed in its handshake; the precise reason stays on this device. */
+  "peer-refused": (e: { address: string; reason: string }) => void;
   /** A wedged document handle was recovered (see safe-change.ts). */
   recovered: (e: { documentId: string }) => void;
 }
@@ -200,8 +192,7 @@ export class Device extends Emitter<DeviceEvents> {
   #closed = false;
   /** True while this device changes its own segment (the change event is its own). */
   #writing = false;
-  readonly #peers = new Map<string, ReconnectingClientAdapter>();
-  readonly #listeners: PeerListener[] = [];
+  readonly #peers: PeerLinks;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #recovery: WedgeRecovery;
   #catalogEditor!: CatalogEditor;
@@ -225,12 +216,28 @@ export class Device extends Emitter<DeviceEvents> {
       network: [this.#relay],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
+    this.#peers = new PeerLinks({
+      repo: this.repo,
+      platform: opts.platform.peer,
+      storage: opts.platform.storage,
+      deviceId: opts.deviceId,
+      team: claims.team,
+      token: this.#token,
+      serverUrl: opts.serverUrl,
+      pinnedPublicKeyPem: () => this.#enrollment?.publicKeyPem ?? opts.publicKeyPem,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      events: {
+        status: (address, status) => this.emit("peer", { address, status }),
+        authenticated: (address, peer) => this.emit("peer-authenticated", { address, peer }),
+        refused: (address, reason) => this.emit("peer-refused", { address, reason }),
+      },
+    });
     this.#recovery = {
       onRecovered: (documentId) => {
         // The sync states of the failed exchange describe a document we no longer hold: start
         // every outgoing session afresh so the peers resend what the recovery dropped.
         this.#relay.reconnectNow();
-        for (const peer of this.#peers.values()) peer.reconnectNow();
+        this.#peers.reconnectAll();
         this.emit("recovered", { documentId });
       },
     };
@@ -269,6 +276,9 @@ export class Device extends Emitter<DeviceEvents> {
       await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     }
     this.#enrollment = enrollment;
+    await this.#peers.load();
+    // Peer links work offline on a certificate got while online: renew it whenever we can.
+    if (!this.#opts.offline && this.#opts.platform.peer && this.#peers.needsCertificate()) void this.#peers.certify().catch(() => undefined);
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -580,56 +590,48 @@ export class Device extends Emitter<DeviceEvents> {
     }
   }
 
-  // ---- peer to peer ----
+  // ---- peer to peer (client/peer/) ----
 
-  #trust(): PeerTrust {
-    const publicKeyPem = this.#enrollment.publicKeyPem;
-    if (!publicKeyPem) throw new ClientError("bad-token", "peer-to-peer needs the team's public key (publicKeyPem at open)");
-    return {
-      publicKeyPem,
-      issuer: this.#opts.issuer ?? "ledger-sync",
-      audience: this.#opts.audience ?? "ledger-sync",
-      team: this.claims.team,
-    };
+  /**
+   * Gets this device's key certified by the service (with its own token; the key is made on first
+   * use and kept in the data folder). Needed once before peer links, renewed when half used.
+   */
+  certify(): Promise<CertificateRecord> {
+    return this.#peers.certify();
   }
 
-  /** Accepts devices of this team on a local port; returns the port. */
+  /** The code a team mate types (or scans in the listener's address) to link to this device. */
+  pairingCode(): Promise<string> {
+    return this.#peers.pairingCode();
+  }
+
+  /**
+   * Accepts proven devices of this team on `host:port` (127.0.0.1 by default; the shop network's
+   * address, or 0.0.0.0, for tablets); returns the port.
+   */
   async listen(port = 0, host = "127.0.0.1"): Promise<number> {
-    const listen = this.#opts.platform.listen;
-    if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
-    const trust = this.#trust();
-    const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
-    this.#listeners.push(listener);
-    this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
-    return listener.port;
+    return (await this.#peers.listen(port, host)).port;
   }
 
-  /** Keeps a connection to another device (ws://host:port), reconnecting like the relay link. */
-  connectPeer(address: string): void {
-    const peerSocket = this.#opts.platform.peerSocket;
-    if (!peerSocket) throw new ClientError("invalid-input", "this platform cannot connect to peers");
-    if (this.#peers.has(address)) return;
-    const trust = this.#trust();
-    const adapter = new ReconnectingClientAdapter({
-      url: address,
-      token: this.#token,
-      createSocket: peerSocket((t) => void verifyPeerToken(t, trust)),
-      ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
-      onStatus: (status) => this.emit("peer", { address, status }),
-    });
-    this.#peers.set(address, adapter);
-    this.repo.networkSubsystem.addNetworkAdapter(adapter);
+  /**
+   * Keeps a link to another device (ws://host:port/), reconnecting like the relay link. With a
+   * pairing code (in the address as `#code=ABCD-EFGH`, or as `code`) only that device is accepted.
+   */
+  connectPeer(address: string, code?: string): void {
+    this.#peers.connect(address, code);
   }
 
   disconnectPeer(address: string): void {
-    const adapter = this.#peers.get(address);
-    if (!adapter) return;
-    this.#peers.delete(address);
-    this.repo.networkSubsystem.removeNetworkAdapter(adapter);
+    this.#peers.disconnect(address);
   }
 
   peerOnline(address: string): boolean {
-    return this.#peers.get(address)?.online ?? false;
+    return this.#peers.online(address);
+  }
+
+  /** Why the link to `address` is not up (or "connected"). */
+  peerLinkReason(address: string): string | undefined {
+    return this.#peers.lastReason(address);
   }
 
   // ---- ledger writes ----
@@ -846,7 +848,7 @@ export class Device extends Emitter<DeviceEvents> {
     } catch {
       // Best effort: the counts are rebuilt on the next relay session.
     }
-    for (const listener of this.#listeners.splice(0)) await listener.close().catch(() => undefined);
+    await this.#peers.close();
     try {
       await this.repo.shutdown();
     } catch {
