@@ -600,6 +600,11 @@ export class Device extends Emitter<DeviceEvents> {
     return this.#peers.certify();
   }
 
+  /** This device's certificate for peer links, once it has one. */
+  get certificate(): CertificateRecord | undefined {
+    return this.#peers.certificate;
+  }
+
   /** The code a team mate types (or scans in the listener's address) to link to this device. */
   pairingCode(): Promise<string> {
     return this.#peers.pairingCode();
