@@ -2,11 +2,13 @@
  * The peer handshake: two devices of a team prove themselves to each other with their device keys
  * and service-signed certificates before a single document message (or anything secret) moves.
  *
- *   connector → listener  peer-hello {nonce Nc}
- *   listener  → connector peer-auth  {nonce Nl, certificate Cl, sig_L("listener", Nc, Nl, #Cl)}
- *   connector → listener  peer-auth  {certificate Cc, sig_C("connector", Nc, Nl, #Cl, #Cc)}
- *   listener  → connector peer-ok    {sig_L("accepted", Nc, Nl, #Cl, #Cc)}
+ *   connector → listener  peer-hello {nonce Nc, ephemeral Ec}
+ *   listener  → connector peer-auth  {nonce Nl, ephemeral El, certificate Cl, sig_L("listener", Nc, Nl, Ec, El, #Cl)}
+ *   connector → listener  peer-auth  {certificate Cc, sig_C("connector", Nc, Nl, Ec, El, #Cl, #Cc)}
+ *   listener  → connector peer-ok    {sig_L("accepted", Nc, Nl, Ec, El, #Cl, #Cc)}
  *
+ * Ec and El are ephemeral ECDH keys: what follows the handshake is sealed with keys only the two
+ * signers can derive (channel.ts), so relaying a handshake gains a machine in the middle nothing.
  * The listener shows its certificate first, so a device that dials a wrong or fake address checks
  * it before revealing anything but a random nonce. Every signature covers both fresh nonces and a
  * fixed context, so no signature recorded from one session verifies in another (no replay) or in
@@ -14,6 +16,7 @@
  * precise reason stays with the side that refused.
  */
 import { verifyCertificate, type CertificateClaims, type CertificateTrust } from "../../shared/auth/certificate.js";
+import { EPHEMERAL_PATTERN, ephemeralKey, openChannel, type SealedChannel } from "./channel.js";
 import { base64Url, pairingCode, sha256, sign, verifySignature, type DeviceKey } from "./keys.js";
 
 export const HANDSHAKE_CONTEXT = "ledger-sync peer handshake v1";
@@ -66,10 +69,25 @@ export function freshNonce(): string {
   return base64Url(globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES)));
 }
 
-/** The bytes a side signs: context, its role in the session, both nonces, the certificate hashes. */
-export function transcript(role: "listener" | "connector" | "accepted", parts: { nc: string; nl: string; hl: string; hc?: string }): Uint8Array {
-  const fields = [HANDSHAKE_CONTEXT, role, parts.nc, parts.nl, parts.hl, parts.hc ?? ""];
+export interface TranscriptParts {
+  nc: string;
+  nl: string;
+  ec: string;
+  el: string;
+  hl: string;
+  hc?: string;
+}
+
+/** The bytes a side signs: context, its role, both nonces, both ephemeral keys, the certificate hashes. */
+export function transcript(role: "listener" | "connector" | "accepted", p: TranscriptParts): Uint8Array {
+  const fields = [HANDSHAKE_CONTEXT, role, p.nc, p.nl, p.ec, p.el, p.hl, p.hc ?? ""];
   return new TextEncoder().encode(fields.join("\n"));
+}
+
+export interface Authenticated {
+  peer: PeerIdentity;
+  /** Seals and opens every frame after the handshake. */
+  channel: SealedChannel;
 }
 
 export async function certificateHash(certificate: string): Promise<string> {
@@ -109,6 +127,7 @@ function parseFrame(text: string, type: string, fields: readonly string[]): Fram
     if (typeof f[k] !== "string" || (f[k] as string).length === 0) throw new PeerRefusal(`${type}.${k} missing`);
   }
   if (typeof f.nonce === "string" && !/^[A-Za-z0-9_-]{43}$/.test(f.nonce)) throw new PeerRefusal(`${type}.nonce malformed`);
+  if (typeof f.ephemeral === "string" && !EPHEMERAL_PATTERN.test(f.ephemeral)) throw new PeerRefusal(`${type}.ephemeral malformed`);
   return f;
 }
 
@@ -123,41 +142,50 @@ async function mustVerify(c: CertificateClaims, signature: unknown, data: Uint8A
 }
 
 /** The side that dialled. Resolves with the listener's identity once both sides are proven. */
-export async function connectorHandshake(ch: HandshakeChannel, own: PeerCredentials, policy: PeerPolicy): Promise<PeerIdentity> {
+export async function connectorHandshake(ch: HandshakeChannel, own: PeerCredentials, policy: PeerPolicy): Promise<Authenticated> {
   const nc = freshNonce();
-  ch.send(JSON.stringify({ type: "peer-hello", v: 1, nonce: nc }));
-  const auth = parseFrame(await ch.receive(), "peer-auth", ["nonce", "certificate", "signature"]);
+  const eph = await ephemeralKey();
+  const ec = eph.publicRaw;
+  ch.send(JSON.stringify({ type: "peer-hello", v: 1, nonce: nc, ephemeral: ec }));
+  const auth = parseFrame(await ch.receive(), "peer-auth", ["nonce", "ephemeral", "certificate", "signature"]);
   const nl = auth.nonce as string;
-  if (nl === nc) throw new PeerRefusal("listener echoed our nonce");
+  const el = auth.ephemeral as string;
+  if (nl === nc || el === ec) throw new PeerRefusal("listener echoed our nonce or key");
   const theirs = await checkPeerCertificate(auth.certificate as string, policy);
   const hl = await certificateHash(auth.certificate as string);
-  await mustVerify(theirs, auth.signature, transcript("listener", { nc, nl, hl }));
+  await mustVerify(theirs, auth.signature, transcript("listener", { nc, nl, ec, el, hl }));
   // Only now, facing a proven device of our team, do we show who we are.
   const hc = await certificateHash(own.certificate);
-  const signature = await sign(own.key, transcript("connector", { nc, nl, hl, hc }));
+  const signature = await sign(own.key, transcript("connector", { nc, nl, ec, el, hl, hc }));
   ch.send(JSON.stringify({ type: "peer-auth", v: 1, certificate: own.certificate, signature }));
   const ok = parseFrame(await ch.receive(), "peer-ok", ["signature"]);
-  await mustVerify(theirs, ok.signature, transcript("accepted", { nc, nl, hl, hc }));
-  return identity(theirs);
+  const accepted = transcript("accepted", { nc, nl, ec, el, hl, hc });
+  await mustVerify(theirs, ok.signature, accepted);
+  return { peer: identity(theirs), channel: await openChannel(eph, el, accepted, "connector") };
 }
 
 /** The side that accepted the socket. Resolves with the connector's identity. */
-export async function listenerHandshake(ch: HandshakeChannel, own: PeerCredentials, policy: PeerPolicy): Promise<PeerIdentity> {
-  const hello = parseFrame(await ch.receive(), "peer-hello", ["nonce"]);
+export async function listenerHandshake(ch: HandshakeChannel, own: PeerCredentials, policy: PeerPolicy): Promise<Authenticated> {
+  const hello = parseFrame(await ch.receive(), "peer-hello", ["nonce", "ephemeral"]);
   const nc = hello.nonce as string;
+  const ec = hello.ephemeral as string;
   const nl = freshNonce();
+  const eph = await ephemeralKey();
+  const el = eph.publicRaw;
   const hl = await certificateHash(own.certificate);
   ch.send(JSON.stringify({
-    type: "peer-auth", v: 1, nonce: nl, certificate: own.certificate,
-    signature: await sign(own.key, transcript("listener", { nc, nl, hl })),
+    type: "peer-auth", v: 1, nonce: nl, ephemeral: el, certificate: own.certificate,
+    signature: await sign(own.key, transcript("listener", { nc, nl, ec, el, hl })),
   }));
   const auth = parseFrame(await ch.receive(), "peer-auth", ["certificate", "signature"]);
   const theirs = await checkPeerCertificate(auth.certificate as string, policy);
   const hc = await certificateHash(auth.certificate as string);
   if (hc === hl) throw new PeerRefusal("peer presented our own certificate");
-  await mustVerify(theirs, auth.signature, transcript("connector", { nc, nl, hl, hc }));
-  ch.send(JSON.stringify({ type: "peer-ok", v: 1, signature: await sign(own.key, transcript("accepted", { nc, nl, hl, hc })) }));
-  return identity(theirs);
+  await mustVerify(theirs, auth.signature, transcript("connector", { nc, nl, ec, el, hl, hc }));
+  const accepted = transcript("accepted", { nc, nl, ec, el, hl, hc });
+  const channel = await openChannel(eph, ec, accepted, "listener");
+  ch.send(JSON.stringify({ type: "peer-ok", v: 1, signature: await sign(own.key, accepted) }));
+  return { peer: identity(theirs), channel };
 }
 
 /**

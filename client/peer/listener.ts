@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { EventEmitter } from "node:events";
 import { WebSocketServerAdapter } from "@automerge/automerge-repo-network-websocket";
 import WebSocket, { WebSocketServer } from "ws";
+import type { SealedChannel } from "./channel.js";
 import { FrameQueue, listenerHandshake, MAX_HANDSHAKE_FRAME, PeerRefusal, REFUSED_CODE, REFUSED_REASON } from "./handshake.js";
 import type { ListenArgs, PeerListener } from "./types.js";
 
@@ -25,7 +26,73 @@ const MAX_PENDING_HANDSHAKES = 16;
  * `clients` for its keepalive, `close`.
  */
 class AuthenticatedServer extends EventEmitter {
-  readonly clients = new Set<WebSocket>();
+  readonly clients = new Set<SealedSocket>();
+}
+
+/**
+ * What the stock server adapter sees of a socket (the `ws` calls it makes): frames are opened
+ * before it reads them and sealed after it writes them. A frame that fails to open ends the link.
+ */
+class SealedSocket extends EventEmitter {
+  /** The adapter's keepalive flag. */
+  isAlive = true;
+  readonly #ws: WebSocket;
+  readonly #channel: SealedChannel;
+  #dead = false;
+
+  constructor(ws: WebSocket, channel: SealedChannel, onBroken: (reason: string) => void) {
+    super();
+    this.#ws = ws;
+    this.#channel = channel;
+    ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
+      if (this.#dead) return;
+      if (!isBinary) {
+        this.#kill(onBroken, "a text frame after the handshake");
+        return;
+      }
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+      channel.open(bytes).then(
+        (plain) => {
+          if (!this.#dead) this.emit("message", plain);
+        },
+        (err: unknown) => this.#kill(onBroken, err instanceof Error ? err.message : String(err)),
+      );
+    });
+    ws.on("pong", () => this.emit("pong"));
+    ws.on("close", () => this.emit("close"));
+  }
+
+  #kill(onBroken: (reason: string) => void, reason: string): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    onBroken(reason);
+    this.#ws.close(REFUSED_CODE, REFUSED_REASON);
+  }
+
+  get readyState(): number {
+    return this.#ws.readyState;
+  }
+
+  send(data: ArrayBuffer | Uint8Array): void {
+    this.#channel.seal(data instanceof Uint8Array ? data : new Uint8Array(data)).then(
+      (sealed) => {
+        if (!this.#dead && this.#ws.readyState === WebSocket.OPEN) this.#ws.send(sealed);
+      },
+      () => this.#ws.terminate(),
+    );
+  }
+
+  ping(): void {
+    this.#ws.ping();
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
 }
 
 export async function listenForPeers(args: ListenArgs): Promise<PeerListener> {
@@ -58,15 +125,16 @@ export async function listenForPeers(args: ListenArgs): Promise<PeerListener> {
     ws.on("close", onClose);
     const channel = { send: (t: string) => ws.send(t), receive: () => queue.receive() };
     listenerHandshake(channel, args.credentials(), args.policy())
-      .then((peer) => {
+      .then(({ peer, channel }) => {
         queue.done();
         ws.off("message", onMessage);
         ws.off("close", onClose);
         if (ws.readyState !== WebSocket.OPEN) return;
-        authenticated.clients.add(ws);
-        ws.on("close", () => authenticated.clients.delete(ws));
+        const sealed = new SealedSocket(ws, channel, (reason) => args.onRefused?.(remote, `link with device ${peer.device} dropped: ${reason}`));
+        authenticated.clients.add(sealed);
+        ws.on("close", () => authenticated.clients.delete(sealed));
         args.onAuthenticated?.(remote, peer);
-        authenticated.emit("connection", ws);
+        authenticated.emit("connection", sealed);
       })
       .catch((err: unknown) => {
         queue.done();

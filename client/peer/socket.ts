@@ -2,9 +2,10 @@
  * An outgoing peer socket that looks "open" to the sync adapter only after the handshake
  * (handshake.ts) has proven both devices. Platform-neutral: it wraps any SocketLike (Node's `ws`,
  * a browser WebSocket). Nothing the adapter sends goes out before then, and nothing the other side
- * sends reaches the adapter before then.
+ * sends reaches the adapter before then; afterwards every frame is sealed (channel.ts).
  */
-import { SOCKET_OPEN, type SocketFactory, type SocketLike } from "../socket.js";
+import { messageBytes, SOCKET_OPEN, type SocketFactory, type SocketLike } from "../socket.js";
+import type { SealedChannel } from "./channel.js";
 import { connectorHandshake, FrameQueue, PeerRefusal, REFUSED_CODE, REFUSED_REASON, type PeerCredentials, type PeerIdentity, type PeerPolicy } from "./handshake.js";
 
 const CONNECTING = 0;
@@ -25,13 +26,14 @@ class AuthenticatedSocket implements SocketLike {
   readonly #listeners = new Map<string, Listener[]>();
   #open = false;
   #failed = false;
+  #channel: SealedChannel | undefined;
 
   constructor(inner: SocketLike, hooks: PeerSocketHooks) {
     this.#inner = inner;
     inner.binaryType = "arraybuffer";
     const queue = new FrameQueue(HANDSHAKE_MS);
     inner.addEventListener("message", (event) => {
-      if (this.#open) this.#emit("message", event);
+      if (this.#open) this.#receive(event.data);
       else if (!this.#failed) queue.push(event.data);
     });
     inner.addEventListener("error", (event) => {
@@ -53,9 +55,10 @@ class AuthenticatedSocket implements SocketLike {
         return;
       }
       connectorHandshake({ send: (t) => inner.send(t), receive: () => queue.receive() }, creds, policy).then(
-        (peer) => {
+        ({ peer, channel }) => {
           queue.done();
           if (this.#failed || inner.readyState !== SOCKET_OPEN) return;
+          this.#channel = channel;
           this.#open = true;
           hooks.onAuthenticated?.(peer);
           this.#emit("open", undefined);
@@ -63,6 +66,31 @@ class AuthenticatedSocket implements SocketLike {
         (err: unknown) => this.#refuse(hooks, err instanceof Error ? (err instanceof PeerRefusal ? err.reason : err.message) : String(err)),
       );
     });
+  }
+
+  #receive(data: unknown): void {
+    const bytes = messageBytes(data);
+    const channel = this.#channel;
+    if (!bytes || !channel) {
+      this.#drop("a frame that is not sealed after the handshake");
+      return;
+    }
+    channel.open(bytes).then(
+      (plain) => this.#emit("message", { data: plain }),
+      (err: unknown) => this.#drop(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  /** The link is no longer trustworthy: the adapter hears an error and a close, and reconnects. */
+  #drop(reason: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#emit("error", { message: `peer link dropped: ${reason}` });
+    try {
+      this.#inner.close(REFUSED_CODE, REFUSED_REASON);
+    } catch {
+      // Already closing.
+    }
   }
 
   #refuse(hooks: PeerSocketHooks, reason: string): void {
@@ -95,9 +123,15 @@ class AuthenticatedSocket implements SocketLike {
     return this.#open || state !== SOCKET_OPEN ? state : CONNECTING;
   }
 
-  send(data: Uint8Array): void {
-    if (!this.#open) throw new Error("peer not authenticated yet");
-    this.#inner.send(data);
+  send(data: Uint8Array | string): void {
+    const channel = this.#channel;
+    if (!this.#open || !channel || typeof data === "string") throw new Error("peer not authenticated yet");
+    channel.seal(data).then(
+      (sealed) => {
+        if (!this.#failed && this.#inner.readyState === SOCKET_OPEN) this.#inner.send(sealed);
+      },
+      (err: unknown) => this.#drop(err instanceof Error ? err.message : String(err)),
+    );
   }
 
   close(code?: number, reason?: string): void {

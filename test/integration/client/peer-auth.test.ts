@@ -9,9 +9,11 @@ import type { AddressInfo } from "node:net";
 import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
+import { cbor } from "@automerge/automerge-repo";
 import type { Device } from "../../../client/device.js";
 import { openDevice } from "../../../client/node.js";
 import { connectorHandshake, FrameQueue, REFUSED_CODE, type PeerCredentials, type PeerPolicy } from "../../../client/peer/handshake.js";
+import { ephemeralKey } from "../../../client/peer/channel.js";
 import { generateDeviceKey } from "../../../client/peer/keys.js";
 import { handshake } from "../relay/harness.js";
 import { createTeam, eventually, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
@@ -85,6 +87,48 @@ async function fakeListener(answer?: (ws: WebSocket, frame: string) => void): Pr
   return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, requests, frames };
 }
 
+/**
+ * A machine in the middle: relays every frame between a tablet and `upstream` (so the handshake
+ * succeeds), records them, and can alter the next binary frame from the tablet.
+ */
+async function middleman(upstream: string): Promise<{ url: string; recorded: string[]; binary: Buffer[]; tamperNext(): void }> {
+  const recorded: string[] = [];
+  const binary: Buffer[] = [];
+  let tamper = false;
+  const proxy = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  servers.push(proxy);
+  await new Promise<void>((resolve) => proxy.once("listening", () => resolve()));
+  proxy.on("connection", (down) => {
+    down.on("error", () => undefined);
+    const up = new WebSocket(upstream);
+    up.on("error", () => undefined);
+    const early: Array<{ data: Buffer; isBinary: boolean }> = [];
+    down.on("message", (data: Buffer, isBinary) => {
+      if (!isBinary) recorded.push(data.toString("utf8"));
+      else {
+        binary.push(Buffer.from(data));
+        if (tamper) {
+          tamper = false;
+          data = Buffer.from(data);
+          data[data.length - 1] = (data[data.length - 1] ?? 0) ^ 0x01;
+        }
+      }
+      if (up.readyState === WebSocket.OPEN) up.send(data, { binary: isBinary });
+      else early.push({ data, isBinary });
+    });
+    up.on("open", () => {
+      for (const m of early.splice(0)) up.send(m.data, { binary: m.isBinary });
+    });
+    up.on("message", (data: Buffer, isBinary) => {
+      if (isBinary) binary.push(Buffer.from(data));
+      if (down.readyState === WebSocket.OPEN) down.send(data, { binary: isBinary });
+    });
+    up.on("close", () => down.close());
+    down.on("close", () => up.close());
+  });
+  return { url: `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, recorded, binary, tamperNext: () => (tamper = true) };
+}
+
 beforeAll(async () => {
   relay = await startTestRelay();
   shop = await createTeam(relay, "shop-pa");
@@ -122,7 +166,7 @@ describe("peer authentication", () => {
     for (const f of fake.frames) {
       expect(f.binary).toBe(false); // no automerge-repo message (CBOR, binary) ever went out
       const frame = JSON.parse(f.text) as Record<string, unknown>;
-      expect(Object.keys(frame).sort()).toEqual(["nonce", "type", "v"]);
+      expect(Object.keys(frame).sort()).toEqual(["ephemeral", "nonce", "type", "v"]);
       expect(frame.type).toBe("peer-hello");
       expect(f.text).not.toContain(token.split(".")[1]);
       expect(f.text).not.toContain(certificate.split(".")[1]);
@@ -137,7 +181,7 @@ describe("peer authentication", () => {
     const probe = new WebSocket(`ws://127.0.0.1:${portA}/`);
     probe.on("error", () => undefined);
     await new Promise<void>((resolve) => probe.once("open", () => resolve()));
-    probe.send(JSON.stringify({ type: "peer-hello", v: 1, nonce: "A".repeat(43) }));
+    probe.send(JSON.stringify({ type: "peer-hello", v: 1, nonce: "A".repeat(43), ephemeral: (await ephemeralKey()).publicRaw }));
     await new Promise<void>((resolve) => probe.once("message", (data: Buffer) => {
       recorded = data.toString("utf8");
       resolve();
@@ -191,28 +235,7 @@ describe("peer authentication", () => {
   it("a tablet's proof recorded on the wire does not open another session", async () => {
     // A transparent proxy between tab-b and tab-a records tab-b's real handshake frames.
     const upstream = `ws://127.0.0.1:${portA}/`;
-    const recorded: string[] = [];
-    const proxy = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    servers.push(proxy);
-    await new Promise<void>((resolve) => proxy.once("listening", () => resolve()));
-    proxy.on("connection", (down) => {
-      down.on("error", () => undefined);
-      const up = new WebSocket(upstream);
-      up.on("error", () => undefined);
-      const early: Array<{ data: Buffer; isBinary: boolean }> = [];
-      down.on("message", (data: Buffer, isBinary) => {
-        if (!isBinary) recorded.push(data.toString("utf8"));
-        if (up.readyState === WebSocket.OPEN) up.send(data, { binary: isBinary });
-        else early.push({ data, isBinary });
-      });
-      up.on("open", () => {
-        for (const m of early.splice(0)) up.send(m.data, { binary: m.isBinary });
-      });
-      up.on("message", (data: Buffer, isBinary) => down.readyState === WebSocket.OPEN && down.send(data, { binary: isBinary }));
-      up.on("close", () => down.close());
-      down.on("close", () => up.close());
-    });
-    const proxyUrl = `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+    const { url: proxyUrl, recorded } = await middleman(upstream);
     tabB.connectPeer(proxyUrl);
     await eventually(() => tabB.peerOnline(proxyUrl), "tab-b linked to tab-a through the proxy", 30_000);
     tabB.disconnectPeer(proxyUrl);
@@ -236,6 +259,40 @@ describe("peer authentication", () => {
     await eventually(() => refusedAtA.length > before, "tab-a logged the refusal", 10_000);
     expect(refusedAtA.at(-1)).toMatch(/signature of device tab-b does not verify for this session/);
   }, 60_000);
+
+  it("a machine in the middle that relays the handshake can neither read nor alter the sync", async () => {
+    const mitm = await middleman(`ws://127.0.0.1:${portA}/`);
+    const statuses: string[] = [];
+    tabB.on("peer", (e) => e.address === mitm.url && statuses.push(e.status.state === "online" ? "online" : e.status.reason));
+    tabB.connectPeer(mitm.url);
+    await eventually(() => tabB.peerOnline(mitm.url), "tab-b linked to tab-a through the middleman", 30_000);
+    const sale = await tabB.recordSale({ lines: [{ item: `mitm-${globalThis.crypto.randomUUID()}`, quantity: 1, price: 700, name: "Sealed tea" }] });
+    await eventually(() => tabA.entries().some((e) => e.id === sale.id), "tab-a holds tab-b's sale", 30_000);
+
+    // Everything after the handshake is sealed: no frame the middleman saw is an automerge-repo message.
+    expect(mitm.binary.length).toBeGreaterThan(0);
+    for (const frame of mitm.binary) {
+      let decoded: unknown;
+      try {
+        decoded = cbor.decode(new Uint8Array(frame));
+      } catch {
+        decoded = undefined;
+      }
+      expect(["join", "peer", "sync", "request", "doc-unavailable"]).not.toContain((decoded as { type?: unknown } | undefined)?.type);
+      expect(frame.includes(Buffer.from(sale.id))).toBe(false);
+    }
+
+    // One altered frame from tab-b: tab-a drops the link rather than apply it, and says why.
+    const before = refusedAtA.length;
+    mitm.tamperNext();
+    const second = await tabB.recordSale({ lines: [{ item: `mitm-${globalThis.crypto.randomUUID()}`, quantity: 1, price: 700, name: "Sealed tea" }] });
+    await eventually(() => refusedAtA.length > before, "tab-a dropped the tampered link", 30_000);
+    expect(refusedAtA.at(-1)).toMatch(/link with device tab-b dropped: a frame failed its integrity check/);
+    await eventually(() => statuses.some((s) => s !== "online"), "tab-b saw the link go down", 30_000);
+    // The next session starts a fresh channel: the sale still arrives, intact.
+    await eventually(() => tabA.entries().some((e) => e.id === second.id), "tab-a holds the second sale after relinking", 45_000);
+    tabB.disconnectPeer(mitm.url);
+  }, 120_000);
 
   it("a certificate opens neither the relay nor the API", async () => {
     const cert = tabB.certificate!.certificate;
