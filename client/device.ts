@@ -277,8 +277,7 @@ export class Device extends Emitter<DeviceEvents> {
     }
     this.#enrollment = enrollment;
     await this.#peers.load();
-    // Peer links work offline on a certificate got while online: renew it whenever we can.
-    if (!this.#opts.offline && this.#opts.platform.peer && this.#peers.needsCertificate()) void this.#peers.certify().catch(() => undefined);
+    if (this.#relay.online) this.#peers.renewIfDue();
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -517,7 +516,11 @@ export class Device extends Emitter<DeviceEvents> {
     // A lost session is when a reply can have been lost mid-update: look right away, but after
     // the adapter's callback returns (a recovery reconnects the adapter, which must not re-enter).
     if (this.#registry) setTimeout(() => this.#recoverWedged(), 0);
-    if (s.state === "online") this.emit("online", { remotePeerId: s.remotePeerId });
+    if (s.state === "online") {
+      // Peer links work offline on a certificate got while online: get or renew it now.
+      this.#peers.renewIfDue();
+      this.emit("online", { remotePeerId: s.remotePeerId });
+    }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
     this.#scheduleProgress();
   }

@@ -15,6 +15,8 @@ import { authenticatedPeerSocket } from "./socket.js";
 import type { PeerListener, PeerPlatform } from "./types.js";
 
 const CERT_RECORD = "peer-certificate";
+/** After a failed background renewal, the next one waits this long (an explicit certify() does not). */
+const RENEW_RETRY_MS = 10 * 60_000;
 
 /** What the device keeps of its certificate: the certificate and the key that verifies peers'. */
 export interface CertificateRecord {
@@ -89,6 +91,8 @@ export class PeerLinks {
   #record: CertificateRecord | undefined;
   #claims: CertificateClaims | undefined;
   #certifying: Promise<CertificateRecord> | undefined;
+  #loaded = false;
+  #retryAfterMs = 0;
   readonly #outgoing = new Map<string, ReconnectingClientAdapter>();
   readonly #listeners: PeerListener[] = [];
 
@@ -108,6 +112,7 @@ export class PeerLinks {
         // A stored certificate that no longer fits (another key, another pin) is as good as none.
       }
     }
+    this.#loaded = true;
   }
 
   /** True when the device has no certificate or it is past half its life: time to ask again. */
@@ -118,6 +123,17 @@ export class PeerLinks {
     const expMs = c.exp * 1000;
     const fromMs = record.certifiedAt ? Date.parse(record.certifiedAt) : expMs - 24 * 3600_000;
     return nowMs > fromMs + (expMs - fromMs) / 2;
+  }
+
+  /**
+   * Called when the service is reachable: asks for a certificate when there is none or it is half
+   * used. A refusal (a device not enrolled for peer links) is not asked again for a while.
+   */
+  renewIfDue(nowMs = Date.now()): void {
+    if (!this.#loaded || !this.#o.platform || this.#certifying || nowMs < this.#retryAfterMs || !this.needsCertificate(nowMs)) return;
+    void this.certify().catch(() => {
+      this.#retryAfterMs = Date.now() + RENEW_RETRY_MS;
+    });
   }
 
   /** This device's certificate, once it has one. */

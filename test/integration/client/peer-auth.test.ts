@@ -319,6 +319,25 @@ describe("peer authentication", () => {
     expect(ok.status).toBe(201);
   });
 
+  it("an enrolled device online gets its certificate by itself, and keeps it across a restart", async () => {
+    await shop.enroll("tab-auto");
+    const dataDir = await tmpDir("tab-auto");
+    const opts = {
+      serverUrl: relay.service.url, token: shop.token("tab-auto"), rootUrl: shop.rootUrl, deviceId: "tab-auto", dataDir,
+      publicKeyPem: relay.service.tokens.publicKeyPem,
+    };
+    const first = await openDevice(opts);
+    opened.push(first);
+    await eventually(() => first.certificate !== undefined, "a certificate without asking", 30_000);
+    const cert = first.certificate!.certificate;
+    const code = await first.pairingCode();
+    await first.close();
+    const again = await openDevice({ ...opts, offline: true });
+    opened.push(again);
+    expect(again.certificate?.certificate).toBe(cert);
+    expect(await again.pairingCode()).toBe(code);
+  }, 60_000);
+
   it("a pairing code links only to the device it names", async () => {
     const code = await tabA.pairingCode();
     expect(code).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
