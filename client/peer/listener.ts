@@ -22,6 +22,22 @@ const HANDSHAKE_MS = 8_000;
 const MAX_PENDING_HANDSHAKES = 16;
 
 /**
+ * Until a peer is proven, ws would still buffer a frame up to PEER_MAX_PAYLOAD (16 MiB) from
+ * anyone who dials: lower the receiver's limit for the handshake (ws closes with 1009 beyond it).
+ * ws keeps it in a private field; if a later ws moves it, this does nothing and the handshake's
+ * own frame-size check still refuses the frame once received.
+ */
+function limitIncoming(ws: WebSocket, bytes: number): () => void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (!receiver || typeof receiver._maxPayload !== "number") return () => undefined;
+  const before = receiver._maxPayload;
+  receiver._maxPayload = bytes;
+  return () => {
+    receiver._maxPayload = before;
+  };
+}
+
+/**
  * What the stock server adapter sees of a server: `connection` for authenticated sockets only,
  * `clients` for its keepalive, `close`.
  */
@@ -124,9 +140,12 @@ export async function listenForPeers(args: ListenArgs): Promise<PeerListener> {
     ws.on("message", onMessage);
     ws.on("close", onClose);
     const channel = { send: (t: string) => ws.send(t), receive: () => queue.receive() };
-    listenerHandshake(channel, args.credentials(), args.policy())
+    const restoreLimit = limitIncoming(ws, MAX_HANDSHAKE_FRAME);
+    Promise.resolve()
+      .then(() => listenerHandshake(channel, args.credentials(), args.policy()))
       .then(({ peer, channel }) => {
         queue.done();
+        restoreLimit();
         ws.off("message", onMessage);
         ws.off("close", onClose);
         if (ws.readyState !== WebSocket.OPEN) return;

@@ -294,6 +294,20 @@ describe("peer authentication", () => {
     tabB.disconnectPeer(mitm.url);
   }, 120_000);
 
+  it("a stranger cannot make the listener buffer a large frame before proving anything", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${portA}/`);
+    ws.on("error", () => undefined);
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    await new Promise<void>((resolve) => ws.once("open", () => resolve()));
+    ws.send("x".repeat(1024 * 1024));
+    expect(await closed).toBe(1009); // "message too big", at 16 KiB rather than the 16 MiB sync limit
+    // The listener still serves its team.
+    const url = `ws://127.0.0.1:${portA}/`;
+    tabB.connectPeer(url);
+    await eventually(() => tabB.peerOnline(url), "tab-b still links to tab-a", 30_000);
+    tabB.disconnectPeer(url);
+  }, 60_000);
+
   it("a certificate opens neither the relay nor the API", async () => {
     const cert = tabB.certificate!.certificate;
     const api = await fetch(`${relay.service.url}/api/items`, { headers: { authorization: `Bearer ${cert}` } });
