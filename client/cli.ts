@@ -135,15 +135,15 @@ async function main(argv: string[]): Promise<void> {
       if (publicKeyPem) config.publicKeyPem = publicKeyPem;
       await writeFile(path.join(dataDir, CONFIG_FILE), JSON.stringify(config), { mode: 0o600 });
       await withDevice(dataDir, false, async (d) => {
-        const cert = await d.certify();
-        out({ enrolled: true, team: d.team, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.pairingCode() });
+        const cert = await d.peers.certify();
+        out({ enrolled: true, team: d.team, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.peers.pairingCode() });
       });
       return;
     }
     case "certify": {
       await withDevice(dataDir, false, async (d) => {
-        const cert = await d.certify();
-        out({ certified: true, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.pairingCode() });
+        const cert = await d.peers.certify();
+        out({ certified: true, device: d.deviceId, certifiedUntil: cert.expiresAt, code: await d.peers.pairingCode() });
       });
       return;
     }
@@ -201,7 +201,7 @@ async function main(argv: string[]): Promise<void> {
         if (v.listen !== undefined) {
           const host = v.host ?? "127.0.0.1";
           const port = await d.listen(int(v.listen, "listen"), host);
-          const code = await d.pairingCode();
+          const code = await d.peers.pairingCode();
           out({ listening: port, host, code, addresses: listenAddresses(host, port).map((a) => `${a}#code=${code}`) });
         }
         const addresses = v.connect ?? [];
@@ -211,7 +211,7 @@ async function main(argv: string[]): Promise<void> {
         for (const address of addresses) {
           while (!d.peerOnline(address)) {
             if (Date.now() > linkDeadline) {
-              throw new ClientError("peer-link", `no link to ${address}: ${d.peerLinkReason(address) ?? "not connected"}`);
+              throw new ClientError("peer-link", `no link to ${address}: ${d.peers.lastReason(address) ?? "not connected"}`);
             }
             await sleep(100);
           }

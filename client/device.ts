@@ -57,7 +57,7 @@ import {
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
 import type { SocketFactory } from "./socket.js";
 import type { PeerIdentity } from "./peer/handshake.js";
-import { PeerLinks, type CertificateRecord } from "./peer/links.js";
+import { PeerLinks, type PeerAccess } from "./peer/links.js";
 import type { PeerPlatform } from "./peer/types.js";
 import { readOwnClaims } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
@@ -192,7 +192,7 @@ export class Device extends Emitter<DeviceEvents> {
   #closed = false;
   /** True while this device changes its own segment (the change event is its own). */
   #writing = false;
-  readonly #peers: PeerLinks;
+  readonly #links: PeerLinks;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #recovery: WedgeRecovery;
   #catalogEditor!: CatalogEditor;
@@ -216,7 +216,7 @@ export class Device extends Emitter<DeviceEvents> {
       network: [this.#relay],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
-    this.#peers = new PeerLinks({
+    this.#links = new PeerLinks({
       repo: this.repo,
       platform: opts.platform.peer,
       storage: opts.platform.storage,
@@ -237,7 +237,7 @@ export class Device extends Emitter<DeviceEvents> {
         // The sync states of the failed exchange describe a document we no longer hold: start
         // every outgoing session afresh so the peers resend what the recovery dropped.
         this.#relay.reconnectNow();
-        this.#peers.reconnectAll();
+        this.#links.reconnectAll();
         this.emit("recovered", { documentId });
       },
     };
@@ -276,8 +276,8 @@ export class Device extends Emitter<DeviceEvents> {
       await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     }
     this.#enrollment = enrollment;
-    await this.#peers.load();
-    if (this.#relay.online) this.#peers.renewIfDue();
+    await this.#links.load();
+    if (this.#relay.online) this.#links.renewIfDue();
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -518,7 +518,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (this.#registry) setTimeout(() => this.#recoverWedged(), 0);
     if (s.state === "online") {
       // Peer links work offline on a certificate got while online: get or renew it now.
-      this.#peers.renewIfDue();
+      this.#links.renewIfDue();
       this.emit("online", { remotePeerId: s.remotePeerId });
     }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
@@ -595,51 +595,27 @@ export class Device extends Emitter<DeviceEvents> {
 
   // ---- peer to peer (client/peer/) ----
 
-  /**
-   * Gets this device's key certified by the service (with its own token; the key is made on first
-   * use and kept in the data folder). Needed once before peer links, renewed when half used.
-   */
-  certify(): Promise<CertificateRecord> {
-    return this.#peers.certify();
+  /** This device's peer-link key and certificate (certify, pairingCode, certificate, lastReason). */
+  get peers(): PeerAccess {
+    return this.#links;
   }
 
-  /** This device's certificate for peer links, once it has one. */
-  get certificate(): CertificateRecord | undefined {
-    return this.#peers.certificate;
-  }
-
-  /** The code a team mate types (or scans in the listener's address) to link to this device. */
-  pairingCode(): Promise<string> {
-    return this.#peers.pairingCode();
-  }
-
-  /**
-   * Accepts proven devices of this team on `host:port` (127.0.0.1 by default; the shop network's
-   * address, or 0.0.0.0, for tablets); returns the port.
-   */
+  /** Accepts proven devices of this team on `host:port` (the shop network's address for tablets); returns the port. */
   async listen(port = 0, host = "127.0.0.1"): Promise<number> {
-    return (await this.#peers.listen(port, host)).port;
+    return (await this.#links.listen(port, host)).port;
   }
 
-  /**
-   * Keeps a link to another device (ws://host:port/), reconnecting like the relay link. With a
-   * pairing code (in the address as `#code=ABCD-EFGH`, or as `code`) only that device is accepted.
-   */
+  /** Keeps a link to ws://host:port/ (with `#code=` or `code`: to that device only), reconnecting. */
   connectPeer(address: string, code?: string): void {
-    this.#peers.connect(address, code);
+    this.#links.connect(address, code);
   }
 
   disconnectPeer(address: string): void {
-    this.#peers.disconnect(address);
+    this.#links.disconnect(address);
   }
 
   peerOnline(address: string): boolean {
-    return this.#peers.online(address);
-  }
-
-  /** Why the link to `address` is not up (or "connected"). */
-  peerLinkReason(address: string): string | undefined {
-    return this.#peers.lastReason(address);
+    return this.#links.online(address);
   }
 
   // ---- ledger writes ----
@@ -856,7 +832,7 @@ export class Device extends Emitter<DeviceEvents> {
     } catch {
       // Best effort: the counts are rebuilt on the next relay session.
     }
-    await this.#peers.close();
+    await this.#links.close();
     try {
       await this.repo.shutdown();
     } catch {

@@ -85,6 +85,9 @@ function isCertificateRecord(v: unknown): v is CertificateRecord {
   return ["certificate", "publicKeyPem", "issuer", "audience", "expiresAt"].every((k) => typeof r[k] === "string");
 }
 
+/** What a device's user sees of its peer links (the rest is the Device's wiring). */
+export type PeerAccess = Pick<PeerLinks, "certify" | "pairingCode" | "certificate" | "lastReason">;
+
 export class PeerLinks {
   readonly #o: PeerLinksOptions;
   #key: DeviceKey | undefined;

@@ -21,7 +21,7 @@ async function device(team: TestTeam, id: string): Promise<Device> {
     backoff: { baseMs: 100, maxMs: 1000 },
   });
   opened.push(d);
-  await d.certify();
+  await d.peers.certify();
   return d;
 }
 

@@ -35,7 +35,7 @@ async function device(team: TestTeam, id: string): Promise<Device> {
     dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem, backoff: { baseMs: 200, maxMs: 1000 },
   });
   opened.push(d);
-  await d.certify();
+  await d.peers.certify();
   d.goOffline();
   return d;
 }
@@ -156,7 +156,7 @@ describe("peer authentication", () => {
     tabB.disconnectPeer(fake.url);
 
     const token = shop.token("tab-b");
-    const certificate = tabB.certificate?.certificate ?? "missing";
+    const certificate = tabB.peers.certificate?.certificate ?? "missing";
     for (const req of fake.requests) {
       expect(req.headers.authorization).toBeUndefined();
       expect(req.url).toBe("/");
@@ -214,7 +214,7 @@ describe("peer authentication", () => {
     const expiredCert = tokens.certify({ sub: "clerk-x", team: "shop-pa", role: "member", device: "tab-x", exp: Math.floor(Date.now() / 1000) - 86_400 }, own.key.publicJwk).certificate;
     const expired = await dial(url, { key: own.key, certificate: expiredCert }, policyFor("shop-pa"));
     // tab-b's real certificate (any listener it dials sees it) with a key that is not tab-b's.
-    const stolen = await dial(url, { key: own.key, certificate: tabB.certificate!.certificate }, policyFor("shop-pa"));
+    const stolen = await dial(url, { key: own.key, certificate: tabB.peers.certificate!.certificate }, policyFor("shop-pa"));
     // A certificate signed by some other key than the service's.
     const forgedCert = tokens.certify({ sub: "clerk-y", team: "shop-pa", role: "member", device: "tab-y" }, own.key.publicJwk).certificate.replace(/\.[^.]+$/, `.${"A".repeat(86)}`);
     const forged = await dial(url, { key: own.key, certificate: forgedCert }, policyFor("shop-pa"));
@@ -309,7 +309,7 @@ describe("peer authentication", () => {
   }, 60_000);
 
   it("a certificate opens neither the relay nor the API", async () => {
-    const cert = tabB.certificate!.certificate;
+    const cert = tabB.peers.certificate!.certificate;
     const api = await fetch(`${relay.service.url}/api/items`, { headers: { authorization: `Bearer ${cert}` } });
     expect(api.status).toBe(401);
     expect((await handshake(relay.service.syncUrl, cert)).status).toBe(401);
@@ -342,18 +342,18 @@ describe("peer authentication", () => {
     };
     const first = await openDevice(opts);
     opened.push(first);
-    await eventually(() => first.certificate !== undefined, "a certificate without asking", 30_000);
-    const cert = first.certificate!.certificate;
-    const code = await first.pairingCode();
+    await eventually(() => first.peers.certificate !== undefined, "a certificate without asking", 30_000);
+    const cert = first.peers.certificate!.certificate;
+    const code = await first.peers.pairingCode();
     await first.close();
     const again = await openDevice({ ...opts, offline: true });
     opened.push(again);
-    expect(again.certificate?.certificate).toBe(cert);
-    expect(await again.pairingCode()).toBe(code);
+    expect(again.peers.certificate?.certificate).toBe(cert);
+    expect(await again.peers.pairingCode()).toBe(code);
   }, 60_000);
 
   it("a pairing code links only to the device it names", async () => {
-    const code = await tabA.pairingCode();
+    const code = await tabA.peers.pairingCode();
     expect(code).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
     const right = `ws://127.0.0.1:${portA}/#code=${code}`;
     tabB.connectPeer(right);
