@@ -55,8 +55,10 @@ describe("peer to peer", () => {
     await eventually(() => !a.online && !b.online, "both offline");
 
     const port = await a.listen(0);
+    const dialled = Date.now();
     b.connectPeer(`ws://127.0.0.1:${port}/`);
-    await eventually(() => b.peerOnline(`ws://127.0.0.1:${port}/`), "b connected to a", 15_000);
+    await eventually(() => b.peerOnline(`ws://127.0.0.1:${port}/`), "b connected to a", 15_000, 5);
+    const linkedMs = Date.now() - dialled;
 
     const fromA = await sell(a, 20);
     const fromB = await sell(b, 20);
@@ -65,7 +67,9 @@ describe("peer to peer", () => {
       const ids = new Set(d.entries().map((e) => e.id));
       return all.every((id) => ids.has(id));
     };
-    await eventually(() => holds(a) && holds(b), "both devices hold all 40 entries", 30_000);
+    const selling = Date.now();
+    await eventually(() => holds(a) && holds(b), "both devices hold all 40 entries", 30_000, 20);
+    console.log(`[p2p] linked (handshake, sealed channel) in ${linkedMs} ms; 40 entries held on both ${Date.now() - selling} ms after the last write`);
     expect((await relayEntries(relay, shop.registryUrl)).entries.size).toBe(0);
 
     // Only b reaches the relay; a stays offline (and its peer link is cut too).
