@@ -86,8 +86,6 @@ export interface DeviceOptions {
    * device certificate signed by another key is refused (kept after enrollment).
    */
   publicKeyPem?: string;
-  issuer?: string;
-  audience?: string;
   /** Start without connecting to the relay (goOnline() later). */
   offline?: boolean;
   /** How long enrollment waits for the relay. */
