@@ -92,6 +92,14 @@ export function normalizePairingCode(input: string): string | undefined {
   return `${c.slice(0, 4)}-${c.slice(4)}`;
 }
 
+/**
+ * The tag in discovery beacons: the same for every device of one team under one service,
+ * meaningless to anyone who does not know both.
+ */
+export async function teamTag(team: string, servicePublicKeyPem: string): Promise<string> {
+  return base64Url(await sha256(`ledger-sync peer discovery\n${team}\n${servicePublicKeyPem.trim()}`)).slice(0, 22);
+}
+
 export function base64Url(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);

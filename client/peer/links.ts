@@ -10,9 +10,9 @@ import { ClientError } from "../errors.js";
 import { loadRecord, saveRecord } from "../local-records.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "../ws-client-adapter.js";
 import type { PeerCredentials, PeerIdentity, PeerPolicy } from "./handshake.js";
-import { generateDeviceKey, importDeviceKey, normalizePairingCode, pairingCode, type DeviceKey } from "./keys.js";
+import { generateDeviceKey, importDeviceKey, normalizePairingCode, pairingCode, teamTag, type DeviceKey } from "./keys.js";
 import { authenticatedPeerSocket } from "./socket.js";
-import type { PeerListener, PeerPlatform } from "./types.js";
+import type { DiscoveryOptions, FoundPeer, PeerListener, PeerPlatform } from "./types.js";
 
 const CERT_RECORD = "peer-certificate";
 /** After a failed background renewal, the next one waits this long (an explicit certify() does not). */
@@ -86,7 +86,7 @@ function isCertificateRecord(v: unknown): v is CertificateRecord {
 }
 
 /** What a device's user sees of its peer links (the rest is the Device's wiring). */
-export type PeerAccess = Pick<PeerLinks, "certify" | "pairingCode" | "certificate" | "lastReason">;
+export type PeerAccess = Pick<PeerLinks, "certify" | "pairingCode" | "certificate" | "lastReason" | "announce" | "discover">;
 
 export class PeerLinks {
   readonly #o: PeerLinksOptions;
@@ -98,6 +98,7 @@ export class PeerLinks {
   #retryAfterMs = 0;
   readonly #outgoing = new Map<string, ReconnectingClientAdapter>();
   readonly #listeners: PeerListener[] = [];
+  readonly #stops: Array<() => void> = [];
 
   constructor(opts: PeerLinksOptions) {
     this.#o = opts;
@@ -256,6 +257,37 @@ export class PeerLinks {
     return listener;
   }
 
+  #discovery(): NonNullable<PeerPlatform["discovery"]> {
+    const d = this.#o.platform?.discovery;
+    if (!d) throw new ClientError("invalid-input", "this platform cannot discover peers on the local network");
+    return d;
+  }
+
+  async #tag(): Promise<string> {
+    const record = this.#record;
+    if (!record) throw new ClientError("not-certified", "this device has no peer certificate yet: reach the service once to get one");
+    return teamTag(this.#o.team, record.publicKeyPem);
+  }
+
+  /** Tells team mates on the local network where this device listens (until close). */
+  async announce(listeningPort: number, opts: DiscoveryOptions = {}): Promise<void> {
+    const a = await this.#discovery().announce({
+      ...opts, tag: await this.#tag(), device: this.#o.deviceId, code: await this.pairingCode(), listenPort: listeningPort,
+    });
+    this.#stops.push(() => a.stop());
+  }
+
+  /** Reports team mates announcing on the local network (not this device), until close. */
+  async discover(onFound: (peer: FoundPeer) => void, opts: DiscoveryOptions = {}): Promise<void> {
+    const b = await this.#discovery().browse({
+      ...opts, tag: await this.#tag(),
+      onFound: (peer) => {
+        if (peer.device !== this.#o.deviceId) onFound(peer);
+      },
+    });
+    this.#stops.push(() => b.stop());
+  }
+
   /**
    * Keeps a link to another device, reconnecting like the relay link. `address` may carry the
    * listener's pairing code (`#code=`), or `code` gives it: then only that device is accepted.
@@ -303,6 +335,7 @@ export class PeerLinks {
   }
 
   async close(): Promise<void> {
+    for (const stop of this.#stops.splice(0)) stop();
     for (const l of this.#listeners.splice(0)) await l.close().catch(() => undefined);
   }
 }

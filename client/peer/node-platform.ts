@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import WebSocket from "ws";
 import type { SocketLike } from "../socket.js";
+import { multicastDiscovery } from "./discovery.js";
 import type { StoredDeviceKey } from "./keys.js";
 import { listenForPeers, PEER_MAX_PAYLOAD } from "./listener.js";
 import type { DeviceKeyStore, PeerPlatform } from "./types.js";
@@ -56,5 +57,5 @@ export function nodeRawPeerSocket(url: string): SocketLike {
 }
 
 export function nodePeerPlatform(dataDir: string): PeerPlatform {
-  return { rawSocket: nodeRawPeerSocket, listen: listenForPeers, keyStore: fileKeyStore(dataDir) };
+  return { rawSocket: nodeRawPeerSocket, listen: listenForPeers, keyStore: fileKeyStore(dataDir), discovery: multicastDiscovery };
 }

@@ -28,10 +28,32 @@ export interface DeviceKeyStore {
   create(key: StoredDeviceKey): Promise<StoredDeviceKey>;
 }
 
+/** A team mate's listener heard on the local network (a hint: the handshake still decides). */
+export interface FoundPeer {
+  device: string;
+  code: string;
+  /** ws://host:port/#code=CODE, ready for connectPeer. */
+  address: string;
+}
+
+export interface DiscoveryOptions {
+  /** Multicast group and UDP port of the beacons (defaults in discovery.ts; tests use their own port). */
+  group?: string;
+  port?: number;
+}
+
+/** Local-network discovery (Node: UDP multicast beacons, discovery.ts). */
+export interface PeerDiscovery {
+  /** `listenPort`: where the announced listener accepts; `port` (DiscoveryOptions): the UDP port beacons go to. */
+  announce(args: { tag: string; device: string; code: string; listenPort: number } & DiscoveryOptions): Promise<{ stop(): void }>;
+  browse(args: { tag: string; onFound(found: FoundPeer): void } & DiscoveryOptions): Promise<{ stop(): void }>;
+}
+
 export interface PeerPlatform {
   /** A plain socket to another device; the handshake runs on it before sync does. */
   rawSocket: (url: string) => SocketLike;
   /** Accepts devices of the team on a local address (Node only). */
   listen?: (args: ListenArgs) => Promise<PeerListener>;
   keyStore: DeviceKeyStore;
+  discovery?: PeerDiscovery;
 }
