@@ -12,8 +12,10 @@
  *   sync     --data DIR [--timeout MS]                           (online until the relay has everything)
  *   verdicts --data DIR [--wait MS] [--offline]
  *   status   --data DIR [--offline]
- *   peer     --data DIR [--listen PORT [--host ADDR]] [--connect ws://host:port/#code=C [--code C]]
- *            [--link-timeout MS] [--for MS] [--offline]
+ *   peer     --data DIR [--listen PORT [--host ADDR] [--announce]] [--connect ws://host:port/#code=C [--code C]]
+ *            [--discover] [--discovery-port UDP] [--link-timeout MS] [--for MS] [--offline]
+ *            (--announce: team mates on the network can find this listener; --discover: link to the
+ *            first team mate heard announcing)
  *            (listen prints the address and pairing code to give the other tablet; a link that is
  *            not up within --link-timeout ends the command with an error and exit code 1)
  */
@@ -117,7 +119,8 @@ async function main(argv: string[]): Promise<void> {
       amount: { type: "string" }, sales: { type: "string" }, payments: { type: "string" }, timeout: { type: "string" },
       wait: { type: "string" }, listen: { type: "string" }, connect: { type: "string", multiple: true },
       for: { type: "string" }, offline: { type: "boolean", default: false }, host: { type: "string" }, code: { type: "string" },
-      enrollment: { type: "string" }, "link-timeout": { type: "string" },
+      enrollment: { type: "string" }, "link-timeout": { type: "string" }, announce: { type: "boolean", default: false },
+      discover: { type: "boolean", default: false }, "discovery-port": { type: "string" },
     },
   });
   const dataDir = path.resolve(need(v.data, "data"));
@@ -196,6 +199,7 @@ async function main(argv: string[]): Promise<void> {
     case "peer":
       return withDevice(dataDir, offline, async (d) => {
         const started = Date.now();
+        const discovery = v["discovery-port"] ? { port: int(v["discovery-port"], "discovery-port") } : {};
         d.on("peer-authenticated", (e) => out({ peer: e.address, device: e.peer.device, user: e.peer.user, code: e.peer.code }));
         d.on("peer-refused", (e) => process.stderr.write(`${JSON.stringify({ refused: e.address, reason: e.reason })}\n`));
         if (v.listen !== undefined) {
@@ -203,11 +207,24 @@ async function main(argv: string[]): Promise<void> {
           const port = await d.listen(int(v.listen, "listen"), host);
           const code = await d.peers.pairingCode();
           out({ listening: port, host, code, addresses: listenAddresses(host, port).map((a) => `${a}#code=${code}`) });
+          if (v.announce) await d.peers.announce(port, discovery);
         }
-        const addresses = v.connect ?? [];
+        const addresses = [...(v.connect ?? [])];
+        const linkDeadline = started + int(v["link-timeout"], "link-timeout", 15_000);
+        if (v.discover) {
+          let first: string | undefined;
+          await d.peers.discover((p) => {
+            first ??= p.address;
+            out({ found: p.device, address: p.address });
+          }, discovery);
+          while (first === undefined) {
+            if (Date.now() > linkDeadline) throw new ClientError("peer-link", "no team mate announced itself on the local network (is its listener started with --announce?)");
+            await sleep(100);
+          }
+          addresses.push(first);
+        }
         for (const address of addresses) d.connectPeer(address, v.code);
         // A link that never comes up is a failure a person must see, not a quiet exit 0.
-        const linkDeadline = started + int(v["link-timeout"], "link-timeout", 15_000);
         for (const address of addresses) {
           while (!d.peerOnline(address)) {
             if (Date.now() > linkDeadline) {

@@ -2,7 +2,8 @@
  * Setting up peer links the way a shop would, with the command-line device in real processes:
  * enrol from what the API's device enrolment answered (the device's key gets certified), listen
  * on the address a person chose and print the pairing code, link from the other tablet with that
- * code; and a link to a wrong address ends with a clear message and a non-zero exit code.
+ * code or by hearing the listener's announcement; and a link to a wrong address ends with a clear
+ * message and a non-zero exit code.
  */
 import { stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -44,10 +45,11 @@ async function enrol(device: string): Promise<string> {
   return data;
 }
 
-it("two tablets pair by the listener's code on the address it bound, and a wrong address fails loudly", async () => {
+it("two tablets pair by the listener's code on the address it bound or by its announcement, and a wrong address fails loudly", async () => {
   const [dataA, dataB] = [await enrol("till-a"), await enrol("till-b")];
 
-  const listener = startCli(["peer", "--data", dataA, "--listen", "0", "--host", "0.0.0.0", "--for", "60000", "--offline"]);
+  const udp = String(await freePort());
+  const listener = startCli(["peer", "--data", dataA, "--listen", "0", "--host", "0.0.0.0", "--announce", "--discovery-port", udp, "--for", "90000", "--offline"]);
   const shown = await listener.waitForLine((l) => "listening" in l);
   expect(shown.host).toBe("0.0.0.0");
   const code = String(shown.code);
@@ -61,6 +63,14 @@ it("two tablets pair by the listener's code on the address it bound, and a wrong
   expect(linked.lines).toContainEqual({ peer: address, device: "till-a", user: "owner", code });
   expect(linked.lines).toContainEqual({ linked: address });
   await listener.waitForLine((l) => l.device === "till-b");
+
+  // Or without typing anything: till-b hears till-a's announcement on the network and links.
+  const found = await runCli(["peer", "--data", dataB, "--discover", "--discovery-port", udp, "--for", "500", "--offline"]);
+  expect(found.stderr).toBe("");
+  expect(found.code).toBe(0);
+  const heard = found.lines.find((l) => l.found === "till-a");
+  expect(String(heard?.address)).toMatch(new RegExp(`^ws://[0-9.]+:${String(shown.listening)}/#code=${code}$`));
+  expect(found.lines).toContainEqual({ linked: heard?.address });
 
   // A wrong code for the right address: refused, said so, exit 1.
   const wrongCode = code === "ABCD-EFGH" ? "ABCD-EFGJ" : "ABCD-EFGH";
