@@ -10,7 +10,7 @@
  * is stopped on the way out, on success and on error.
  */
 import { spawn } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { MongoClient } from "mongodb";
 import { openDevice } from "../client/node.js";
@@ -103,8 +103,18 @@ async function main(): Promise<void> {
 
     const tills: Till[] = ["till-1", "till-2", "tablet"].map((name) => ({ name, dir: path.join(dataDir, name), did: new Map() }));
     for (const t of tills) {
-      const token = tokens.issue({ sub: `clerk-${t.name}`, team: TEAM, role: "member", device: t.name });
-      await device(["enroll", "--data", t.dir, "--server", url, "--token", token, "--device", t.name, "--root", team.rootUrl]);
+      // As a shop would: the owner enrolls the till through the API, the till takes that answer
+      // (token, root URL, the team's public key) and gets its own key certified for peer links.
+      const enrolled = await fetch(`${url}/api/teams/${TEAM}/devices`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({ device: t.name }),
+      });
+      if (enrolled.status !== 201) throw new Error(`enrolling ${t.name}: ${enrolled.status} ${await enrolled.text()}`);
+      await mkdir(t.dir, { recursive: true });
+      const file = path.join(t.dir, "enrollment.json");
+      await writeFile(file, await enrolled.text(), { mode: 0o600 });
+      await device(["enroll", "--data", t.dir, "--server", url, "--enrollment", file]);
       say(`Enrolled ${t.name}.`);
     }
     const [till1, till2, tablet] = tills as [Till, Till, Till];

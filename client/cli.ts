@@ -8,7 +8,8 @@
 import path from "node:path";
 import { ClientError } from "./errors.js";
 import { optionHelp, parse, usageLine } from "./cli/args.js";
-import { COMMANDS, type Command } from "./cli/commands.js";
+import { COMMANDS } from "./cli/commands.js";
+import type { Command } from "./cli/context.js";
 import { createOutput } from "./cli/output.js";
 
 function overview(): string {

@@ -7,7 +7,6 @@ import {
   Repo,
   type AutomergeUrl,
   type DocHandle,
-  type NetworkAdapterInterface,
   type PeerId,
   type StorageAdapterInterface,
 } from "@automerge/automerge-repo";
@@ -60,7 +59,10 @@ import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change
 import type { SocketFactory } from "./socket.js";
 import { documentIdOf, ServerDocuments } from "./server-docs.js";
 import type { DroppedMessage } from "./statements.js";
-import { readOwnClaims, verifyPeerToken, type PeerTrust } from "./token.js";
+import type { PeerIdentity } from "./peer/handshake.js";
+import { PeerLinks, type PeerAccess } from "./peer/links.js";
+import type { PeerPlatform } from "./peer/types.js";
+import { readOwnClaims } from "./token.js";
 import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
 
 /** What differs between Node and a browser. */
@@ -68,25 +70,8 @@ export interface Platform {
   storage: StorageAdapterInterface;
   /** Sockets to the relay. */
   relaySocket: SocketFactory;
-  /** Sockets to another device; `check` verifies the token the listener presents. */
-  peerSocket?: (check: (token: string) => void) => SocketFactory;
-  /** Accepts devices of the team on a local port (Node only). */
-  listen?: (args: ListenArgs) => Promise<PeerListener>;
-}
-
-export interface ListenArgs {
-  port: number;
-  host: string;
-  /** Throws when the connecting device's token is not acceptable. */
-  check(token: string): Claims;
-  /** The token this device presents to connecting devices. */
-  token(): string;
-}
-
-export interface PeerListener {
-  port: number;
-  adapter: NetworkAdapterInterface;
-  close(): Promise<void>;
+  /** Peer-to-peer links: raw sockets, a listener, the device key's store (client/peer/). */
+  peer?: PeerPlatform;
 }
 
 export interface DeviceOptions {
@@ -99,10 +84,11 @@ export interface DeviceOptions {
   /** Must equal the token's `device` claim when it has one. */
   deviceId: string;
   platform: Platform;
-  /** PEM public key that signs the team's tokens, for verifying peers offline (kept after enrollment). */
+  /**
+   * PEM public key that signs the team's tokens and certificates, from enrolment: when given, a
+   * device certificate signed by another key is refused (kept after enrollment).
+   */
   publicKeyPem?: string;
-  issuer?: string;
-  audience?: string;
   /** Start without connecting to the relay (goOnline() later). */
   offline?: boolean;
   /** How long enrollment waits for the relay. */
@@ -123,6 +109,10 @@ export interface DeviceEvents {
   progress: (e: { pending: number }) => void;
   verdict: (e: { entryId: string; verdict: PublishedVerdict }) => void;
   peer: (e: { address: string; status: LinkStatus }) => void;
+  /** A peer proved itself (certificate and key); `address` is the dialled URL or the remote socket. */
+  "peer-authenticated": (e: { address: string; peer: PeerIdentity }) => void;
+  /** A link was refused or failed in its handshake; the precise reason stays on this device. */
+  "peer-refused": (e: { address: string; reason: string }) => void;
   /** A wedged document handle was recovered (see safe-change.ts). */
   recovered: (e: { documentId: string }) => void;
   /** A peer's change to a server-owned document was refused (client/statements.ts). */
@@ -204,8 +194,7 @@ export class Device extends Emitter<DeviceEvents> {
   #closed = false;
   /** True while this device changes its own segment (the change event is its own). */
   #writing = false;
-  readonly #peers = new Map<string, ReconnectingClientAdapter>();
-  readonly #listeners: PeerListener[] = [];
+  readonly #links: PeerLinks;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #recovery: WedgeRecovery;
   #catalogEditor!: CatalogEditor;
@@ -231,12 +220,29 @@ export class Device extends Emitter<DeviceEvents> {
       network: [this.#relay],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
+    this.#links = new PeerLinks({
+      repo: this.repo,
+      platform: opts.platform.peer,
+      storage: opts.platform.storage,
+      deviceId: opts.deviceId,
+      team: claims.team,
+      token: this.#token,
+      serverUrl: opts.serverUrl,
+      pinnedPublicKeyPem: () => this.#enrollment?.publicKeyPem ?? opts.publicKeyPem,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      events: {
+        status: (address, status) => this.emit("peer", { address, status }),
+        authenticated: (address, peer) => this.emit("peer-authenticated", { address, peer }),
+        refused: (address, reason) => this.emit("peer-refused", { address, reason }),
+      },
+      guard: (adapter) => this.#serverDocs.guardPeer(adapter),
+    });
     this.#recovery = {
       onRecovered: (documentId) => {
         // The sync states of the failed exchange describe a document we no longer hold: start
         // every outgoing session afresh so the peers resend what the recovery dropped.
         this.#relay.reconnectNow();
-        for (const peer of this.#peers.values()) peer.reconnectNow();
+        this.#links.reconnectAll();
         this.emit("recovered", { documentId });
       },
     };
@@ -285,6 +291,8 @@ export class Device extends Emitter<DeviceEvents> {
       onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
       onChange: () => (this.#provisional = undefined),
     });
+    await this.#links.load();
+    if (this.#relay.online) this.#links.renewIfDue();
     const root = await this.repo.find(enrollment.rootUrl);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
@@ -509,7 +517,11 @@ export class Device extends Emitter<DeviceEvents> {
     // A lost session is when a reply can have been lost mid-update: look right away, but after
     // the adapter's callback returns (a recovery reconnects the adapter, which must not re-enter).
     if (this.#registry) setTimeout(() => this.#recoverWedged(), 0);
-    if (s.state === "online") this.emit("online", { remotePeerId: s.remotePeerId });
+    if (s.state === "online") {
+      // Peer links work offline on a certificate got while online: get or renew it now.
+      this.#links.renewIfDue();
+      this.emit("online", { remotePeerId: s.remotePeerId });
+    }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
     this.#scheduleProgress();
   }
@@ -582,58 +594,29 @@ export class Device extends Emitter<DeviceEvents> {
     }
   }
 
-  // ---- peer to peer ----
+  // ---- peer to peer (client/peer/) ----
 
-  #trust(): PeerTrust {
-    const publicKeyPem = this.#enrollment.publicKeyPem;
-    if (!publicKeyPem) throw new ClientError("bad-token", "peer-to-peer needs the team's public key (publicKeyPem at open)");
-    return {
-      publicKeyPem,
-      issuer: this.#opts.issuer ?? "ledger-sync",
-      audience: this.#opts.audience ?? "ledger-sync",
-      team: this.claims.team,
-    };
+  /** This device's peer-link key and certificate (certify, pairingCode, certificate, lastReason). */
+  get peers(): PeerAccess {
+    return this.#links;
   }
 
-  /** Accepts devices of this team on a local port; returns the port. */
+  /** Accepts proven devices of this team on `host:port` (the shop network's address for tablets); returns the port. */
   async listen(port = 0, host = "127.0.0.1"): Promise<number> {
-    const listen = this.#opts.platform.listen;
-    if (!listen) throw new ClientError("invalid-input", "this platform cannot accept connections");
-    const trust = this.#trust();
-    const listener = await listen({ port, host, check: (t) => verifyPeerToken(t, trust), token: this.#token });
-    this.#serverDocs.guardPeer(listener.adapter);
-    this.#listeners.push(listener);
-    this.repo.networkSubsystem.addNetworkAdapter(listener.adapter);
-    return listener.port;
+    return (await this.#links.listen(port, host)).port;
   }
 
-  /** Keeps a connection to another device (ws://host:port), reconnecting like the relay link. */
-  connectPeer(address: string): void {
-    const peerSocket = this.#opts.platform.peerSocket;
-    if (!peerSocket) throw new ClientError("invalid-input", "this platform cannot connect to peers");
-    if (this.#peers.has(address)) return;
-    const trust = this.#trust();
-    const adapter = new ReconnectingClientAdapter({
-      url: address,
-      token: this.#token,
-      createSocket: peerSocket((t) => void verifyPeerToken(t, trust)),
-      ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
-      onStatus: (status) => this.emit("peer", { address, status }),
-    });
-    this.#serverDocs.guardPeer(adapter);
-    this.#peers.set(address, adapter);
-    this.repo.networkSubsystem.addNetworkAdapter(adapter);
+  /** Keeps a link to ws://host:port/ (with `#code=` or `code`: to that device only), reconnecting. */
+  connectPeer(address: string, code?: string): void {
+    this.#links.connect(address, code);
   }
 
   disconnectPeer(address: string): void {
-    const adapter = this.#peers.get(address);
-    if (!adapter) return;
-    this.#peers.delete(address);
-    this.repo.networkSubsystem.removeNetworkAdapter(adapter);
+    this.#links.disconnect(address);
   }
 
   peerOnline(address: string): boolean {
-    return this.#peers.get(address)?.online ?? false;
+    return this.#links.online(address);
   }
 
   // ---- ledger writes ----
@@ -854,7 +837,7 @@ export class Device extends Emitter<DeviceEvents> {
     } catch {
       // Best effort: the counts are rebuilt on the next relay session.
     }
-    for (const listener of this.#listeners.splice(0)) await listener.close().catch(() => undefined);
+    await this.#links.close();
     try {
       await this.repo.shutdown();
     } catch {

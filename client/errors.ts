@@ -11,6 +11,10 @@ export type ClientErrorCode =
   | "bad-document"
   /** The token does not fit this device (wrong device id, unreadable claims). */
   | "bad-token"
+  /** The device has no (valid) certificate of its key for peer links, or could not get one. */
+  | "not-certified"
+  /** A peer link could not be made (unreachable, refused). */
+  | "peer-link"
   /** The device was closed. */
   | "closed";
 

@@ -2,7 +2,9 @@
  * The device client, platform-neutral part. Node code imports `openDevice` from ./node.js; a
  * browser build passes its own Platform (IndexedDB storage, browserSocketFactory) to Device.open.
  */
-export { Device, type DeviceEvents, type DeviceOptions, type EntryStatus, type InvoiceView, type Platform, type PeerListener, type ListenArgs } from "./device.js";
+export { Device, type DeviceEvents, type DeviceOptions, type EntryStatus, type InvoiceView, type Platform } from "./device.js";
+export type { PeerListener, ListenArgs, PeerPlatform, DeviceKeyStore } from "./peer/types.js";
+export type { PeerIdentity } from "./peer/handshake.js";
 export { ClientError, type ClientErrorCode } from "./errors.js";
 export type { SaleInput, SaleLineInput, PaymentInput, StockInput, VoidInput } from "./entries.js";
 export type { CatalogView, NewItem, CatalogEditor } from "./catalog.js";

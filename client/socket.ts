@@ -5,7 +5,7 @@
 export interface SocketLike {
   binaryType: string;
   readonly readyState: number;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: "open", listener: () => void): void;
   addEventListener(type: "close", listener: (event: { code: number; reason: string }) => void): void;

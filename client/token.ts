@@ -1,9 +1,9 @@
 /**
  * Reading the device's own token. The device does not verify its own token (the relay does);
  * it only needs the claims to name itself in entries and to check the token fits the device.
+ * Peers never see it: they check each other's certificates (client/peer/handshake.ts).
  */
 import { parseClaims, type Claims } from "../shared/auth/claims.js";
-import { verifyToken } from "../shared/auth/verify.js";
 import { ClientError } from "./errors.js";
 
 function base64UrlDecode(part: string): string {
@@ -19,22 +19,4 @@ export function readOwnClaims(token: string): Claims {
   } catch (err) {
     throw new ClientError("bad-token", err instanceof Error ? err.message : "unreadable token claims");
   }
-}
-
-export interface PeerTrust {
-  publicKeyPem: string;
-  issuer: string;
-  audience: string;
-  team: string;
-}
-
-/**
- * Checks another device's token offline: signed by the relay's key, unexpired, same team, and a
- * role that writes ledgers. Throws a message safe to log (never the token).
- */
-export function verifyPeerToken(token: string, trust: PeerTrust): Claims {
-  const claims = verifyToken(token, { publicKeyPem: trust.publicKeyPem, issuer: trust.issuer, audience: trust.audience });
-  if (claims.team !== trust.team) throw new Error(`peer belongs to team ${claims.team}, not ${trust.team}`);
-  if (claims.role !== "member" && claims.role !== "admin") throw new Error(`peer role ${claims.role} may not sync ledgers`);
-  return claims;
 }

@@ -28,6 +28,8 @@ export interface Config {
     audience: string;
     /** Lifetime of issued tokens, in seconds. */
     ttlSeconds: number;
+    /** Lifetime of device certificates (peer links work offline until then), in seconds. */
+    certTtlSeconds: number;
   };
   /** Limits of the WebSocket relay (server/relay); each bounds what one peer can cost the others. */
   relay: RelayLimits;
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       issuer: nonEmpty(env.JWT_ISSUER) ?? "ledger-sync",
       audience: nonEmpty(env.JWT_AUDIENCE) ?? "ledger-sync",
       ttlSeconds: intFrom(env, "JWT_TTL_SECONDS", 12 * 3600, 60, 90 * 24 * 3600),
+      certTtlSeconds: intFrom(env, "PEER_CERT_TTL_SECONDS", 7 * 24 * 3600, 60, 90 * 24 * 3600),
     },
     relay: {
       maxPayloadBytes: intFrom(env, "RELAY_MAX_PAYLOAD_BYTES", 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),

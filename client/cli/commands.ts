@@ -3,64 +3,11 @@
  * example, and what it runs. A shop can be set up and run from these alone: enroll, items,
  * stock, sales, payments, voids, customers, and what the server decided.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
-import type { AutomergeUrl } from "@automerge/automerge-repo";
-import type { Device } from "../device.js";
 import { ClientError } from "../errors.js";
-import { openDevice } from "../node.js";
-import { OFFLINE, int, need, str, type Options, type Values } from "./args.js";
-import { money, type Output } from "./output.js";
-
-export interface CliConfig {
-  server: string;
-  token: string;
-  device: string;
-  root: AutomergeUrl;
-  publicKeyPem?: string;
-}
-
-export const CONFIG_FILE = "device.json";
-
-export interface Context {
-  values: Values;
-  dataDir: string;
-  out: Output;
-}
-
-export interface Command {
-  /** One or two words: `sale`, `item add`. */
-  name: string;
-  summary: string;
-  options: Options;
-  example: string;
-  run(ctx: Context): Promise<void>;
-}
-
-async function loadConfig(dataDir: string): Promise<CliConfig> {
-  try {
-    return JSON.parse(await readFile(path.join(dataDir, CONFIG_FILE), "utf8")) as CliConfig;
-  } catch {
-    throw new ClientError("not-enrolled", `no ${CONFIG_FILE} in ${dataDir}: enroll this device first (npm run device -- enroll --help)`);
-  }
-}
-
-async function withDevice(ctx: Context, fn: (d: Device) => Promise<void>, offline = ctx.values.offline === true): Promise<void> {
-  const c = await loadConfig(ctx.dataDir);
-  const device = await openDevice({
-    serverUrl: c.server, token: c.token, deviceId: c.device, rootUrl: c.root, dataDir: ctx.dataDir, offline,
-    ...(c.publicKeyPem ? { publicKeyPem: c.publicKeyPem } : {}),
-  });
-  // A peer's change to a server-owned document was refused: worth a line, it is someone's forgery.
-  device.on("dropped", (e) => process.stderr.write(`${JSON.stringify({ warning: "dropped-peer-change", ...e })}\n`));
-  try {
-    await fn(device);
-  } finally {
-    await device.close();
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { OFFLINE, int, need, str, type Options } from "./args.js";
+import { sleep, withDevice, type Command } from "./context.js";
+import { ENROLL, LINK_COMMANDS } from "./link-commands.js";
+import { money } from "./output.js";
 
 const ITEM: Options = { item: { type: "string", value: "ID", help: "the item's id (see: items)", required: true } };
 const INVOICE: Options = { invoice: { type: "string", value: "ID", help: "the sale's id (see: invoices)", required: true } };
@@ -74,27 +21,7 @@ function entryText(e: { id: string; kind: string }, extra = ""): string {
 }
 
 export const COMMANDS: Command[] = [
-  {
-    name: "enroll",
-    summary: "set up this device's data folder with what the admin gave it, and fetch the team's documents",
-    options: {
-      server: { type: "string", value: "URL", help: "the relay, e.g. ws://shop-server:8080/sync", required: true },
-      token: { type: "string", value: "TOKEN", help: "the device token from `npm run admin -- enroll-device`", required: true },
-      device: { type: "string", value: "ID", help: "this device's id, as enrolled", required: true },
-      root: { type: "string", value: "URL", help: "the team's root URL (automerge:...)", required: true },
-      "public-key": { type: "string", value: "FILE", help: "the team's public key (PEM), needed for peer-to-peer links" },
-    },
-    example: "npm run device -- enroll --data ./till-1 --server ws://127.0.0.1:8080/sync --token eyJ... --device till-1 --root automerge:... --public-key team.pem",
-    async run(ctx) {
-      const { values: v, dataDir } = ctx;
-      await mkdir(dataDir, { recursive: true });
-      const config: CliConfig = { server: need(v, "server"), token: need(v, "token"), device: need(v, "device"), root: need(v, "root") as AutomergeUrl };
-      const keyFile = str(v, "public-key");
-      if (keyFile) config.publicKeyPem = await readFile(keyFile, "utf8");
-      await writeFile(path.join(dataDir, CONFIG_FILE), JSON.stringify(config), { mode: 0o600 });
-      await withDevice(ctx, async (d) => ctx.out.record({ enrolled: true, team: d.team, device: d.deviceId }, `enrolled ${d.deviceId} in team ${d.team}`), false);
-    },
-  },
+  ENROLL,
   {
     name: "items",
     summary: "list the catalog's items with their provisional stock",
@@ -385,23 +312,5 @@ export const COMMANDS: Command[] = [
         ctx.out.record(row, JSON.stringify(row));
       }),
   },
-  {
-    name: "peer",
-    summary: "sync directly with team mates' devices (no server needed)",
-    options: {
-      listen: { type: "string", value: "PORT", help: "accept links from team mates on this port" },
-      connect: { type: "string", value: "URL", help: "link to a team mate listening at ws://host:port (repeatable)", multiple: true },
-      for: { type: "string", value: "MS", help: "stay linked this long (default 10000)" },
-      ...OFFLINE,
-    },
-    example: "npm run device -- peer --data ./till-1 --listen 7001 --offline",
-    run: (ctx) =>
-      withDevice(ctx, async (d) => {
-        const v = ctx.values;
-        if (str(v, "listen") !== undefined) ctx.out.record({ listening: await d.listen(int(v, "listen")) });
-        for (const address of (v.connect as string[] | undefined) ?? []) d.connectPeer(address);
-        await sleep(int(v, "for", 10_000));
-        ctx.out.record({ entries: d.entries().length, pending: d.pendingCount() });
-      }),
-  },
+  ...LINK_COMMANDS,
 ];

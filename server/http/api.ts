@@ -9,6 +9,7 @@ import { noStore } from "./headers.js";
 import { openApiDocument } from "./openapi.js";
 import { errorBody, runRoute, type Route } from "./route.js";
 import { accountRoutes } from "./routes/accounts.js";
+import { certificateRoutes } from "./routes/certificates.js";
 import { gatewayRoutes } from "./routes/gateway.js";
 import { readRoutes } from "./routes/reads.js";
 import { statusRoutes } from "./routes/status.js";
@@ -20,7 +21,7 @@ export type { ApiDeps } from "./deps.js";
 export const BODY_LIMIT = "1mb";
 
 export function apiRoutes(deps: ApiDeps): Route[] {
-  const routes: Route[] = [...teamRoutes(deps), ...accountRoutes(deps), ...gatewayRoutes(deps), ...readRoutes(deps), ...statusRoutes(deps)];
+  const routes: Route[] = [...teamRoutes(deps), ...accountRoutes(deps), ...certificateRoutes(deps), ...gatewayRoutes(deps), ...readRoutes(deps), ...statusRoutes(deps)];
   routes.push({
     method: "get",
     path: "/openapi.json",

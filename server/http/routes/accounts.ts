@@ -123,7 +123,7 @@ export function accountRoutes(deps: ApiDeps): Route[] {
     {
       method: "post",
       path: "/teams/:team/devices",
-      summary: "Enroll a device: its token, the team root URL and the key that verifies peers' tokens offline",
+      summary: "Enroll a device: its token, the team root URL and the team's public key (the device then certifies its own key: POST /api/devices/certificate)",
       tag: "accounts",
       body: { type: "object", required: ["device"], properties: { device: { type: "string" }, user: { type: "string" }, label: { type: "string" } } },
       authorize: (c, ctx) => adminOf(c, ctx.params.team),

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import { readSegments, segmentEntries } from "../../../client/read-docs.js";
+import { accounts } from "../../../server/accounts/store.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import { startTestRelay, type TestRelay } from "../relay/harness.js";
 
@@ -14,13 +15,19 @@ export { startTestRelay, type TestRelay };
 
 export interface TestTeam extends CreatedTeam {
   token(device: string, user?: string): string;
+  /** Records the device as enrolled for the user (what the service checks before certifying its key). */
+  enroll(device: string, user?: string): Promise<void>;
 }
 
 export async function createTeam(relay: TestRelay, team: string): Promise<TestTeam> {
   const created = await relay.service.teams.createTeam(team);
+  const acc = accounts(relay.db.db);
   return {
     ...created,
     token: (device, user = `clerk-${device}`) => relay.token({ sub: user, team, role: "member", device }),
+    async enroll(device, user = `clerk-${device}`) {
+      await acc.enrollDevice({ team, device, user, enrolledBy: "test" });
+    },
   };
 }
 

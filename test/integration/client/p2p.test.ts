@@ -1,7 +1,7 @@
 /**
- * Peer to peer: two tablets of one team sync with the relay unreachable, then only one goes
- * online and carries the other's entries to the relay; a device of another team is refused in
- * both directions (its token at our listener, our check of the token its listener presents).
+ * Peer to peer: two tablets of one team link with their certified device keys and sync with the
+ * relay unreachable, then only one goes online and carries the other's entries to the relay; a
+ * device of another team is refused in both directions (whichever side checks the certificate).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
@@ -14,12 +14,14 @@ let rival: TestTeam;
 const opened: Device[] = [];
 
 async function device(team: TestTeam, id: string): Promise<Device> {
+  await team.enroll(id);
   const d = await openDevice({
     serverUrl: relay.service.url, token: team.token(id), rootUrl: team.rootUrl, deviceId: id,
     dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem,
     backoff: { baseMs: 100, maxMs: 1000 },
   });
   opened.push(d);
+  await d.peers.certify();
   return d;
 }
 
@@ -53,8 +55,10 @@ describe("peer to peer", () => {
     await eventually(() => !a.online && !b.online, "both offline");
 
     const port = await a.listen(0);
+    const dialled = Date.now();
     b.connectPeer(`ws://127.0.0.1:${port}/`);
-    await eventually(() => b.peerOnline(`ws://127.0.0.1:${port}/`), "b connected to a", 15_000);
+    await eventually(() => b.peerOnline(`ws://127.0.0.1:${port}/`), "b connected to a", 15_000, 5);
+    const linkedMs = Date.now() - dialled;
 
     const fromA = await sell(a, 20);
     const fromB = await sell(b, 20);
@@ -63,7 +67,9 @@ describe("peer to peer", () => {
       const ids = new Set(d.entries().map((e) => e.id));
       return all.every((id) => ids.has(id));
     };
-    await eventually(() => holds(a) && holds(b), "both devices hold all 40 entries", 30_000);
+    const selling = Date.now();
+    await eventually(() => holds(a) && holds(b), "both devices hold all 40 entries", 30_000, 20);
+    console.log(`[p2p] linked (handshake, sealed channel) in ${linkedMs} ms; 40 entries held on both ${Date.now() - selling} ms after the last write`);
     expect((await relayEntries(relay, shop.registryUrl)).entries.size).toBe(0);
 
     // Only b reaches the relay; a stays offline (and its peer link is cut too).
@@ -90,11 +96,13 @@ describe("peer to peer", () => {
 
     const myPort = await mine.listen(0);
     const theirPort = await theirs.listen(0);
-    theirs.connectPeer(`ws://127.0.0.1:${myPort}/`); // our listener checks their token
-    mine.connectPeer(`ws://127.0.0.1:${theirPort}/`); // we check the token their listener presents
-    await eventually(() => statuses.length >= 4, "refused attempts on both sides", 15_000);
+    theirs.connectPeer(`ws://127.0.0.1:${myPort}/`);
+    mine.connectPeer(`ws://127.0.0.1:${theirPort}/`);
+    await eventually(() => statuses.length >= 4, "refused attempts on both sides", 30_000);
     expect(statuses).not.toContain("online");
-    expect(statuses.join(" ")).toMatch(/401|peer refused/);
+    // Each dialling side sees the listener's certificate is for another team and hangs up.
+    expect(statuses.join(" ")).toMatch(/peer refused: certificate is for team shop-p2p, not rival-p2p/);
+    expect(statuses.join(" ")).toMatch(/peer refused: certificate is for team rival-p2p, not shop-p2p/);
     expect(mine.peerOnline(`ws://127.0.0.1:${theirPort}/`)).toBe(false);
     expect(theirs.peerOnline(`ws://127.0.0.1:${myPort}/`)).toBe(false);
     expect(mine.entries().every((e) => e.device === "tab-c" || e.device.startsWith("tab-"))).toBe(true);

@@ -26,6 +26,7 @@ it("keeps 500 sales and 200 payments across an offline restart and delivers all 
   const data = await tmpDir("restart");
   const keyFile = path.join(data, "team.pub");
   await writeFile(keyFile, relay.service.tokens.publicKeyPem);
+  await team.enroll("tablet-1");
   const enroll = await runCli([
     "enroll", "--data", data, "--server", relay.service.url, "--token", team.token("tablet-1"),
     "--device", "tablet-1", "--root", team.rootUrl, "--public-key", keyFile,
