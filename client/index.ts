@@ -3,7 +3,8 @@
  * browser build passes its own Platform (IndexedDB storage, browserSocketFactory) to Device.open.
  */
 export { Device, type DeviceEvents, type DeviceOptions, type EntryStatus, type InvoiceView, type Platform } from "./device.js";
-export type { PeerListener, ListenArgs, PeerPlatform, DeviceKeyStore } from "./peer/types.js";
+export type { PeerListener, ListenArgs, PeerPlatform, DeviceKeyStore, PeerDiscovery, FoundPeer, DiscoveryOptions } from "./peer/types.js";
+export type { PeerAccess, CertificateRecord } from "./peer/links.js";
 export type { PeerIdentity } from "./peer/handshake.js";
 export { ClientError, type ClientErrorCode } from "./errors.js";
 export type { SaleInput, SaleLineInput, PaymentInput, StockInput, VoidInput } from "./entries.js";

@@ -111,8 +111,12 @@ export class PeerLinks {
 
   /** Loads the stored key and certificate (no network). */
   async load(): Promise<void> {
-    const stored = await this.#o.platform?.keyStore.load();
-    if (stored) this.#key = await importDeviceKey(stored);
+    try {
+      const stored = await this.#o.platform?.keyStore.load();
+      if (stored) this.#key = await importDeviceKey(stored);
+    } catch {
+      // An unreadable key file costs the peer links (certify() then says why), never the ledger.
+    }
     const record = await loadRecord(this.#o.storage, CERT_RECORD);
     if (isCertificateRecord(record)) {
       try {

@@ -31,39 +31,46 @@ class AuthenticatedSocket implements SocketLike {
   constructor(inner: SocketLike, hooks: PeerSocketHooks) {
     this.#inner = inner;
     inner.binaryType = "arraybuffer";
-    const queue = new FrameQueue(HANDSHAKE_MS);
+    // The handshake's deadline runs from the socket's opening: a slow connect is not its fault.
+    let queue: FrameQueue | undefined;
     inner.addEventListener("message", (event) => {
       if (this.#open) this.#receive(event.data);
-      else if (!this.#failed) queue.push(event.data);
+      else if (!this.#failed) queue?.push(event.data);
     });
     inner.addEventListener("error", (event) => {
-      queue.fail(new Error(event.message ?? "socket error"));
+      queue?.fail(new Error(event.message ?? "socket error"));
       this.#emit("error", event);
     });
     inner.addEventListener("close", (event) => {
-      queue.fail(new Error(event.code === REFUSED_CODE ? `the other device refused us (${REFUSED_REASON})` : `closed ${event.code} during the handshake`));
+      queue?.fail(new Error(event.code === REFUSED_CODE ? `the other device refused us (${REFUSED_REASON})` : `closed ${event.code} during the handshake`));
       this.#emit("close", event);
     });
     inner.addEventListener("open", () => {
+      const frames = new FrameQueue(HANDSHAKE_MS);
+      queue = frames;
       let creds: PeerCredentials;
       let policy: PeerPolicy;
       try {
         creds = hooks.credentials();
         policy = hooks.policy();
       } catch (err) {
+        frames.done();
         this.#refuse(hooks, err instanceof Error ? err.message : String(err));
         return;
       }
-      connectorHandshake({ send: (t) => inner.send(t), receive: () => queue.receive() }, creds, policy).then(
+      connectorHandshake({ send: (t) => inner.send(t), receive: () => frames.receive() }, creds, policy).then(
         ({ peer, channel }) => {
-          queue.done();
+          frames.done();
           if (this.#failed || inner.readyState !== SOCKET_OPEN) return;
           this.#channel = channel;
           this.#open = true;
           hooks.onAuthenticated?.(peer);
           this.#emit("open", undefined);
         },
-        (err: unknown) => this.#refuse(hooks, err instanceof Error ? (err instanceof PeerRefusal ? err.reason : err.message) : String(err)),
+        (err: unknown) => {
+          frames.done();
+          this.#refuse(hooks, err instanceof Error ? (err instanceof PeerRefusal ? err.reason : err.message) : String(err));
+        },
       );
     });
   }
