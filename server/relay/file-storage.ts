@@ -15,6 +15,7 @@ import { chunkProblem } from "./chunk-check.js";
 
 /** Marks files being written; never a stored key (keys are hashes, ids and fixed words). */
 const TMP_MARK = ".tmp-";
+const READS_AT_ONCE = 16;
 
 export interface CorruptChunk {
   documentId: string;
@@ -94,9 +95,15 @@ export class FileStorageAdapter implements StorageAdapterInterface {
     const files = await this.#walk(this.#path(prefix));
     const chunks: Chunk[] = [];
     const corrupt: CorruptChunk[] = [];
-    for (const file of files) {
+    // Read a few files at a time: one by one, a segment of hundreds of incrementals waited on
+    // each read in turn; all at once, a big document would open thousands of files.
+    const contents: (Uint8Array | undefined)[] = [];
+    for (let i = 0; i < files.length; i += READS_AT_ONCE) {
+      contents.push(...(await Promise.all(files.slice(i, i + READS_AT_ONCE).map((f) => this.#read(f)))));
+    }
+    for (const [i, file] of files.entries()) {
       const key = this.#keyOf(file);
-      const data = await this.#read(file);
+      const data = contents[i];
       if (data === undefined) continue; // removed meanwhile
       const problem = isChunkKey(key) ? chunkProblem(data) : null;
       if (problem === null) {

@@ -113,13 +113,12 @@ class SizedStorage implements DocumentStorage {
  * writing the same files (the admin CLI once did) races the relay's saves and compactions.
  */
 export function createFileStorage(dataDir: string, logger?: Logger): DocumentStorage {
-  let sized: SizedStorage | undefined;
   const onCorrupt = (c: CorruptChunk): void => {
-    sized?.countCorrupt();
+    sized.countCorrupt();
     logger?.error({ documentId: c.documentId, chunk: c.key.slice(1).join("/"), reason: c.reason }, "damaged chunk in document storage: not loaded");
   };
   // No cache of chunks in memory (nodefs kept every chunk it ever saved): automerge-repo holds
   // loaded documents itself, so eviction has nothing to drop.
-  sized = new SizedStorage(new FileStorageAdapter(path.join(dataDir, "automerge"), { onCorrupt }), () => undefined);
+  const sized = new SizedStorage(new FileStorageAdapter(path.join(dataDir, "automerge"), { onCorrupt }), () => undefined);
   return sized;
 }
