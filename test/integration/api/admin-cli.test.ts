@@ -4,7 +4,7 @@
  * service accepts what the CLI made, and every document of teams created while it runs is whole.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +18,7 @@ import { loadConfig } from "../../../server/config.js";
 import { createFileStorage } from "../../../server/relay/storage.js";
 import { startService, type RunningService } from "../../../server/service.js";
 import { freshDb, type TestDb } from "../../helpers/db.js";
+import { filesUnder } from "../../helpers/files.js";
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -46,17 +47,6 @@ function start(): Promise<RunningService> {
   });
 }
 
-/** Every file under dir (temporary files included). */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(full)));
-    else out.push(full);
-  }
-  return out;
-}
-
 beforeAll(async () => {
   db = await freshDb("cli");
   dataDir = await mkdtemp(path.join(os.tmpdir(), "admin-cli-"));
@@ -78,7 +68,7 @@ describe("admin CLI", () => {
     const res = await admin(["create-team", "--team", "nobody-home"], { PORT: String(port) });
     expect(res.code).toBe(3);
     expect(res.err).toContain(`admin: the service is not reachable at http://127.0.0.1:${port} (ECONNREFUSED)`);
-    expect(await files(path.join(dataDir, "automerge"))).toEqual([]);
+    expect(await filesUnder(path.join(dataDir, "automerge"))).toEqual([]);
     expect(await db.db.collection("teams").countDocuments({ _id: "nobody-home" as never })).toBe(0);
   });
 
@@ -148,7 +138,7 @@ describe("admin CLI", () => {
     }
 
     // Read back from disk alone, as the relay does after a restart.
-    const all = await files(path.join(dataDir, "automerge"));
+    const all = await filesUnder(path.join(dataDir, "automerge"));
     expect(all.filter((f) => f.includes(".tmp-"))).toEqual([]);
     for (const f of all) expect((await stat(f)).size, f).toBeGreaterThan(0);
     const storage = createFileStorage(dataDir);

@@ -6,7 +6,7 @@
  * loaded: none is empty, truncated or missing entries it held before.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, readFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -15,6 +15,7 @@ import * as A from "@automerge/automerge";
 import { afterAll, describe, expect, it } from "vitest";
 import { chunkProblem } from "../../../server/relay/chunk-check.js";
 import { createFileStorage } from "../../../server/relay/storage.js";
+import { filesUnder } from "../../helpers/files.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "../../..");
@@ -25,16 +26,6 @@ const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(full)));
-    else out.push(full);
-  }
-  return out;
-}
 
 /** Runs the writer until it is writing, lets it write a random while, kills it; its "loaded" counts. */
 async function runAndKill(dataDir: string, writeMs: number): Promise<number[]> {
@@ -85,7 +76,7 @@ describe("SIGKILL during heavy writes", () => {
       before = counts;
     }
 
-    const chunkFiles = (await files(path.join(dataDir, "automerge"))).filter((f) => !f.includes(".tmp-") && /(snapshot|incremental)/.test(f));
+    const chunkFiles = (await filesUnder(path.join(dataDir, "automerge"))).filter((f) => !f.includes(".tmp-") && /(snapshot|incremental)/.test(f));
     expect(chunkFiles.length).toBeGreaterThanOrEqual(DOCS);
     for (const f of chunkFiles) {
       expect((await stat(f)).size, f).toBeGreaterThan(0);

@@ -5,7 +5,7 @@
  * and every change the relay had passed on (so saved) before each kill is there.
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -17,6 +17,7 @@ import { chunkProblem } from "../../../server/relay/chunk-check.js";
 import { createFileStorage } from "../../../server/relay/storage.js";
 import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, sleep, type TestClient } from "../relay/harness.js";
+import { filesUnder } from "../../helpers/files.js";
 
 const KILLS = 3;
 const procs: ServiceProcess[] = [];
@@ -38,16 +39,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(full)));
-    else out.push(full);
-  }
-  return out;
 }
 
 describe("relay SIGKILL during heavy writes", () => {
@@ -121,7 +112,7 @@ describe("relay SIGKILL during heavy writes", () => {
     }
 
     // Only the files now, as the next start would read them.
-    const chunkFiles = (await files(path.join(dataDir, "automerge"))).filter((f) => /[/\\](snapshot|incremental)[/\\]/.test(f) && !f.includes(".tmp-"));
+    const chunkFiles = (await filesUnder(path.join(dataDir, "automerge"))).filter((f) => /[/\\](snapshot|incremental)[/\\]/.test(f) && !f.includes(".tmp-"));
     for (const f of chunkFiles) expect(chunkProblem(new Uint8Array(await readFile(f))), f).toBeNull();
     const storage = createFileStorage(dataDir);
     const repo = new Repo({ network: [], storage, peerId: "disk" as PeerId });
