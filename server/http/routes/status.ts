@@ -9,7 +9,7 @@ import type { Collection, Document } from "mongodb";
 import type { LedgerSegmentDoc, SegmentRegistryDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { activityCollection, isConnected } from "../../accounts/activity.js";
 import { teamProblems as recordedProblems } from "../../health/team-health.js";
-import { checkedLink } from "../../relay/links.js";
+import { checkedLink, ForeignDocumentError } from "../../relay/links.js";
 import { teamKey } from "../../materializer/collections.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, type Route } from "../route.js";
@@ -102,7 +102,7 @@ export function statusRoutes({ c, db, repo, registry, teamProblems }: ApiDeps): 
           // The figures from MongoDB still stand; the devices' counts need the team's documents.
           // This very load may be what found the damage: look again.
           problems = await problemsNow();
-          if (problems.length === 0) throw err;
+          if (err instanceof ForeignDocumentError || problems.length === 0) throw err;
         }
         const [decided, deferred, rejected, quarantined, activity, head, state] = await Promise.all([
           countBy(c.journal as unknown as Collection<Document>, team, "provenance.segment"),

@@ -111,7 +111,7 @@ describe("admin CLI", () => {
     } finally {
       await service.close();
     }
-  });
+  }, 180_000);
 
   it("explains itself: --help lists the commands, each command has an example", async () => {
     const help = await run(process.execPath, ["--import", "tsx", "server/cli/admin.ts", "--help"], { cwd: root });
@@ -119,7 +119,7 @@ describe("admin CLI", () => {
     const one = await run(process.execPath, ["--import", "tsx", "server/cli/admin.ts", "enroll-device", "--help"], { cwd: root });
     expect(one.stdout).toContain("usage: npm run admin -- enroll-device --team ID --device ID --user NAME");
     expect(one.stdout).toContain("example: npm run admin -- enroll-device");
-  });
+  }, 60_000);
 
   it("teams created by several CLI processes at once while the service runs: every document is whole", async () => {
     const service = await start();

@@ -6,6 +6,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
+import type { Db } from "mongodb";
+import type { Device } from "../../../client/device.js";
 import { readSegments, segmentEntries } from "../../../client/read-docs.js";
 import { accounts } from "../../../server/accounts/store.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
@@ -29,6 +31,18 @@ export async function createTeam(relay: TestRelay, team: string): Promise<TestTe
       await acc.enrollDevice({ team, device, user, enrolledBy: "test" });
     },
   };
+}
+
+/**
+ * What a device needs before it can link to a team mate: its enrolment recorded for its user (the
+ * service checks it) and its own key certified, which it gets by reaching the service.
+ */
+export async function readyForPeers(device: Device, db: Db, user = `clerk-${device.deviceId}`): Promise<Device> {
+  await accounts(db).enrollDevice({ team: device.team, device: device.deviceId, user, enrolledBy: "test" }).catch((err: unknown) => {
+    if (!(err instanceof Error && /already enrolled|exists/.test(err.message))) throw err;
+  });
+  await device.peers.certify();
+  return device;
 }
 
 const dirs: string[] = [];

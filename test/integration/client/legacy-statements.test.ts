@@ -14,7 +14,7 @@ import type { StatusDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { checkStatement } from "../../../shared/statement.js";
 import { databaseInfo } from "../../helpers/db.js";
 import { connectClient, type TestClient } from "../relay/harness.js";
-import { createTeam, eventually, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
+import { createTeam, eventually, readyForPeers, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
 
 let relay: TestRelay;
 let shop: TestTeam;
@@ -36,7 +36,7 @@ async function open(id: string, extra: Partial<DeviceOptions> = {}): Promise<Dev
     publicKeyPem: relay.service.tokens.publicKeyPem, backoff: { baseMs: 100, maxMs: 1000 }, ...extra,
   });
   opened.push(d);
-  return d;
+  return extra.offline ? d : readyForPeers(d, relay.db.db);
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
 import { openDevice } from "../../../client/node.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, readyForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
@@ -23,7 +23,7 @@ async function open(id: string): Promise<Device> {
     backoff: { baseMs: 100, maxMs: 1000 },
   });
   opened.push(d);
-  return d;
+  return readyForPeers(d, shop.relay.db.db);
 }
 
 /** a listens, b connects; resolves once the link is up. */

@@ -11,7 +11,7 @@ import type { Device, DeviceOptions } from "../../../client/device.js";
 import { openDevice } from "../../../client/node.js";
 import type { StatusDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, readyForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
@@ -28,7 +28,8 @@ async function open(id: string, dataDir: string, extra: Partial<DeviceOptions> =
     ...extra,
   });
   opened.push(d);
-  return d;
+  // Offline, it links with the certificate it got when it was online (kept in its data folder).
+  return extra.offline ? d : readyForPeers(d, shop.relay.db.db);
 }
 
 /** What the device's own copy of the status document holds, whatever the device believes. */
