@@ -199,6 +199,10 @@ describe("a team root linking another team's documents", () => {
       d.verdicts[plantedSegment] = teamB.catalogUrl;
       d.stock["b-widget"] = 42;
     });
+    // The materializer reads through its own repo, a relay client: let the planted link reach it
+    // first, as it would have been there long before a restart.
+    const seen = await shop.service.repo.find<StatusDoc>(shop.team.statusUrl);
+    await eventually(() => Object.hasOwn(seen.doc().verdicts, plantedSegment) && Object.hasOwn(seen.doc().stock, "b-widget"), "the planted link on the materializer's side", 30_000);
 
     const m = await startMaterializer();
     await settled(shop, undecided);
