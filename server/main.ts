@@ -6,6 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { MongoClient } from "mongodb";
 import { loadConfig } from "./config.js";
 import { resolveDatabase } from "./db/resolve.js";
+import { watchDatabase } from "./db/watchdog.js";
 import { createLogger } from "./log.js";
 import { superviseMaterializer, type Supervisor } from "./materializer/supervisor.js";
 import { startService } from "./service.js";
@@ -20,7 +21,9 @@ async function main(): Promise<void> {
   const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger });
   const client = new MongoClient(database.uri);
   await client.connect();
-  const service = await startService({ config, db: client.db(config.mongodbDb), database, logger });
+  const db = client.db(config.mongodbDb);
+  const watchdog = watchDatabase({ database, db, logger });
+  const service = await startService({ config, db, database, logger, watchdog });
   let materializer: Supervisor | undefined;
   if (config.materializer.mode === "process") {
     materializer = superviseMaterializer({
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     try {
+      watchdog.stop();
       await materializer?.stop();
       await service.close();
       await client.close();

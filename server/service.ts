@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Db } from "mongodb";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/resolve.js";
+import type { DatabaseWatchdog } from "./db/watchdog.js";
 import type { Logger } from "./log.js";
 import { loadOrCreateKeys } from "./auth/keys.js";
 import { createTokenService, type TokenService } from "./auth/tokens.js";
@@ -28,6 +29,8 @@ export interface ServiceOptions {
   db: Db;
   database: DatabaseHandle;
   logger: Logger;
+  /** The database watchdog (server/db/watchdog.ts), when the service runs one. */
+  watchdog?: DatabaseWatchdog;
 }
 
 export interface RunningService {
@@ -48,7 +51,7 @@ export interface RunningService {
 }
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
-  const { config, database, db, logger } = opts;
+  const { config, database, db, logger, watchdog } = opts;
   const keys = await loadOrCreateKeys({
     privateKeyPem: config.jwt.privateKeyPem,
     publicKeyPem: config.jwt.publicKeyPem,
@@ -63,6 +66,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     verify: (token) => tokens.verify(token),
     onSession: sessionRecorder(db, logger.child({ module: "activity" })),
   });
+  watchdog?.registerMetrics(relay.metrics.registry);
   const accounts = createAccounts(db);
   await accounts.ensureIndexes();
   const gateway = new Gateway({ db, repo: relay.repo, registry: relay.registry, logger, pointLookups: !database.features.indexedQueries });
@@ -74,9 +78,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   app.use(securityHeaders);
 
   app.get("/healthz", (_req, res) => {
+    const health = watchdog?.health();
     res.json({
-      status: "ok",
-      database: { kind: database.kind, server: database.server, features: database.features },
+      status: !health || health.status === "up" ? "ok" : "degraded",
+      database: { kind: database.kind, server: database.server, features: database.features, ...(health ? { health } : {}) },
     });
   });
   app.get("/readyz", async (_req, res) => {
@@ -85,11 +90,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       return;
     }
     try {
-      await db.command({ ping: 1 });
+      // With a deadline: a hung database must not hang the probe.
+      if (watchdog) await watchdog.ping();
+      else await db.command({ ping: 1 });
       const materializer = await materializerReadiness(db, config.materializer.mode === "process");
       res.status(materializer.ready ? 200 : 503).json({ ready: materializer.ready, sessions: relay.sessionCount(), materializer: materializer.part });
     } catch (err) {
-      res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
+      res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}`, ...(watchdog ? { database: watchdog.health() } : {}) });
     }
   });
   app.get("/metrics", async (_req, res) => {
