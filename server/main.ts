@@ -5,7 +5,9 @@
 import { mkdir } from "node:fs/promises";
 import { MongoClient } from "mongodb";
 import { loadConfig } from "./config.js";
+import { DataDirInUseError, lockDataDir } from "./data-lock.js";
 import { resolveDatabase } from "./db/resolve.js";
+import { watchDatabase } from "./db/watchdog.js";
 import { createLogger } from "./log.js";
 import { superviseMaterializer, type Supervisor } from "./materializer/supervisor.js";
 import { removeServiceFile, writeServiceFile } from "./service-file.js";
@@ -20,11 +22,17 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   exitOnUnhandledExceptSyncTimeouts(logger);
   await mkdir(config.dataDir, { recursive: true });
+  // Before anything else touches the folder: a second service must not start a second database
+  // on the same files.
+  const lock = await lockDataDir(config.dataDir, "ledger-sync service");
+  if (lock.tookOverFrom) logger.warn({ previous: lock.tookOverFrom, dataDir: config.dataDir }, "took over the data folder's lock from a service that is gone");
 
   const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger });
   const client = new MongoClient(database.uri);
   await client.connect();
-  const service = await startService({ config, db: client.db(config.mongodbDb), database, logger });
+  const db = client.db(config.mongodbDb);
+  const watchdog = watchDatabase({ database, db, logger });
+  const service = await startService({ config, db, database, logger, watchdog });
   let materializer: Supervisor | undefined;
   if (config.materializer.mode === "process") {
     materializer = superviseMaterializer({
@@ -54,10 +62,12 @@ async function main(): Promise<void> {
     }, SHUTDOWN_LIMIT_MS).unref();
     try {
       await removeServiceFile(config.dataDir);
+      watchdog.stop();
       await materializer?.stop();
       await service.close();
       await client.close();
       await database.stop();
+      await lock.release();
       logger.info("stopped");
       process.exit(0);
     } catch (err) {
@@ -79,6 +89,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Before the logger exists a plain line is all we can give; keep it one line of JSON.
-  console.error(JSON.stringify({ level: 60, msg: "failed to start", err: String(err instanceof Error ? err.stack : err) }));
+  const why = err instanceof DataDirInUseError ? err.message : String(err instanceof Error ? err.stack : err);
+  console.error(JSON.stringify({ level: 60, msg: "failed to start", err: why }));
   process.exit(1);
 });

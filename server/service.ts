@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Db } from "mongodb";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/resolve.js";
+import type { DatabaseWatchdog } from "./db/watchdog.js";
 import type { Logger } from "./log.js";
 import { loadOrCreateKeys } from "./auth/keys.js";
 import { createTokenService, type TokenService } from "./auth/tokens.js";
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   db: Db;
   database: DatabaseHandle;
   logger: Logger;
+  /** The database watchdog (server/db/watchdog.ts), when the service runs one. */
+  watchdog?: DatabaseWatchdog;
 }
 
 export interface RunningService {
@@ -51,7 +54,7 @@ export interface RunningService {
 }
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
-  const { config, database, db, logger } = opts;
+  const { config, database, db, logger, watchdog } = opts;
   const keys = await loadOrCreateKeys({
     privateKeyPem: config.jwt.privateKeyPem,
     publicKeyPem: config.jwt.publicKeyPem,
@@ -68,6 +71,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     verify: (token) => tokens.verify(token),
     onSession: activity.onSession,
   });
+  watchdog?.registerMetrics(relay.metrics.registry);
   const accounts = createAccounts(db);
   await accounts.ensureIndexes();
   const gateway = new Gateway({ db, repo: relay.repo, registry: relay.registry, logger, pointLookups: !database.features.indexedQueries });
@@ -79,9 +83,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   app.use(securityHeaders);
 
   app.get("/healthz", (_req, res) => {
+    const health = watchdog?.health();
     res.json({
-      status: "ok",
-      database: { kind: database.kind, server: database.server, features: database.features },
+      status: !health || health.status === "up" ? "ok" : "degraded",
+      database: { kind: database.kind, server: database.server, features: database.features, ...(health ? { health } : {}) },
     });
   });
   const problems = (team?: string) => teamProblems(db, relay.storage, relay.registry, team);
@@ -94,11 +99,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     let unhealthy;
     let materializer;
     try {
-      await db.command({ ping: 1 });
+      // With a deadline: a hung database must not hang the probe.
+      if (watchdog) await watchdog.ping();
+      else await db.command({ ping: 1 });
       unhealthy = await problems();
       materializer = await materializerReadiness(db, config.materializer.mode === "process");
     } catch (err) {
-      res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}` });
+      res.status(503).json({ ready: false, reason: `database: ${err instanceof Error ? err.message : "unreachable"}`, ...(watchdog ? { database: watchdog.health() } : {}) });
       return;
     }
     // A team whose documents cannot load is losing work silently: not ready until someone looks.

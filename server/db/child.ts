@@ -8,7 +8,11 @@ import { createInterface } from "node:readline";
 
 export interface GuardedChild {
   pid: number;
+  /** Resolves when the process has exited, for whatever reason (its supervisor restarts it). */
+  exited: Promise<void>;
   stop(): Promise<void>;
+  /** SIGKILL, for a process that stopped answering. */
+  kill(): void;
 }
 
 export interface GuardedChildOptions {
@@ -60,7 +64,7 @@ export function startGuardedChild(opts: GuardedChildOptions): Promise<GuardedChi
       if (!settled && opts.ready(line)) {
         settled = true;
         clearTimeout(timer);
-        resolve({ pid: proc.pid ?? -1, stop });
+        resolve({ pid: proc.pid ?? -1, exited: exitPromise, stop, kill: () => void proc.kill("SIGKILL") });
       }
     };
     for (const stream of [proc.stdout, proc.stderr]) {

@@ -6,7 +6,7 @@
  * choose a code path instead of failing on a missing feature.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -37,6 +37,15 @@ export interface DatabaseHandle {
   features: DatabaseFeatures;
   /** Stops the server if this process started it; a no-op for an external one. */
   stop(): Promise<void>;
+  /** For a server this process started: its process, which the watchdog can restart (same port, same URI). */
+  embedded?: EmbeddedServer;
+}
+
+export interface EmbeddedServer {
+  /** Resolves when the current server process exits. */
+  exited(): Promise<void>;
+  /** Ends the current process (SIGKILL when it hangs) and starts a new one on the same port. */
+  restart(): Promise<void>;
 }
 
 export interface ResolveOptions {
@@ -163,19 +172,58 @@ async function startFerretDb(opts: ResolveOptions, log: Logger | undefined): Pro
   }
   const dir = path.join(opts.dataDir, "ferretdb");
   await mkdir(dir, { recursive: true });
-  let uri = "";
-  const child: GuardedChild = await startGuardedChild({
-    name: "ferretdb",
-    command: FERRETDB_BINARY,
-    args: ["-dir", dir, "-listen", "127.0.0.1:0"],
-    ready: (line) => {
-      const match = /^READY (\S+)/.exec(line);
-      if (match?.[1]) uri = match[1];
-      return match !== null;
-    },
-    timeoutMs: 30_000,
-  });
+  const portFile = path.join(dir, "port");
+  const launch = async (port: number): Promise<{ child: GuardedChild; uri: string }> => {
+    let uri = "";
+    const child = await startGuardedChild({
+      name: "ferretdb",
+      command: FERRETDB_BINARY,
+      args: ["-dir", dir, "-listen", `127.0.0.1:${port}`],
+      ready: (line) => {
+        const match = /^READY (\S+)/.exec(line);
+        if (match?.[1]) uri = match[1];
+        return match !== null;
+      },
+      timeoutMs: 30_000,
+    });
+    return { child, uri };
+  };
+  // The port of the last run when it is free, so the URI (and every client's connection string)
+  // stays the same across restarts of the service and of the database.
+  const saved = await readSavedPort(portFile);
+  let started: { child: GuardedChild; uri: string } | undefined;
+  if (saved !== undefined) started = await launch(saved).catch(() => undefined);
+  started ??= await launch(0);
+  const port = Number(new URL(started.uri).port);
+  if (port !== saved) await writeFile(portFile, `${port}\n`);
+  let child = started.child;
+  const uri = started.uri;
   const probe = await probeServer(uri);
-  log?.info({ kind: "ferretdb", uri, dir, server: probe.server, features: probe.features }, "database ready");
-  return { uri, kind: "ferretdb", ...probe, stop: () => child.stop() };
+  log?.info({ kind: "ferretdb", uri, dir, server: probe.server, features: probe.features, portReused: port === saved }, "database ready");
+  return {
+    uri,
+    kind: "ferretdb",
+    ...probe,
+    stop: () => child.stop(),
+    embedded: {
+      exited: () => child.exited,
+      async restart() {
+        child.kill();
+        await child.exited;
+        // The same port: a restart that cannot have it fails (and is tried again), rather than
+        // moving to a port no client knows.
+        child = (await launch(port)).child;
+        log?.info({ kind: "ferretdb", uri, pid: child.pid }, "database restarted");
+      },
+    },
+  };
+}
+
+async function readSavedPort(file: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(file, "utf8")).trim());
+    return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }

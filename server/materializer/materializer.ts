@@ -176,10 +176,11 @@ export class Materializer {
       caughtUp = report.to;
       logCatchUp(this.log, team, report);
     }
+    // The first one runs as soon as the team has nothing to decide (TeamWorker), so a restart
+    // decides first: it reads the team's whole journal.
     const selfCheck = async (): Promise<void> => {
       await runSelfCheck(this.c, team, { recent: this.opts.selfCheckRecent ?? 5000, read, logger: this.log, metrics: this.metrics });
     };
-    await selfCheck();
     const worker = new TeamWorker({
       team,
       rootUrl,

@@ -118,7 +118,11 @@ export class TeamWorker {
   private timer: NodeJS.Timeout | null = null;
   private deferTimer: NodeJS.Timeout | null = null;
   private selfCheckTimer: NodeJS.Timeout | null = null;
-  private selfCheckDue = false;
+  /**
+   * Self-checks asked for and not yet run: one at start and one per interval. One runs when the
+   * team has nothing to decide; two (a team never idle for a whole interval) run before a batch.
+   */
+  private selfChecksDue = 1;
   /**
    * Set when a batch fails: it may have journaled records without projecting them, and the next
    * batch's projected mark would pass over them.
@@ -197,7 +201,7 @@ export class TeamWorker {
     const check = this.opts.selfCheck;
     if (check && check.everyMs > 0) {
       this.selfCheckTimer = setInterval(() => {
-        this.selfCheckDue = true;
+        this.selfChecksDue += 1;
         this.schedule();
       }, check.everyMs);
       this.selfCheckTimer.unref();
@@ -401,10 +405,7 @@ export class TeamWorker {
       await this.opts.catchUp();
       this.catchUpFirst = false;
     }
-    if (this.selfCheckDue && this.opts.selfCheck) {
-      this.selfCheckDue = false;
-      await this.opts.selfCheck.run();
-    }
+    if (this.selfChecksDue >= 2) await this.runSelfCheck();
     // Waits for a refresh under way (it returns that one), so segments that arrive together are
     // decided together; except during the team's first opening, which schedules a batch for each
     // segment it opens and retries what it could not open once it is done.
@@ -450,6 +451,7 @@ export class TeamWorker {
     if (batch.length === 0 && !hasDeferred) {
       await this.saveCheckpoints(advanced);
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
+      if (this.selfChecksDue > 0) await this.runSelfCheck();
       return;
     }
     const started = Date.now();
@@ -465,6 +467,12 @@ export class TeamWorker {
     await this.publish(outcome);
     await this.anchor();
     this.observe(outcome, batch.length, started, oldest);
+  }
+
+  private async runSelfCheck(): Promise<void> {
+    if (!this.opts.selfCheck) return;
+    this.selfChecksDue = 0;
+    await this.opts.selfCheck.run();
   }
 
   private async saveCheckpoints(advanced: { seg: Segment; heads: string[] }[]): Promise<void> {
