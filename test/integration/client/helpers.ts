@@ -7,7 +7,6 @@ import os from "node:os";
 import path from "node:path";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { Db } from "mongodb";
-import type { Device } from "../../../client/device.js";
 import { readSegments, segmentEntries } from "../../../client/read-docs.js";
 import { accounts } from "../../../server/accounts/store.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
@@ -34,15 +33,14 @@ export async function createTeam(relay: TestRelay, team: string): Promise<TestTe
 }
 
 /**
- * What a device needs before it can link to a team mate: its enrolment recorded for its user (the
- * service checks it) and its own key certified, which it gets by reaching the service.
+ * Records a device as enrolled for its user, which the service checks before it certifies the
+ * device's key for peer links. Before the device opens: an online device asks for its
+ * certificate by itself as soon as it reaches the service.
  */
-export async function readyForPeers(device: Device, db: Db, user = `clerk-${device.deviceId}`): Promise<Device> {
-  await accounts(db).enrollDevice({ team: device.team, device: device.deviceId, user, enrolledBy: "test" }).catch((err: unknown) => {
-    if (!(err instanceof Error && /already enrolled|exists/.test(err.message))) throw err;
+export async function enrollForPeers(db: Db, team: string, device: string, user = `clerk-${device}`): Promise<void> {
+  await accounts(db).enrollDevice({ team, device, user, enrolledBy: "test" }).catch((err: unknown) => {
+    if (!(err instanceof Error && /already enrolled/.test(err.message))) throw err;
   });
-  await device.peers.certify();
-  return device;
 }
 
 const dirs: string[] = [];

@@ -14,7 +14,7 @@ import type { StatusDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { checkStatement } from "../../../shared/statement.js";
 import { databaseInfo } from "../../helpers/db.js";
 import { connectClient, type TestClient } from "../relay/harness.js";
-import { createTeam, eventually, readyForPeers, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
+import { createTeam, eventually, enrollForPeers, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
 
 let relay: TestRelay;
 let shop: TestTeam;
@@ -31,12 +31,14 @@ function startMaterializer(statementKeyPem?: string): Promise<void> {
 }
 
 async function open(id: string, extra: Partial<DeviceOptions> = {}): Promise<Device> {
+  await enrollForPeers(relay.db.db, shop.team, id);
   const d = await openDevice({
     serverUrl: relay.service.url, token: shop.token(id), rootUrl: shop.rootUrl, deviceId: id, dataDir: await tmpDir(id),
     publicKeyPem: relay.service.tokens.publicKeyPem, backoff: { baseMs: 100, maxMs: 1000 }, ...extra,
   });
   opened.push(d);
-  return extra.offline ? d : readyForPeers(d, relay.db.db);
+  if (!extra.offline) await d.peers.certify();
+  return d;
 }
 
 beforeAll(async () => {

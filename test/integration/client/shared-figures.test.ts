@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
 import { openDevice } from "../../../client/node.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, readyForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, enrollForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
 
 async function open(id: string): Promise<Device> {
+  await enrollForPeers(shop.relay.db.db, shop.team.team, id);
   const d = await openDevice({
     serverUrl: shop.relay.service.url,
     token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
@@ -23,7 +24,8 @@ async function open(id: string): Promise<Device> {
     backoff: { baseMs: 100, maxMs: 1000 },
   });
   opened.push(d);
-  return readyForPeers(d, shop.relay.db.db);
+  await d.peers.certify();
+  return d;
 }
 
 /** a listens, b connects; resolves once the link is up. */

@@ -11,12 +11,13 @@ import type { Device, DeviceOptions } from "../../../client/device.js";
 import { openDevice } from "../../../client/node.js";
 import type { StatusDoc, VerdictsDoc } from "../../../shared/docs.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, readyForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, enrollForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
 
 async function open(id: string, dataDir: string, extra: Partial<DeviceOptions> = {}): Promise<Device> {
+  await enrollForPeers(shop.relay.db.db, shop.team.team, id);
   const d = await openDevice({
     serverUrl: shop.relay.service.url,
     token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
@@ -29,7 +30,8 @@ async function open(id: string, dataDir: string, extra: Partial<DeviceOptions> =
   });
   opened.push(d);
   // Offline, it links with the certificate it got when it was online (kept in its data folder).
-  return extra.offline ? d : readyForPeers(d, shop.relay.db.db);
+  if (!extra.offline) await d.peers.certify();
+  return d;
 }
 
 /** What the device's own copy of the status document holds, whatever the device believes. */
