@@ -134,8 +134,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         accepting = false;
         liveIdle.stop();
         adapter.closeAll(CloseCode.GoingAway, "relay shutting down");
-        await liveRepo.flush();
-        await liveRepo.shutdown();
+        // Only loaded documents: the Repo's flush throws on a handle still waiting for its content
+        // (a peer named a new document and left before sending it).
+        const ready = Object.values(liveRepo.handles).filter((h) => h.isReady()).map((h) => h.documentId);
+        await liveRepo.flush(ready);
+        // shutdown() flushes every handle again and rejects on those same waiting ones; what could
+        // be saved was saved just above.
+        await liveRepo.shutdown().catch((err: unknown) => logger.debug({ err }, "shutdown flush skipped documents without content"));
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         logger.info("relay stopped, documents flushed");
       })();
