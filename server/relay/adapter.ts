@@ -298,10 +298,13 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
   async #resolve(session: Session, checked: Checked): Promise<DocRecord | null> {
     const { registry, quota, limits } = this.#opts;
     const documentId = checked.documentId as string;
+    const { team } = session.claims;
+    const mayBringIt = checked.message.type === "sync" && checked.heads > 0 && mayRegister(session.claims);
+    // The team's document count (when it is not cached) loads beside the lookup, not after it.
+    if (mayBringIt) quota?.prefetch(team);
     const rec = await registry.lookup(documentId);
     if (rec) return rec;
-    if (checked.message.type !== "sync" || checked.heads === 0 || !mayRegister(session.claims)) return null;
-    const { team } = session.claims;
+    if (!mayBringIt) return null;
     if (quota && !(await quota.reserve(team))) {
       this.#close(session, CloseCode.TeamDocumentLimit, `team ${team} has reached its limit of ${limits.maxDocumentsPerTeam} documents; ${documentId} refused`, "team-document-limit");
       return null;

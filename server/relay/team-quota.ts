@@ -30,6 +30,11 @@ export class TeamDocumentQuota {
     return this.#opts.max;
   }
 
+  /** Starts loading `team`'s count if it is missing or stale, so a registration soon after does not wait for it. */
+  prefetch(team: string): void {
+    this.#fresh(team).catch(() => undefined);
+  }
+
   /** Reserves room for one more document of `team`; false when the team is at its bound. */
   async reserve(team: string): Promise<boolean> {
     await this.#fresh(team);
