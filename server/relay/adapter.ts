@@ -300,8 +300,6 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     const documentId = checked.documentId as string;
     const { team } = session.claims;
     const mayBringIt = checked.message.type === "sync" && checked.heads > 0 && mayRegister(session.claims);
-    // The team's document count (when it is not cached) loads beside the lookup, not after it.
-    if (mayBringIt) quota?.prefetch(team);
     const rec = await registry.lookup(documentId);
     if (rec) return rec;
     if (!mayBringIt) return null;
@@ -389,6 +387,8 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     }
     session.peerId = join.peerId;
     session.key = key;
+    // A device may register documents soon: have its team's document count ready by then.
+    if (mayRegister(session.claims)) this.#opts.quota?.prefetch(session.claims.team);
     session.log.info({ peerId: join.peerId }, "peer joined");
     this.sockets[key] = session.socket;
     this.emit("peer-candidate", { peerId: key, peerMetadata: join.metadata });

@@ -30,14 +30,19 @@ export class TeamDocumentQuota {
     return this.#opts.max;
   }
 
-  /** Starts loading `team`'s count if it is missing or stale, so a registration soon after does not wait for it. */
+  /**
+   * Starts loading `team`'s count when it is missing or stale, without waiting: called when a
+   * session that may register documents joins, so its registrations find the count loaded.
+   */
   prefetch(team: string): void {
     this.#fresh(team).catch(() => undefined);
   }
 
   /** Reserves room for one more document of `team`; false when the team is at its bound. */
   async reserve(team: string): Promise<boolean> {
-    await this.#fresh(team);
+    // Only a team never counted waits for its count; a stale one is re-read in the background.
+    if (!this.#counts.has(team)) await this.#fresh(team);
+    else this.prefetch(team);
     const entry = this.#counts.get(team);
     if (!entry || entry.count >= this.#opts.max) return false;
     entry.count++;
