@@ -27,6 +27,7 @@ import type { RelayMetrics } from "./metrics.js";
 import { announcedOf, checkJoin, peerKey, principalOf, PROTOCOL_V1 } from "./peer-binding.js";
 import { PendingRequests } from "./pending-requests.js";
 import { QueuedBytes } from "./queued-bytes.js";
+import { resolveRegistration } from "./registration.js";
 import type { DocumentRegistry } from "./registry.js";
 import { armExpiry, closeSession, countDocument, createSession, sendRaw, type Session } from "./session.js";
 import type { DocumentStorage } from "./storage.js";
@@ -294,25 +295,16 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       });
   }
 
-  /** Finds the registration; a device's first sync of a document it created registers it to its team. */
+  /** Finds the registration, or registers a device's new document (registration.ts). */
   async #resolve(session: Session, checked: Checked): Promise<DocRecord | null> {
-    const { registry, quota, limits } = this.#opts;
-    const documentId = checked.documentId as string;
-    const { team } = session.claims;
-    const mayBringIt = checked.message.type === "sync" && checked.heads > 0 && mayRegister(session.claims);
-    const rec = await registry.lookup(documentId);
-    if (rec) return rec;
-    if (!mayBringIt) return null;
-    if (quota && !(await quota.reserve(team))) {
-      this.#close(session, CloseCode.TeamDocumentLimit, `team ${team} has reached its limit of ${limits.maxDocumentsPerTeam} documents; ${documentId} refused`, "team-document-limit");
+    const { registry, quota } = this.#opts;
+    const found = await resolveRegistration({ registry, quota }, session, checked);
+    if ("refused" in found) {
+      this.#close(session, CloseCode.TeamDocumentLimit, found.refused, "team-document-limit");
       return null;
     }
-    const record: DocRecord = { _id: documentId, team, kind: "ledger-segment", readOnly: false, owner: session.identity, createdAt: new Date() };
-    // register() answers with our record when it was inserted, else with the one already there.
-    const registered = await registry.register(record);
-    if (registered !== record) quota?.release(team);
-    else session.log.info({ documentId }, "document registered to the team");
-    return registered;
+    if (found.registered) session.log.info({ documentId: checked.documentId }, "document registered to the team");
+    return found.record;
   }
 
   #authorize(session: Session, checked: Checked, rec: DocRecord | null): void {
