@@ -72,6 +72,30 @@ export interface RelayLimits {
   maxDocumentBytes: number;
   /** A document nobody touched for this long is flushed and unloaded from memory. */
   idleUnloadMs: number;
+  /**
+   * Open sessions per token identity (team, user and device); the next handshake answers 429.
+   * Each session may hold an unfinished message of up to `maxPayloadBytes`, so this also bounds
+   * what one identity can make the relay buffer.
+   */
+  maxConnectionsPerToken: number;
+  /** Documents registered to one team; a device registering one more is closed with 4507. */
+  maxDocumentsPerTeam: number;
+  /**
+   * Bytes of received messages waiting for their document's registration lookup, per session,
+   * per token identity and in total. Over a bound, the session stops being read (TCP
+   * backpressure) until its own messages are checked; nothing is refused.
+   */
+  maxQueuedBytesPerConnection: number;
+  maxQueuedBytesPerToken: number;
+  maxQueuedBytes: number;
+  /**
+   * Requests for documents the relay does not know yet, remembered to be answered when the
+   * document arrives (its id and the session only, about 200 bytes each): per session, per token
+   * identity and in total. Past a bound the oldest of that scope is forgotten.
+   */
+  maxPendingRequestsPerConnection: number;
+  maxPendingRequestsPerToken: number;
+  maxPendingRequests: number;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -152,6 +176,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       documentsPerSecond: intFrom(env, "RELAY_DOCUMENTS_PER_SECOND", 200, 1, 1_000_000),
       maxDocumentBytes: intFrom(env, "RELAY_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       idleUnloadMs: intFrom(env, "RELAY_IDLE_UNLOAD_MS", 5 * 60_000, 100, 24 * 3600_000),
+      maxConnectionsPerToken: intFrom(env, "RELAY_MAX_CONNECTIONS_PER_TOKEN", 8, 1, 100_000),
+      maxDocumentsPerTeam: intFrom(env, "RELAY_MAX_DOCUMENTS_PER_TEAM", 20_000, 10, 100_000_000),
+      maxQueuedBytesPerConnection: intFrom(env, "RELAY_MAX_QUEUED_BYTES_PER_CONNECTION", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxQueuedBytesPerToken: intFrom(env, "RELAY_MAX_QUEUED_BYTES_PER_TOKEN", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxQueuedBytes: intFrom(env, "RELAY_MAX_QUEUED_BYTES", 128 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+      maxPendingRequestsPerConnection: intFrom(env, "RELAY_MAX_PENDING_REQUESTS_PER_CONNECTION", 1_000, 1, 1_000_000),
+      maxPendingRequestsPerToken: intFrom(env, "RELAY_MAX_PENDING_REQUESTS_PER_TOKEN", 2_000, 1, 1_000_000),
+      maxPendingRequests: intFrom(env, "RELAY_MAX_PENDING_REQUESTS", 20_000, 1, 10_000_000),
     },
     materializer: {
       mode: materializerMode(env.MATERIALIZER),

@@ -6,60 +6,38 @@
  * The stock adapter trusts the peer: it takes the `senderId` a client announces, lets a second
  * join with the same id drop the first socket, closes silently on bad CBOR and never looks at
  * documents. Here each socket carries the verified claims of its token (set at the HTTP
- * upgrade), and a message is forwarded only when it is well formed and allowed.
+ * upgrade), and a message is forwarded only when it is well formed and allowed. This class
+ * orchestrates; the parts live beside it: frames.ts (decoding, checks), session.ts (per-socket
+ * state, closing), peer-binding.ts (join, peer keys), queued-bytes.ts, pending-requests.ts,
+ * connections.ts and team-quota.ts (what a peer may make the relay hold).
  */
-import { decode as cborDecode } from "cbor-x";
 import { next as A } from "@automerge/automerge";
-import { cbor, isValidDocumentId, type DocumentId, type Message, type PeerId, type PeerMetadata, type StorageId } from "@automerge/automerge-repo";
+import { cbor, type DocumentId, type Message, type PeerId } from "@automerge/automerge-repo";
 import { WebSocketServerAdapter, type FromServerMessage } from "@automerge/automerge-repo-network-websocket";
 import type { WebSocket, WebSocketServer } from "ws";
-import { identityOf, type Claims } from "../../shared/auth/claims.js";
+import type { Claims } from "../../shared/auth/claims.js";
 import type { RelayLimits } from "../config.js";
 import type { Logger } from "../log.js";
 import { canRead, canWrite, mayRegister, type DocRecord } from "./access.js";
 import { CloseCode, type CloseCodeValue } from "./close-codes.js";
+import { ConnectionCounts } from "./connections.js";
 import type { DurableOutbox } from "./durable-outbox.js";
+import { checkDocMessage, decodeFrame, typeLabel, wsErrorReason, type Checked, type DecodedFrame } from "./frames.js";
 import type { RelayMetrics } from "./metrics.js";
+import { announcedOf, checkJoin, peerKey, principalOf, PROTOCOL_V1 } from "./peer-binding.js";
 import { PendingRequests } from "./pending-requests.js";
-import { TokenBucket } from "./rate.js";
+import { QueuedBytes } from "./queued-bytes.js";
+import { resolveRegistration } from "./registration.js";
 import type { DocumentRegistry } from "./registry.js";
+import { armExpiry, closeSession, countDocument, createSession, sendRaw, type Session } from "./session.js";
 import type { DocumentStorage } from "./storage.js";
+import type { TeamDocumentQuota } from "./team-quota.js";
 
 /** Messages waiting for an authorization lookup, per connection; more is a flood. */
 const MAX_PENDING_CHECKS = 512;
-/** Time a closing peer gets to finish the close handshake before its socket is destroyed. */
-const CLOSE_GRACE_MS = 2000;
-/** setTimeout's ceiling (about 24.8 days); longer expiries are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const PROTOCOL_V1 = "1";
 
-interface Session {
-  readonly id: string;
-  readonly claims: Claims;
-  readonly identity: string;
-  readonly socket: WebSocket;
-  readonly log: Logger;
-  readonly messages: TokenBucket;
-  readonly documents: TokenBucket;
-  /** Documents named in the current one-second window (counted once against `documents`). */
-  windowDocs: Set<string>;
-  windowStart: number;
-  peerId: PeerId | undefined;
-  queue: Promise<void>;
-  pending: number;
-  closing: boolean;
-  expiryTimer: NodeJS.Timeout | undefined;
-}
-
-/** What a checked message tells about its document. */
-interface Checked {
-  message: Message & { documentId?: DocumentId };
-  documentId: DocumentId | undefined;
-  /** Sync/request only. */
-  heads: number;
-  changes: number;
-  changeBytes: number;
-}
+/** The smallest valid request: "I have nothing". Stands in for a remembered request's payload. */
+const EMPTY_REQUEST = A.generateSyncMessage(A.init(), A.initSyncState())[1] as Uint8Array;
 
 export interface GuardedAdapterOptions {
   server: WebSocketServer;
@@ -68,6 +46,8 @@ export interface GuardedAdapterOptions {
   storage: DocumentStorage;
   metrics: RelayMetrics;
   logger: Logger;
+  /** Documents per team; without it registrations are unbounded. */
+  quota?: TeamDocumentQuota;
   /** When given, sync messages leave only once their document is saved. */
   outbox?: DurableOutbox;
   /** Called for every document a peer touches or is sent, for idle unloading. */
@@ -77,8 +57,10 @@ export interface GuardedAdapterOptions {
 export class GuardedServerAdapter extends WebSocketServerAdapter {
   readonly #opts: GuardedAdapterOptions;
   readonly #sessions = new WeakMap<WebSocket, Session>();
-  readonly #live = new Set<Session>();
-  readonly #pending = new PendingRequests<{ session: Session; message: Message }>();
+  readonly #live = new Map<string, Session>();
+  readonly #connections: ConnectionCounts;
+  readonly #queued: QueuedBytes;
+  readonly #pending: PendingRequests;
   #connected!: () => void;
   /** Resolves when the Repo has wired this adapter up; connections before that would be lost. */
   readonly connected = new Promise<void>((resolve) => (this.#connected = resolve));
@@ -87,6 +69,20 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     // isomorphic-ws re-exports ws; the two declaration copies differ only in module mode.
     super(opts.server as unknown as ConstructorParameters<typeof WebSocketServerAdapter>[0], opts.limits.heartbeatMs);
     this.#opts = opts;
+    const { limits, metrics } = opts;
+    this.#connections = new ConnectionCounts(limits.maxConnectionsPerToken);
+    this.#queued = new QueuedBytes({ perConnection: limits.maxQueuedBytesPerConnection, perToken: limits.maxQueuedBytesPerToken, total: limits.maxQueuedBytes });
+    this.#pending = new PendingRequests({
+      perConnection: limits.maxPendingRequestsPerConnection,
+      perToken: limits.maxPendingRequestsPerToken,
+      total: limits.maxPendingRequests,
+    });
+    metrics.observeHeld(() => ({
+      queuedBytes: this.#queued.total,
+      pendingRequests: this.#pending.size,
+      pendingRequestBytes: this.#pending.bytes,
+      pendingRequestsDropped: this.#pending.dropped,
+    }));
   }
 
   override connect(peerId: PeerId, peerMetadata?: Parameters<WebSocketServerAdapter["connect"]>[1]): void {
@@ -94,28 +90,31 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     this.#connected();
   }
 
-  /** Binds a freshly upgraded socket to the claims of its token. Call before the `connection` event. */
-  attach(socket: WebSocket, claims: Claims, id: string): void {
+  /** Why a session for these claims would be refused now (connections per token), or undefined. */
+  refusal(claims: Claims): string | undefined {
+    return this.#connections.refusal(principalOf(claims));
+  }
+
+  /**
+   * Binds a freshly upgraded socket to the claims of its token. Call before the `connection`
+   * event. Returns false, having closed the socket, when the token already has its share of
+   * sessions (the handshake checks `refusal` first; this settles upgrades that raced it).
+   */
+  attach(socket: WebSocket, claims: Claims, id: string): boolean {
     const { limits, logger, metrics } = this.#opts;
-    const now = Date.now();
-    const session: Session = {
-      id,
-      claims,
-      identity: identityOf(claims),
-      socket,
-      log: logger.child({ conn: id, sub: claims.sub, team: claims.team, role: claims.role, device: claims.device }),
-      messages: new TokenBucket(limits.messagesPerSecond, limits.messagesPerSecond * 2, now),
-      documents: new TokenBucket(limits.documentsPerSecond, limits.documentsPerSecond * 2, now),
-      windowDocs: new Set(),
-      windowStart: now,
-      peerId: undefined,
-      queue: Promise.resolve(),
-      pending: 0,
-      closing: false,
-      expiryTimer: undefined,
-    };
+    const session = createSession(socket, claims, id, limits, logger);
+    const refused = this.#connections.refusal(session.principal);
+    if (refused) {
+      metrics.refusals.inc({ reason: "too-many-connections" });
+      session.log.warn({ reason: refused }, "connection refused");
+      socket.on("error", () => {});
+      socket.close(CloseCode.TooManyConnections, refused);
+      setTimeout(() => socket.terminate(), 2000).unref();
+      return false;
+    }
     this.#sessions.set(socket, session);
-    this.#live.add(session);
+    this.#live.set(session.id, session);
+    this.#connections.opened(session.principal);
     metrics.connections.inc();
     metrics.connectionsTotal.inc();
     session.log.info("peer connected");
@@ -128,24 +127,27 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       session.log.warn({ reason, code: err.code, err: err.message }, "socket error, connection closed");
     });
     socket.on("close", (code: number, reason: Buffer) => {
-      this.#live.delete(session);
+      this.#live.delete(session.id);
+      this.#connections.closed(session.principal);
+      this.#pending.dropSession(session.id);
       metrics.connections.dec();
       if (session.expiryTimer) clearTimeout(session.expiryTimer);
       session.log.info({ code, reason: reason.toString("utf8"), peerId: session.peerId }, "peer disconnected");
     });
-    this.#armExpiry(session);
+    armExpiry(session, () => this.#close(session, CloseCode.TokenExpired, "token expired", "token-expired"));
+    return true;
   }
 
   /** Closes every session (relay shutting down). */
   closeAll(code: CloseCodeValue, reason: string): void {
-    for (const session of this.#live) this.#close(session, code, reason, "shutdown");
+    for (const session of this.#live.values()) this.#close(session, code, reason, "shutdown");
   }
 
   get sessionCount(): number {
     return this.#live.size;
   }
 
-  /** The claims behind a connected peer id, for the Repo's share configuration. */
+  /** The claims behind a connected peer (by the key the Repo knows it by), for the share configuration. */
   claimsOf(peerId: PeerId): Claims | undefined {
     const socket = this.sockets[peerId];
     return socket ? this.#sessions.get(socket)?.claims : undefined;
@@ -171,7 +173,7 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     const socket = this.sockets[message.targetId];
     if (!socket) return;
     const session = this.#sessions.get(socket);
-    if (!session || session.closing) return;
+    if (!session || session.closing || !session.peerId) return;
     const { metrics, limits, outbox } = this.#opts;
     const documentId = "documentId" in message ? (message.documentId as DocumentId | undefined) : undefined;
 
@@ -190,13 +192,16 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       return;
     }
 
+    // Peers see their own announced id and the relay's, never another session's key.
+    const targetId = session.peerId;
+    const senderId = announcedOf(message.senderId ?? (this.peerId as PeerId));
     const deliver = (durable: boolean): void => {
       if (session.closing) return;
       if (!durable) {
         this.#close(session, 1011, "relay could not save the document", "storage-error");
         return;
       }
-      const bytes = cbor.encode({ ...message, senderId: message.senderId ?? this.peerId });
+      const bytes = cbor.encode({ ...message, senderId, targetId });
       metrics.messages.inc({ direction: "out", type: message.type });
       metrics.bytes.inc({ direction: "out" }, bytes.byteLength);
       socket.send(bytes, (err) => {
@@ -222,13 +227,13 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       return;
     }
     const type = decoded.type;
-    metrics.messages.inc({ direction: "in", type: KNOWN_TYPES.has(type) ? type : "other" });
+    metrics.messages.inc({ direction: "in", type: typeLabel(type) });
 
     if (type === "join") {
       this.#join(session, decoded);
       return;
     }
-    if (session.peerId === undefined) {
+    if (session.peerId === undefined || session.key === undefined) {
       this.#close(session, CloseCode.InvalidMessage, "message before join", "invalid-message");
       return;
     }
@@ -243,8 +248,10 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       this.#close(session, CloseCode.InvalidMessage, checked, checked.startsWith("broken sync") ? "broken-sync" : "invalid-message");
       return;
     }
-    const documentId = checked.documentId as DocumentId;
-    if (!this.#countDocument(session, documentId)) {
+    // The Repo knows this peer by its key (peer-binding.ts).
+    checked.message = { ...checked.message, senderId: session.key };
+    const { documentId } = checked;
+    if (!countDocument(session, documentId)) {
       this.#close(session, CloseCode.RateLimited, `rate limit: over ${limits.documentsPerSecond} documents per second`, "rate-limit");
       return;
     }
@@ -255,11 +262,22 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       this.#authorize(session, checked, known);
       return;
     }
+    this.#enqueue(session, checked, bytes.byteLength);
+  }
+
+  /** Queues a message behind its session's earlier ones until its document's registration is known. */
+  #enqueue(session: Session, checked: Checked, size: number): void {
     if (session.pending >= MAX_PENDING_CHECKS) {
       this.#close(session, CloseCode.RateLimited, "too many messages awaiting checks", "rate-limit");
       return;
     }
     session.pending++;
+    if (this.#queued.add(session, size) && !session.socket.isPaused) {
+      this.#opts.metrics.backpressure.inc();
+      session.log.debug({ queuedBytes: session.queuedBytes, total: this.#queued.total }, "reading paused: messages awaiting checks over their bound");
+      session.socket.pause();
+    }
+    const { documentId } = checked;
     session.queue = session.queue
       .then(async () => {
         if (session.closing) return;
@@ -272,39 +290,34 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
       })
       .finally(() => {
         session.pending--;
+        this.#queued.release(session, size);
+        if (session.socket.isPaused && !this.#queued.over(session)) session.socket.resume();
       });
   }
 
-  /** Finds the registration; a device's first sync of a document it created registers it to its team. */
+  /** Finds the registration, or registers a device's new document (registration.ts). */
   async #resolve(session: Session, checked: Checked): Promise<DocRecord | null> {
-    const { registry } = this.#opts;
-    const documentId = checked.documentId as string;
-    const rec = await registry.lookup(documentId);
-    if (rec) return rec;
-    if (checked.message.type !== "sync" || checked.heads === 0 || !mayRegister(session.claims)) return null;
-    const registered = await registry.register({
-      _id: documentId,
-      team: session.claims.team,
-      kind: "ledger-segment",
-      readOnly: false,
-      owner: session.identity,
-      createdAt: new Date(),
-    });
-    if (registered.owner === session.identity) session.log.info({ documentId }, "document registered to the team");
-    return registered;
+    const { registry, quota } = this.#opts;
+    const found = await resolveRegistration({ registry, quota }, session, checked);
+    if ("refused" in found) {
+      this.#close(session, CloseCode.TeamDocumentLimit, found.refused, "team-document-limit");
+      return null;
+    }
+    if (found.registered) session.log.info({ documentId: checked.documentId }, "document registered to the team");
+    return found.record;
   }
 
   #authorize(session: Session, checked: Checked, rec: DocRecord | null): void {
     const { metrics, storage, limits } = this.#opts;
     const { message } = checked;
-    const documentId = checked.documentId as DocumentId;
+    const documentId = checked.documentId;
     if (!rec || !canRead(session.claims, rec)) {
       // The same answer as for a document that does not exist: a peer learns nothing about other teams.
       metrics.refusals.inc({ reason: "no-access" });
       session.log.debug({ documentId, type: message.type }, "no access to document");
       if (message.type === "sync" || message.type === "request") {
-        this.#sendRaw(session, { type: "doc-unavailable", senderId: this.peerId, targetId: session.peerId, documentId });
-        if (!rec) this.#pending.add(documentId, session.id, { session, message });
+        sendRaw(session, metrics, { type: "doc-unavailable", senderId: this.peerId, targetId: session.peerId, documentId });
+        if (!rec) this.#pending.add({ documentId, session: session.id, principal: session.principal });
       }
       return;
     }
@@ -335,51 +348,43 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
 
   /** A document arrived with content: earlier requests for it from its team are answered now. */
   #answerPending(documentId: DocumentId, rec: DocRecord): void {
-    for (const { session, message } of this.#pending.take(documentId)) {
-      if (session.closing || !canRead(session.claims, rec)) continue;
+    for (const request of this.#pending.take(documentId)) {
+      const session = this.#live.get(request.session);
+      if (!session || session.closing || !session.key || !canRead(session.claims, rec)) continue;
       session.log.debug({ documentId }, "answering an earlier request for a document that has arrived");
-      this.emit("message", message);
+      // A fresh "I have nothing" request: the peer asked because it had nothing, and its original
+      // payload was not kept.
+      const fresh: Message = { type: "request", senderId: session.key, targetId: this.peerId as PeerId, documentId, data: EMPTY_REQUEST };
+      this.emit("message", fresh);
     }
   }
 
-  #join(session: Session, msg: Record<string, unknown>): void {
+  #join(session: Session, msg: DecodedFrame): void {
     const { metrics } = this.#opts;
-    const peerId = msg.senderId;
-    if (typeof peerId !== "string" || peerId.length === 0 || peerId.length > 200) {
-      this.#close(session, CloseCode.InvalidMessage, "join without a valid senderId", "invalid-message");
+    const join = checkJoin(msg, session.peerId !== undefined);
+    if (!join.ok) {
+      if (join.tell && join.peerId) sendRaw(session, metrics, { type: "error", senderId: this.peerId, message: join.tell, targetId: join.peerId });
+      this.#close(session, CloseCode.InvalidMessage, join.reason, "invalid-message");
       return;
     }
-    if (session.peerId !== undefined) {
-      this.#close(session, CloseCode.InvalidMessage, "second join on one connection", "invalid-message");
-      return;
-    }
-    const versions = msg.supportedProtocolVersions;
-    if (versions !== undefined && !(Array.isArray(versions) && versions.includes(PROTOCOL_V1))) {
-      this.#sendRaw(session, { type: "error", senderId: this.peerId, message: "unsupported protocol version", targetId: peerId });
-      this.#close(session, CloseCode.InvalidMessage, "unsupported protocol version", "invalid-message");
-      return;
-    }
-    const existing = this.sockets[peerId as PeerId];
+    const key = peerKey(session.principal, join.peerId);
+    const existing = this.sockets[key];
     if (existing && existing !== session.socket) {
+      // Same team, user and device, same peer id: the device reconnected before its old socket
+      // timed out, and the new one wins. Anyone else has a key of their own (peer-binding.ts).
       const other = this.#sessions.get(existing);
-      if (other && !other.closing && other.identity !== session.identity) {
-        // The stock adapter would close the first socket here: a hijack and a denial of service.
-        metrics.refusals.inc({ reason: "peer-id-in-use" });
-        session.log.warn({ peerId }, "join refused: peer id belongs to another live session");
-        this.#sendRaw(session, { type: "error", senderId: this.peerId, message: "peer id in use", targetId: peerId });
-        this.#close(session, CloseCode.PeerIdInUse, "peer id in use by another session", "peer-id-in-use");
-        return;
-      }
-      // Same user and device reconnecting before its old socket timed out: the new one wins.
       if (other) this.#close(other, CloseCode.PeerIdInUse, "replaced by a newer session of the same device", "replaced");
-      delete this.sockets[peerId as PeerId];
-      this.emit("peer-disconnected", { peerId: peerId as PeerId });
+      delete this.sockets[key];
+      this.emit("peer-disconnected", { peerId: key });
     }
-    session.peerId = peerId as PeerId;
-    session.log.info({ peerId }, "peer joined");
-    this.sockets[session.peerId] = session.socket;
-    this.emit("peer-candidate", { peerId: session.peerId, peerMetadata: sanitizeMetadata(msg.peerMetadata) });
-    this.#sendRaw(session, {
+    session.peerId = join.peerId;
+    session.key = key;
+    // A device may register documents soon: have its team's document count ready by then.
+    if (mayRegister(session.claims)) this.#opts.quota?.prefetch(session.claims.team);
+    session.log.info({ peerId: join.peerId }, "peer joined");
+    this.sockets[key] = session.socket;
+    this.emit("peer-candidate", { peerId: key, peerMetadata: join.metadata });
+    sendRaw(session, metrics, {
       type: "peer",
       senderId: this.peerId,
       peerMetadata: this.peerMetadata ?? {},
@@ -388,130 +393,7 @@ export class GuardedServerAdapter extends WebSocketServerAdapter {
     });
   }
 
-  #countDocument(session: Session, documentId: string): boolean {
-    const now = Date.now();
-    if (now - session.windowStart >= 1000) {
-      session.windowStart = now;
-      session.windowDocs = new Set();
-    }
-    if (session.windowDocs.has(documentId)) return true;
-    session.windowDocs.add(documentId);
-    return session.documents.take(1, now);
-  }
-
-  // ---- session lifetime ----
-
-  #armExpiry(session: Session): void {
-    const delay = session.claims.exp * 1000 - Date.now();
-    if (delay <= 0) {
-      this.#close(session, CloseCode.TokenExpired, "token expired", "token-expired");
-      return;
-    }
-    session.expiryTimer = setTimeout(() => this.#armExpiry(session), Math.min(delay, MAX_TIMER_MS));
-    session.expiryTimer.unref();
-  }
-
   #close(session: Session, code: number, reason: string, label: string, immediately = false): void {
-    if (session.closing) return;
-    session.closing = true;
-    if (label !== "shutdown") this.#opts.metrics.refusals.inc({ reason: label });
-    const log = label === "shutdown" || label === "replaced" ? session.log.info.bind(session.log) : session.log.warn.bind(session.log);
-    log({ code, reason, peerId: session.peerId }, "closing connection");
-    if (session.expiryTimer) clearTimeout(session.expiryTimer);
-    const { socket } = session;
-    if (immediately) {
-      socket.terminate();
-      return;
-    }
-    try {
-      // Close reasons are limited to 123 bytes by the protocol.
-      socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    } catch {
-      socket.terminate();
-      return;
-    }
-    setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
-  }
-
-  #sendRaw(session: Session, message: Record<string, unknown>): void {
-    if (session.closing) return;
-    const bytes = cbor.encode(message);
-    this.#opts.metrics.messages.inc({ direction: "out", type: String(message.type) });
-    this.#opts.metrics.bytes.inc({ direction: "out" }, bytes.byteLength);
-    session.socket.send(bytes, () => {});
-  }
-}
-
-const KNOWN_TYPES = new Set(["join", "sync", "request", "ephemeral", "doc-unavailable", "remote-subscription-change", "remote-heads-changed"]);
-
-/** Returns the decoded message object, or the reason it is not one. */
-function decodeFrame(bytes: Uint8Array): Record<string, unknown> & { type: string } | string {
-  // Every repo message is a CBOR map (major type 5); refusing anything else first means a
-  // hostile array or string header never reaches the decoder.
-  const first = bytes[0];
-  if (first === undefined || first >> 5 !== 5) return "not a CBOR map";
-  let value: unknown;
-  try {
-    value = cborDecode(bytes);
-  } catch (err) {
-    return `invalid CBOR: ${err instanceof Error ? err.message.slice(0, 60) : "undecodable"}`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    return "message is not a map";
-  }
-  const msg = value as Record<string, unknown>;
-  if (typeof msg.type !== "string") return "message without a type";
-  return msg as Record<string, unknown> & { type: string };
-}
-
-/** Validates a document message's fields and, for sync messages, the Automerge payload. */
-function checkDocMessage(msg: Record<string, unknown> & { type: string }, relayPeerId: PeerId | undefined): Checked | string {
-  const { type, documentId, data } = msg;
-  if (type !== "sync" && type !== "request" && type !== "ephemeral" && type !== "doc-unavailable") {
-    return `unknown message type ${JSON.stringify(type.slice(0, 40))}`;
-  }
-  if (msg.targetId !== relayPeerId) return "targetId is not the relay";
-  if (typeof documentId !== "string" || !isValidDocumentId(documentId)) return "invalid documentId";
-  const checked: Checked = {
-    message: msg as unknown as Message & { documentId: DocumentId },
-    documentId: documentId as DocumentId,
-    heads: 0,
-    changes: 0,
-    changeBytes: 0,
-  };
-  if (type === "doc-unavailable") return checked;
-  if (!(data instanceof Uint8Array) || data.byteLength === 0) return "message without data";
-  if (type === "ephemeral") {
-    if (typeof msg.count !== "number" || typeof msg.sessionId !== "string") return "ephemeral message without count or sessionId";
-    return checked;
-  }
-  try {
-    const sync = A.decodeSyncMessage(data as A.SyncMessage);
-    checked.heads = sync.heads.length;
-    checked.changes = sync.changes.length;
-    checked.changeBytes = sync.changes.reduce((n, c) => n + c.byteLength, 0);
-  } catch (err) {
-    return `broken sync message: ${err instanceof Error ? err.message.slice(0, 60) : "undecodable"}`;
-  }
-  return checked;
-}
-
-function sanitizeMetadata(value: unknown): PeerMetadata {
-  if (typeof value !== "object" || value === null) return {};
-  const v = value as Record<string, unknown>;
-  const out: PeerMetadata = {};
-  if (typeof v.storageId === "string" && v.storageId.length <= 100) out.storageId = v.storageId as StorageId;
-  if (typeof v.isEphemeral === "boolean") out.isEphemeral = v.isEphemeral;
-  return out;
-}
-
-function wsErrorReason(code: string | undefined): string {
-  switch (code) {
-    case "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH":
-      return "frame-too-big";
-    case "WS_ERR_TOO_MANY_BUFFERED_PARTS":
-      return "too-many-fragments";
-    default:
-      return "protocol-error";
+    closeSession(session, this.#opts.metrics, code, reason, label, immediately);
   }
 }

@@ -11,7 +11,7 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** The token expired during the session. */
   TokenExpired: 4001,
-  /** The peer id is bound to another identity's live session, or a second join on one socket. */
+  /** A newer session of the same team, user and device joined with the same peer id. */
   PeerIdInUse: 4003,
   /** Messages or documents per second over the limit, or too many messages waiting for checks. */
   RateLimited: 4008,
@@ -21,6 +21,10 @@ export const CloseCode = {
   InvalidMessage: 4400,
   /** A document over its size budget. */
   DocumentTooLarge: 4413,
+  /** The token already has its share of sessions (an upgrade that raced the handshake check). */
+  TooManyConnections: 4429,
+  /** The team has registered as many documents as it may; the reason names the document refused. */
+  TeamDocumentLimit: 4507,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];

@@ -16,6 +16,7 @@ import { startIdleUnloader, type IdleUnloader } from "./idle.js";
 import { createRelayMetrics, type RelayMetrics } from "./metrics.js";
 import { createDocumentRegistry, type DocumentRegistry } from "./registry.js";
 import { createFileStorage, type DocumentStorage } from "./storage.js";
+import { TeamDocumentQuota } from "./team-quota.js";
 import { createTeams, type Teams } from "./teams.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
@@ -76,6 +77,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     metrics,
     logger,
     outbox,
+    quota: new TeamDocumentQuota({
+      max: opts.limits.maxDocumentsPerTeam,
+      countDocuments: (team) => opts.db.collection("documents").countDocuments({ team }),
+    }),
     onActivity: (documentId) => idle?.touch(documentId),
   });
 
@@ -104,13 +109,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const handleUpgrade = createUpgradeHandler({
     wss,
     verify: opts.verify,
+    refusal: (claims) => adapter.refusal(claims),
     attach: (socket, claims, id) => {
-      adapter.attach(socket, claims, id);
+      if (!adapter.attach(socket, claims, id)) return false;
       if (opts.onSession) {
         const onSession = opts.onSession;
         onSession(claims, "open");
         socket.once("close", () => onSession(claims, "close"));
       }
+      return true;
     },
     metrics,
     logger,

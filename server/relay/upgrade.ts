@@ -15,7 +15,10 @@ export const SYNC_PATH = "/sync";
 export interface UpgradeDeps {
   wss: WebSocketServer;
   verify(token: string): Claims;
-  attach(socket: WebSocket, claims: Claims, connId: string): void;
+  /** Why these claims may not open one more session now (connections per token), or undefined. */
+  refusal(claims: Claims): string | undefined;
+  /** Binds the socket to its claims; false when it was refused after all (and closed). */
+  attach(socket: WebSocket, claims: Claims, connId: string): boolean;
   metrics: RelayMetrics;
   logger: Logger;
   /** False while shutting down. */
@@ -47,16 +50,21 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
       deps.logger.warn({ reason, remote: req.socket.remoteAddress }, "handshake refused");
       return reject(socket, 401, reason);
     }
+    const refused = deps.refusal(claims);
+    if (refused) {
+      deps.metrics.refusals.inc({ reason: "too-many-connections" });
+      deps.logger.warn({ reason: refused, sub: claims.sub, team: claims.team, device: claims.device }, "handshake refused");
+      return reject(socket, 429, refused);
+    }
     deps.wss.handleUpgrade(req, socket, head, (ws) => {
-      deps.attach(ws, claims, randomUUID());
-      deps.wss.emit("connection", ws, req);
+      if (deps.attach(ws, claims, randomUUID())) deps.wss.emit("connection", ws, req);
     });
   };
 }
 
 function reject(socket: Duplex, status: number, reason: string): void {
   const body = reason.replace(/[\r\n]/g, " ");
-  const text = status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : "Service Unavailable";
+  const text = status === 401 ? "Unauthorized" : status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : "Service Unavailable";
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

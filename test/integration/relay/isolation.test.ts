@@ -295,21 +295,4 @@ describe("read-only documents", () => {
   });
 });
 
-describe("peer identity", () => {
-  it("a join reusing another identity's live peer id is refused and does not disconnect the owner", async () => {
-    const owner = await client({ sub: "olga", team: "team-a", role: "member", device: "o1" }, "olga-peer");
-    const thief = await rawPeer(relay.service.syncUrl, relay.token({ sub: "trudy", team: "team-a", role: "member", device: "t1" }), "olga-peer", false);
-    thief.send({ type: "join", senderId: "olga-peer", peerMetadata: {}, supportedProtocolVersions: ["1"] });
-    const err = await thief.waitFor((m) => m.type === "error");
-    expect(err.message).toBe("peer id in use");
-    expect(await thief.closed).toEqual({ code: 4003, reason: "peer id in use by another session" });
-
-    // the owner still syncs over its first socket
-    const h = await owner.repo.find<CatalogDoc>(teamA.catalogUrl);
-    h.change((d) => {
-      d.items["after-hijack"] = { name: "still here" };
-    });
-    const relayCatalog = await relayDoc<CatalogDoc>(teamA.catalogUrl);
-    await eventually(() => relayCatalog.doc().items["after-hijack"] !== undefined, "owner's change after the hijack attempt");
-  });
-});
+// Peer identity (join, peer-id reuse across identities and teams): peer-id.test.ts.
