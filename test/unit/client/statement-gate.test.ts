@@ -26,12 +26,11 @@ function serverChange(doc: A.Doc<Status>, docId: string, fn: (d: Status) => void
 
 /** What a peer holding `from` sends to a peer holding `to`: a sync message with the changes `to` lacks. */
 function syncMessage(from: A.Doc<unknown>, to: A.Doc<unknown>, documentId: string): Message {
-  // One round trip: the receiver's first message says what it has, the sender answers with changes.
-  const [, ask] = A.generateSyncMessage(to, A.initSyncState());
-  const sender = A.clone(from);
-  const [answering, state] = A.receiveSyncMessage(sender, A.initSyncState(), ask!);
-  const [, data] = A.generateSyncMessage(answering, state);
-  return { type: "sync", senderId: "peer-x" as PeerId, targetId: "me" as PeerId, documentId: documentId as DocumentId, data: data! };
+  // Every change the receiver lacks, stated outright. The sync protocol's own answer skips what
+  // its Bloom filter says the receiver has, and a false positive (about 1 in 100) would leave this
+  // test a message with nothing to check.
+  const data = A.encodeSyncMessage({ heads: A.getHeads(from), need: [], have: [], changes: A.getChanges(to, from) });
+  return { type: "sync", senderId: "peer-x" as PeerId, targetId: "me" as PeerId, documentId: documentId as DocumentId, data };
 }
 
 const repos: Repo[] = [];
