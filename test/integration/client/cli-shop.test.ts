@@ -17,6 +17,7 @@ beforeAll(async () => {
   relay = await startTestRelay();
   team = await createTeam(relay, "shop-cli");
   data = await tmpDir("cli-shop");
+  await team.enroll("till-1");
   const keyFile = path.join(data, "team.pub");
   await writeFile(keyFile, relay.service.tokens.publicKeyPem);
   const enroll = await runCli(["enroll", "--data", data, "--server", relay.service.url, "--token", team.token("till-1"), "--device", "till-1", "--root", team.rootUrl, "--public-key", keyFile]);

@@ -56,7 +56,8 @@ export async function startTestRelay(limits: Partial<RelayLimits> = {}): Promise
     async close() {
       await service.close();
       await db.close();
-      await rm(dataDir, { recursive: true, force: true });
+      // A save the relay started before it closed can still be renaming its file into place.
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
 }
