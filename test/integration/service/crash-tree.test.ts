@@ -26,7 +26,7 @@ import { connectClient, eventually, type TestClient } from "../relay/harness.js"
 
 // Many small segments: a batch takes whole segments (up to MATERIALIZER_MAX_BATCH entries), so
 // the ledger is decided in many batches and the kills land between them.
-const DEVICES = Number(process.env.CRASH_TREE_DEVICES ?? 8);
+const DEVICES = Number(process.env.CRASH_TREE_DEVICES ?? 10);
 const ENTRIES_PER_DEVICE = Number(process.env.CRASH_TREE_ENTRIES ?? 60);
 // Each kill is a restart of the whole tree (~8 s idle, 30 s and more on a busy 2-core machine),
 // so the suite's run is small; CRASH_TREE_KILLS=50 runs the issue's full size.
@@ -241,6 +241,16 @@ describe("the whole service killed with SIGKILL", () => {
     await killTree(uninterrupted);
 
     const startedAt = Date.now();
+    // Random kills first, while most of the ledger is undecided; then the targeted ones.
+    const random = rng(42);
+    let midway = 0;
+    for (let k = 0; k < RANDOM_KILLS; k++) {
+      const svc = await start({ MATERIALIZER_TEAMS: "crash-b" });
+      await eventually(() => svc.logs.some((l) => l.msg === "team materializing"), "team materializing", 120_000);
+      await new Promise((r) => setTimeout(r, random() * 2500));
+      if (svc.logs.filter((l) => l.msg === "batch decided").length > 0) midway += 1;
+      await killTree(svc);
+    }
     let paused = 0;
     for (const target of TARGETED) {
       const svc = await start({ MATERIALIZER_TEAMS: "crash-b", MATERIALIZER_PAUSE_AT: target });
@@ -256,15 +266,6 @@ describe("the whole service killed with SIGKILL", () => {
         120_000,
       );
       if (svc.logs.some((l) => l.msg === "paused at a pause point")) paused += 1;
-      await killTree(svc);
-    }
-    const random = rng(42);
-    let midway = 0;
-    for (let k = 0; k < RANDOM_KILLS; k++) {
-      const svc = await start({ MATERIALIZER_TEAMS: "crash-b" });
-      await eventually(() => svc.logs.some((l) => l.msg === "team materializing"), "team materializing", 120_000);
-      await new Promise((r) => setTimeout(r, random() * 2500));
-      if (svc.logs.filter((l) => l.msg === "batch decided").length > 0) midway += 1;
       await killTree(svc);
     }
     console.log(`[crash-tree] ${paused} of ${TARGETED.length} targeted kills paused at their point, ${midway} of ${RANDOM_KILLS} random kills after a batch; ${Math.round((Date.now() - startedAt) / 1000)} s`);
