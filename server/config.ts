@@ -30,6 +30,8 @@ export interface Config {
   };
   /** Limits of the WebSocket relay (server/relay); each bounds what one peer can cost the others. */
   relay: RelayLimits;
+  /** Where the relay keeps Automerge documents: `files` in dataDir, or `mongodb` (shared by several relays). */
+  relayStorage: "files" | "mongodb";
   materializer: MaterializerSettings;
 }
 
@@ -75,6 +77,14 @@ function materializerMode(raw: string | undefined): "process" | "off" {
   const value = nonEmpty(raw) ?? "process";
   if (value !== "process" && value !== "off") {
     throw new Error(`configuration MATERIALIZER=${JSON.stringify(raw)}: expected process or off`);
+  }
+  return value;
+}
+
+function storageKind(raw: string | undefined): "files" | "mongodb" {
+  const value = nonEmpty(raw) ?? "files";
+  if (value !== "files" && value !== "mongodb") {
+    throw new Error(`configuration RELAY_STORAGE=${JSON.stringify(raw)}: expected files or mongodb`);
   }
   return value;
 }
@@ -128,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDocumentBytes: intFrom(env, "RELAY_MAX_DOCUMENT_BYTES", 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       idleUnloadMs: intFrom(env, "RELAY_IDLE_UNLOAD_MS", 5 * 60_000, 100, 24 * 3600_000),
     },
+    relayStorage: storageKind(env.RELAY_STORAGE),
     materializer: {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),

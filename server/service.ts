@@ -61,6 +61,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     dataDir: config.dataDir,
     db,
     limits: config.relay,
+    storageKind: config.relayStorage,
     logger,
     verify: (token) => tokens.verify(token),
     onSession: sessionRecorder(db, logger.child({ module: "activity" })),

@@ -15,7 +15,7 @@ import { DurableOutbox } from "./durable-outbox.js";
 import { startIdleUnloader, type IdleUnloader } from "./idle.js";
 import { createRelayMetrics, type RelayMetrics } from "./metrics.js";
 import { createDocumentRegistry, type DocumentRegistry } from "./registry.js";
-import { createFileStorage, type DocumentStorage } from "./storage.js";
+import { createDocumentStorage, type DocumentStorage, type StorageKind } from "./storage.js";
 import { createTeams, type Teams } from "./teams.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
@@ -25,8 +25,9 @@ export interface RelayOptions {
   limits: RelayLimits;
   logger: Logger;
   verify(token: string): Claims;
-  /** Defaults to files under `<dataDir>/automerge`. */
+  /** Defaults to `storageKind` (files under `<dataDir>/automerge` when absent). */
   storage?: DocumentStorage;
+  storageKind?: StorageKind;
   /** Told when an authenticated session opens and closes (device last-seen records). */
   onSession?: (claims: Claims, event: "open" | "close") => void;
 }
@@ -49,7 +50,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const logger = opts.logger.child({ module: "relay" });
   const registry = createDocumentRegistry(opts.db);
   await registry.ensureIndexes();
-  const storage = opts.storage ?? createFileStorage(opts.dataDir, logger);
+  const storage = opts.storage ?? createDocumentStorage(opts.storageKind ?? "files", opts.dataDir, opts.db, logger);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
