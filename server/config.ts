@@ -40,8 +40,10 @@ export interface MaterializerSettings {
   mode: "process" | "off";
   /** Most entries decided in one batch (a batch is one journal append and one projection pass). */
   maxBatch: number;
-  /** Only these teams (a partition of the teams across instances); all teams when empty. */
+  /** Only these teams (an optional filter; instances share teams through leases); all teams when empty. */
   teams: string[];
+  /** A team lease's length: a dead instance's teams are taken over within it. */
+  leaseMs: number;
 }
 
 export interface RelayLimits {
@@ -143,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
       teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
+      leaseMs: intFrom(env, "MATERIALIZER_LEASE_MS", 15_000, 1000, 600_000),
     },
   };
 }

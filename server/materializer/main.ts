@@ -4,6 +4,7 @@
  * Started and supervised by server/main.ts; can be run alone with RELAY_URL and MONGODB_URI.
  */
 import http from "node:http";
+import os from "node:os";
 import { randomUUID } from "node:crypto";
 import { Repo, type PeerId } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
@@ -14,6 +15,7 @@ import { loadConfig } from "../config.js";
 import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
+import { Leases } from "./leases.js";
 import { Materializer } from "./materializer.js";
 
 /** The process restarts itself before its service token expires (the supervisor starts it again). */
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
+    leases: new Leases(db, { owner: `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: config.materializer.leaseMs }),
   });
   await materializer.start();
 

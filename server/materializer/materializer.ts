@@ -3,12 +3,13 @@
  * journal (crash recovery), then follows its documents with a TeamWorker.
  */
 import type { AutomergeUrl, Repo } from "@automerge/automerge-repo";
-import type { Db, MongoClient } from "mongodb";
+import type { ClientSession, Db, MongoClient } from "mongodb";
 import type { DatabaseFeatures } from "../db/resolve.js";
 import type { Logger } from "../log.js";
 import { retryDelayMs, teamHealthCollection, type TeamHealthRecord } from "../health/team-health.js";
 import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
+import { Leases } from "./leases.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp } from "./projections.js";
 import { rebuildTeam } from "./rebuild.js";
@@ -30,6 +31,12 @@ export interface MaterializerOptions {
   teams?: readonly string[];
   /** Longest wait between two start attempts of a team that fails to start. */
   maxRetryMs?: number;
+  /**
+   * Team leases shared with other materializer instances: a team is started only once its lease
+   * is taken, renewed every third of the lease, stopped when lost. Without it every team (or
+   * `teams`) is decided here, as when one instance ran alone.
+   */
+  leases?: Leases;
 }
 
 /** A team whose start failed: when to try again, and since when it fails. */
@@ -46,6 +53,7 @@ export class Materializer {
   private readonly starting = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, StartFailure>();
   private poll: NodeJS.Timeout | null = null;
+  private renewal: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly log: Logger;
 
@@ -63,13 +71,38 @@ export class Materializer {
     await this.discover();
     this.poll = setInterval(() => void this.discover().catch((err: unknown) => this.log.error({ err }, "team discovery failed")), this.opts.teamPollMs ?? 1000);
     this.poll.unref();
+    const leases = this.opts.leases;
+    if (leases) {
+      this.renewal = setInterval(() => void this.renewLeases(leases).catch((err: unknown) => this.log.error({ err }, "lease renewal failed")), Math.max(50, Math.floor(leases.opts.leaseMs / 3)));
+      this.renewal.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
+    if (this.renewal) clearInterval(this.renewal);
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    const leases = this.opts.leases;
+    if (leases) await Promise.all(leases.held().map((team) => leases.release(team).catch(() => undefined)));
+  }
+
+  /** Teams whose lease is held here. */
+  teams(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  /** A lease lost (this process stalled past it, or the database was unreachable) stops its team here. */
+  private async renewLeases(leases: Leases): Promise<void> {
+    // Teams still starting too: catching up a large team can take longer than a lease.
+    for (const team of leases.held()) {
+      if (await leases.renew(team)) continue;
+      const worker = this.workers.get(team);
+      this.workers.delete(team);
+      this.log.warn({ team, owner: leases.opts.owner }, "team lease lost: stopped deciding this team");
+      await worker?.stop();
+    }
   }
 
   /** Resolves when every known team has decided everything it has seen. */
@@ -84,10 +117,16 @@ export class Materializer {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
       if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
       if ((this.failures.get(t._id)?.nextAt ?? 0) > Date.now()) continue;
+      if (this.opts.leases && (await this.opts.leases.acquire(t._id)) === null) continue;
+      if (this.stopped || this.starting.has(t._id)) continue;
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
         .then(
           () => this.startSucceeded(t._id),
-          (err: unknown) => this.startFailed(t._id, err),
+          async (err: unknown) => {
+            // Another instance may do better (or fail the same way and record it).
+            await this.opts.leases?.release(t._id);
+            await this.startFailed(t._id, err);
+          },
         )
         .catch((err: unknown) => this.log.error({ err, team: t._id }, "could not record the team's health"))
         .finally(() => this.starting.delete(t._id));
@@ -119,6 +158,7 @@ export class Materializer {
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {
     const read = { pointLookups: !this.opts.features.indexedQueries };
+    const leases = this.opts.leases;
     const state = await this.c.teamState.findOne({ _id: team });
     let caughtUp: number;
     if (state && state.projectedSeq > 0 && state.aggregates !== "parts") {
@@ -135,6 +175,7 @@ export class Materializer {
         heads: new Map(),
         decidedIds: new Map(),
         pointLookups: !this.opts.features.indexedQueries,
+        ...(leases ? { fence: (t: string, session?: ClientSession) => leases.check(t, session) } : {}),
       },
       registry: createDocumentRegistry(this.opts.db),
       logger: this.opts.logger,
@@ -149,6 +190,6 @@ export class Materializer {
       return;
     }
     this.workers.set(team, worker);
-    this.log.info({ team, projectedSeq: caughtUp }, "team materializing");
+    this.log.info({ team, projectedSeq: caughtUp, lease: this.opts.leases?.tokenOf(team) ?? null }, "team materializing");
   }
 }
