@@ -44,6 +44,8 @@ export interface MaterializerSettings {
   teams: string[];
   /** A team lease's length: a dead instance's teams are taken over within it. */
   leaseMs: number;
+  /** This instance's name in the leases, stable across its restarts; a random one per process when absent. */
+  instance: string | undefined;
 }
 
 export interface RelayLimits {
@@ -146,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
       teams: (nonEmpty(env.MATERIALIZER_TEAMS) ?? "").split(",").map((t) => t.trim()).filter((t) => t !== ""),
       leaseMs: intFrom(env, "MATERIALIZER_LEASE_MS", 15_000, 1000, 600_000),
+      instance: nonEmpty(env.MATERIALIZER_INSTANCE),
     },
   };
 }

@@ -53,7 +53,10 @@ export class FencedError extends Error {
 }
 
 export interface LeaseOptions {
-  /** This process, as other instances and operators see it in the lease documents. */
+  /**
+   * This instance, as other instances and operators see it in the lease documents. Stable across
+   * restarts of one instance (its leases are taken back at once), unique among running ones.
+   */
   owner: string;
   /** How long a lease lasts without renewal: a dead holder's teams are taken over after this. */
   leaseMs: number;
@@ -90,7 +93,10 @@ export class Leases {
     if (mine !== undefined) return (await this.renew(team)) ? mine : null;
     const latest = await this.#latest(team);
     const now = this.#now();
-    if (latest && !latest.released && latest.supersededBy === undefined && latest.expiresAt.getTime() > now) return null;
+    // An instance restarted under the same name (MATERIALIZER_INSTANCE) takes its leases back at
+    // once: the process that held them is dead, or is fenced by the new epoch if it is not.
+    const ours = latest?.owner === this.opts.owner;
+    if (latest && !ours && !latest.released && latest.supersededBy === undefined && latest.expiresAt.getTime() > now) return null;
     const token = (latest?.token ?? 0) + 1;
     if (latest) await this.#col.updateOne({ _id: latest._id }, { $set: { supersededBy: token } });
     try {

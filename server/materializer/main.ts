@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     logger,
     maxBatch: config.materializer.maxBatch,
     teams: config.materializer.teams,
-    leases: new Leases(db, { owner: `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: config.materializer.leaseMs }),
+    leases: new Leases(db, { owner: config.materializer.instance ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: config.materializer.leaseMs }),
   });
   await materializer.start();
 

@@ -222,9 +222,16 @@ describe("lease records on the database", () => {
     expect((fenced as Error).message).toBe("team fence-team: lease 1 no longer held (expired or taken over); not writing");
     expect(await a.renew("fence-team")).toBe(false);
 
+    // The same instance restarted (same name, a new process) takes its lease back at once,
+    // and its previous process, were it still alive, is fenced.
+    const winner0 = racers[tokens.indexOf(2)]!;
+    const restarted = make(winner0.opts.owner);
+    expect(await restarted.acquire("fence-team")).toBe(3);
+    await expect(winner0.check("fence-team")).rejects.toThrow("team fence-team: lease 2 no longer held");
+    expect(await b.acquire("fence-team")).toBeNull();
+
     // A clean stop hands the team on at once.
-    const winner = racers[tokens.indexOf(2)]!;
-    await winner.release("fence-team");
-    expect(await b.acquire("fence-team")).toBe(3);
+    await restarted.release("fence-team");
+    expect(await b.acquire("fence-team")).toBe(4);
   }, 60_000);
 });
