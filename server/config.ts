@@ -32,6 +32,8 @@ export interface Config {
   relay: RelayLimits;
   /** Where the relay keeps Automerge documents: `files` in dataDir, or `mongodb` (shared by several relays). */
   relayStorage: "files" | "mongodb";
+  /** Other relays on the same database this one dials and syncs with (`RELAY_PEERS`, ws URLs of their /sync). */
+  relayPeers: string[];
   materializer: MaterializerSettings;
 }
 
@@ -93,6 +95,19 @@ function storageKind(raw: string | undefined): "files" | "mongodb" {
   return value;
 }
 
+function wsUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "ws:" && url.protocol !== "wss:")) {
+    throw new Error(`configuration RELAY_PEERS: ${JSON.stringify(raw)} is not a ws:// or wss:// URL`);
+  }
+  return raw;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
@@ -143,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleUnloadMs: intFrom(env, "RELAY_IDLE_UNLOAD_MS", 5 * 60_000, 100, 24 * 3600_000),
     },
     relayStorage: storageKind(env.RELAY_STORAGE),
+    relayPeers: (nonEmpty(env.RELAY_PEERS) ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "").map(wsUrl),
     materializer: {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),

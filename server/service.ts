@@ -62,6 +62,9 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     db,
     limits: config.relay,
     storageKind: config.relayStorage,
+    peers: config.relayPeers,
+    // Long-lived: a link redials with the token it was made with (relay restarts renew it).
+    peerToken: () => tokens.issue({ sub: "relay", team: "*", role: "service" }, 30 * 24 * 3600),
     logger,
     verify: (token) => tokens.verify(token),
     onSession: sessionRecorder(db, logger.child({ module: "activity" })),

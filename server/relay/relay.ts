@@ -14,6 +14,7 @@ import { CloseCode } from "./close-codes.js";
 import { DurableOutbox } from "./durable-outbox.js";
 import { startIdleUnloader, type IdleUnloader } from "./idle.js";
 import { createRelayMetrics, type RelayMetrics } from "./metrics.js";
+import { startRelayLinks, type RelayLinks } from "./relay-links.js";
 import { createDocumentRegistry, type DocumentRegistry } from "./registry.js";
 import { createDocumentStorage, type DocumentStorage, type StorageKind } from "./storage.js";
 import { createTeams, type Teams } from "./teams.js";
@@ -28,6 +29,9 @@ export interface RelayOptions {
   /** Defaults to `storageKind` (files under `<dataDir>/automerge` when absent). */
   storage?: DocumentStorage;
   storageKind?: StorageKind;
+  /** Other relays on the same database to sync with (RELAY_PEERS), and the token to dial them with. */
+  peers?: readonly string[];
+  peerToken?: () => string;
   /** Told when an authenticated session opens and closes (device last-seen records). */
   onSession?: (claims: Claims, event: "open" | "close") => void;
 }
@@ -80,7 +84,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     onActivity: (documentId) => idle?.touch(documentId),
   });
 
+  let links: RelayLinks | undefined;
   const access = async (peerId: PeerId, documentId?: DocumentId): Promise<boolean> => {
+    if (documentId && links?.isRelay(peerId)) return !storage.isDamaged(documentId);
     const claims = adapter.claimsOf(peerId);
     if (!claims || !documentId) return false;
     // A document whose stored chunks are damaged is answered "unavailable" instead of leaving
@@ -95,9 +101,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     peerId: `relay-${process.pid}-${Math.random().toString(36).slice(2, 8)}` as PeerId,
     // The relay never pushes documents nobody asked for: peers request what they need, and the
     // Repo then keeps those peers up to date (access && requested).
-    shareConfig: { announce: async () => false, access },
+    // Other relays are the exception: they get every document this one holds, so changes cross.
+    shareConfig: { announce: async (peerId) => links?.isRelay(peerId) ?? false, access },
   });
   await adapter.connected;
+  // Always: relays that dial this one are recognized even when this one dials nobody.
+  const peerToken = opts.peerToken;
+  links = startRelayLinks({ repo, urls: peerToken ? (opts.peers ?? []) : [], token: () => peerToken?.() ?? "", claimsOf: (p) => adapter.claimsOf(p), logger });
   idle = startIdleUnloader(repo, storage, opts.limits.idleUnloadMs, logger);
 
   let accepting = true;
