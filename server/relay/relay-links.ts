@@ -14,9 +14,25 @@ import type { Logger } from "../log.js";
 /** Relays name themselves `relay-...` (relay.ts); only a service token may connect as one. */
 export const RELAY_PEER_PREFIX = "relay-";
 
-/** The stock adapter throws socket errors out of an event handler (AUTOMERGE-NOTES.md); a relay that is down is retried. */
+/**
+ * The stock adapter throws socket errors out of an event handler (AUTOMERGE-NOTES.md); a relay
+ * that is down (or refuses our token: different JWT keys) is retried, and said once per outage.
+ */
 class QuietLink extends WebSocketClientAdapter {
-  override onError = (): void => {};
+  #reported = false;
+  constructor(
+    url: string,
+    retryMs: number,
+    private readonly onFirstError: () => void,
+  ) {
+    super(url, retryMs);
+    this.on("peer-candidate", () => void (this.#reported = false));
+  }
+  override onError = (): void => {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.onFirstError();
+  };
 }
 
 export interface RelayLinks {
@@ -34,7 +50,9 @@ export function startRelayLinks(opts: {
 }): RelayLinks {
   const outbound = new Set<PeerId>();
   for (const url of opts.urls) {
-    const link = new QuietLink(`${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(opts.token())}`, 1000);
+    const link = new QuietLink(`${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(opts.token())}`, 1000, () =>
+      opts.logger.warn({ url }, "cannot reach relay (down, or it refuses our token: every relay needs the same JWT keys); retrying every second"),
+    );
     link.on("peer-candidate", ({ peerId }) => {
       outbound.add(peerId);
       opts.logger.info({ url, peer: peerId }, "linked to relay");

@@ -82,5 +82,11 @@ describe("two relays on one database", () => {
     console.log(`[two relays] cross-relay change latency p50 ${latencies[7]!.toFixed(0)} ms, max ${latencies.at(-1)!.toFixed(0)} ms (15 changes)`);
     expect(Object.keys(h1.doc().items).sort()).toEqual(Object.keys(h2.doc().items).sort());
 
+    // Team isolation holds on the linked relay too: another team's member gets nothing there,
+    // although relay 2 holds the document and syncs it with relay 1.
+    const stranger = await connectClient(`ws://127.0.0.1:${two.port}/sync`, tokens.issue({ sub: "u-x", team: "other", role: "member", device: "x" }), undefined, 300);
+    clients.push(stranger);
+    await expect(stranger.repo.find<CatalogDoc>(catalogUrl)).rejects.toThrow(/unavailable/);
+
   }, 180_000);
 });
