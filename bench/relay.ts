@@ -32,7 +32,7 @@ interface EntriesDoc {
   entries: Record<string, unknown>;
 }
 
-async function seed(relay: RelayProcess, bytes: Uint8Array): Promise<{ url: AutomergeUrl; pushMs: number }> {
+export async function seed(relay: RelayProcess, bytes: Uint8Array): Promise<{ url: AutomergeUrl; pushMs: number }> {
   const c = await connect(relay.dial(member("seeder")), "seeder");
   try {
     const t0 = performance.now();
@@ -44,7 +44,7 @@ async function seed(relay: RelayProcess, bytes: Uint8Array): Promise<{ url: Auto
   }
 }
 
-async function pull(relay: RelayProcess, url: AutomergeUrl, entries: number, name: string): Promise<number> {
+export async function pull(relay: RelayProcess, url: AutomergeUrl, entries: number, name: string): Promise<number> {
   const t0 = performance.now();
   const c = await connect(relay.dial(member(name)), name);
   try {

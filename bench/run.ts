@@ -21,6 +21,8 @@ import { reconnectBench } from "./reconnect.js";
 import { relayBench } from "./relay.js";
 import { scaleBench } from "./scale.js";
 import { startupBench } from "./startup.js";
+import { relaysBench } from "./relays.js";
+import { storageBench } from "./storage.js";
 
 type Mode = "quick" | "default" | "full";
 
@@ -49,7 +51,7 @@ const SIZES: Record<Mode, Sizes & GatewaySizes> = {
 /** One repetition by default: two cost ~15 minutes on this shared machine (--reps 3 for spreads). */
 const REPS: Record<Mode, number> = { quick: 1, default: 1, full: 3 };
 
-const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench];
+const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench, storageBench, relaysBench];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -33,6 +33,10 @@ export interface Config {
   };
   /** Limits of the WebSocket relay (server/relay); each bounds what one peer can cost the others. */
   relay: RelayLimits;
+  /** Where the relay keeps Automerge documents: `files` in dataDir, or `mongodb` (shared by several relays). */
+  relayStorage: "files" | "mongodb";
+  /** Other relays on the same database this one dials and syncs with (`RELAY_PEERS`, ws URLs of their /sync). */
+  relayPeers: string[];
   materializer: MaterializerSettings;
 }
 
@@ -41,7 +45,7 @@ export interface MaterializerSettings {
   mode: "process" | "off";
   /** Most entries decided in one batch (a batch is one journal append and one projection pass). */
   maxBatch: number;
-  /** Only these teams (a partition of the teams across instances); all teams when empty. */
+  /** Only these teams (an optional filter; instances share teams through leases); all teams when empty. */
   teams: string[];
   /** How often each team's recently touched summaries and balances are checked against the journal (0: only at start). */
   selfCheckMs: number;
@@ -53,6 +57,10 @@ export interface MaterializerSettings {
   checkpointRecords: number;
   /** ...or this many seconds once the journal has moved (server/materializer/anchor.ts). */
   checkpointSeconds: number;
+  /** A team lease's length: a dead instance's teams are taken over within it. */
+  leaseMs: number;
+  /** This instance's name in the leases, stable across its restarts; a random one per process when absent. */
+  instance: string | undefined;
 }
 
 export interface RelayLimits {
@@ -127,6 +135,27 @@ function pauseAt(raw: string | undefined): { point: PausePoint; nth: number } | 
   return { point: point as PausePoint, nth: n };
 }
 
+function storageKind(raw: string | undefined): "files" | "mongodb" {
+  const value = nonEmpty(raw) ?? "files";
+  if (value !== "files" && value !== "mongodb") {
+    throw new Error(`configuration RELAY_STORAGE=${JSON.stringify(raw)}: expected files or mongodb`);
+  }
+  return value;
+}
+
+function wsUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "ws:" && url.protocol !== "wss:")) {
+    throw new Error(`configuration RELAY_PEERS: ${JSON.stringify(raw)} is not a ws:// or wss:// URL`);
+  }
+  return raw;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
@@ -185,6 +214,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPendingRequestsPerToken: intFrom(env, "RELAY_MAX_PENDING_REQUESTS_PER_TOKEN", 2_000, 1, 1_000_000),
       maxPendingRequests: intFrom(env, "RELAY_MAX_PENDING_REQUESTS", 20_000, 1, 10_000_000),
     },
+    relayStorage: storageKind(env.RELAY_STORAGE),
+    relayPeers: (nonEmpty(env.RELAY_PEERS) ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "").map(wsUrl),
     materializer: {
       mode: materializerMode(env.MATERIALIZER),
       maxBatch: intFrom(env, "MATERIALIZER_MAX_BATCH", 5000, 1, 100_000),
@@ -194,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       selfCheckRecent: intFrom(env, "MATERIALIZER_SELF_CHECK_RECENT", 5000, 1, 10_000_000),
       checkpointRecords: intFrom(env, "MATERIALIZER_CHECKPOINT_RECORDS", 1000, 1, 1_000_000),
       checkpointSeconds: intFrom(env, "MATERIALIZER_CHECKPOINT_SECONDS", 60, 1, 24 * 3600),
+      leaseMs: intFrom(env, "MATERIALIZER_LEASE_MS", 15_000, 1000, 600_000),
+      instance: nonEmpty(env.MATERIALIZER_INSTANCE),
     },
   };
 }

@@ -67,6 +67,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     dataDir: config.dataDir,
     db,
     limits: config.relay,
+    storageKind: config.relayStorage,
+    peers: config.relayPeers,
+    // Long-lived: a link redials with the token it was made with (relay restarts renew it).
+    peerToken: () => tokens.issue({ sub: "relay", team: "*", role: "service" }, 30 * 24 * 3600),
     logger,
     verify: (token) => tokens.verify(token),
     onSession: activity.onSession,

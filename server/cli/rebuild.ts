@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     const teams = await selectedTeams(cli.db, args.team);
     for (const team of teams) {
       const started = Date.now();
-      const catalog = await loadRegisteredCatalog(cli.db, cli.config.dataDir, team);
+      const catalog = await loadRegisteredCatalog(cli.db, cli.config.dataDir, team, cli.config.relayStorage);
       if (catalog.ok) {
         const foreign = await findForeignCatalogRows(c, team, catalog.doc);
         const n = foreign.items.length + foreign.groups.length + foreign.customers.length;

@@ -53,6 +53,8 @@ export interface BatchContext {
    * entry is looked up.
    */
   decidedIds?: Map<string, Set<string>>;
+  /** Throws unless this process still holds the team's lease (fencing, leases.ts); before every journal write. */
+  fence?: (team: string, session?: ClientSession) => Promise<void>;
 }
 
 export interface BatchOutcome {
@@ -119,6 +121,7 @@ export async function processBatch(
 
   const write = async (session?: ClientSession): Promise<JournalRecord[]> => {
     const opts = session ? { session } : {};
+    if (unsealed.length > 0 || deferred.length > 0) await ctx.fence?.(team, session);
     // Deferred entries are not final: kept apart, before the journal, so a crash after the
     // journal write still finds them (and then drops those the journal has decided).
     for (const { verdict, provenance: p } of deferred) {

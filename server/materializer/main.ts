@@ -4,6 +4,7 @@
  * Started and supervised by server/main.ts; can be run alone with RELAY_URL and MONGODB_URI.
  */
 import http from "node:http";
+import os from "node:os";
 import { randomUUID } from "node:crypto";
 import { Repo, type PeerId } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
@@ -15,6 +16,7 @@ import { probeServer } from "../db/resolve.js";
 import { createLogger } from "../log.js";
 import { exitOnUnhandledExceptSyncTimeouts } from "../unhandled.js";
 import { createCheckpointSigner } from "../audit/signer.js";
+import { Leases } from "./leases.js";
 import { Materializer } from "./materializer.js";
 import { armPausePoint } from "./pause-points.js";
 
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
       policy: { everyRecords: config.materializer.checkpointRecords, everyMs: config.materializer.checkpointSeconds * 1000 },
     },
     statementKeyPem: keys.privateKeyPem,
+    leases: new Leases(db, { owner: config.materializer.instance ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: config.materializer.leaseMs }),
   });
   await materializer.start();
 

@@ -3,12 +3,13 @@
  * journal (crash recovery), then follows its documents with a TeamWorker.
  */
 import type { AutomergeUrl, Repo } from "@automerge/automerge-repo";
-import type { Db, MongoClient } from "mongodb";
+import type { ClientSession, Db, MongoClient } from "mongodb";
 import type { DatabaseFeatures } from "../db/resolve.js";
 import type { Logger } from "../log.js";
 import { retryDelayMs, teamHealthCollection, type TeamHealthRecord } from "../health/team-health.js";
 import { createDocumentRegistry } from "../relay/registry.js";
 import { collections, ensureIndexes, type Collections } from "./collections.js";
+import { Leases } from "./leases.js";
 import { createMaterializerMetrics, type MaterializerMetrics } from "./metrics.js";
 import { catchUp, type CatchUpReport } from "./projections.js";
 import type { Anchoring } from "./anchor.js";
@@ -45,6 +46,12 @@ export interface MaterializerOptions {
    * accept only from the relay.
    */
   statementKeyPem?: string;
+  /**
+   * Team leases shared with other materializer instances: a team is started only once its lease
+   * is taken, renewed every third of the lease, stopped when lost. Without it every team (or
+   * `teams`) is decided here, as when one instance ran alone.
+   */
+  leases?: Leases;
 }
 
 /** A team whose start failed: when to try again, and since when it fails. */
@@ -65,6 +72,7 @@ export class Materializer {
   private readonly startedAt = new Date().toISOString();
   /** Teams being started or that failed to start, with the reason (for the heartbeat). */
   private readonly teamProblems = new Map<string, { state: "starting" | "failed"; error?: string }>();
+  private renewal: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly log: Logger;
   /** One for every team: it remembers what it last signed per document. */
@@ -88,14 +96,39 @@ export class Materializer {
     await this.discover();
     this.poll = setInterval(() => void this.discover().catch((err: unknown) => this.log.error({ err }, "team discovery failed")), this.opts.teamPollMs ?? 1000);
     this.poll.unref();
+    const leases = this.opts.leases;
+    if (leases) {
+      this.renewal = setInterval(() => void this.renewLeases(leases).catch((err: unknown) => this.log.error({ err }, "lease renewal failed")), Math.max(50, Math.floor(leases.opts.leaseMs / 3)));
+      this.renewal.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.renewal) clearInterval(this.renewal);
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    const leases = this.opts.leases;
+    if (leases) await Promise.all(leases.held().map((team) => leases.release(team).catch(() => undefined)));
+  }
+
+  /** Teams whose lease is held here. */
+  teams(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  /** A lease lost (this process stalled past it, or the database was unreachable) stops its team here. */
+  private async renewLeases(leases: Leases): Promise<void> {
+    // Teams still starting too: catching up a large team can take longer than a lease.
+    for (const team of leases.held()) {
+      if (await leases.renew(team)) continue;
+      const worker = this.workers.get(team);
+      this.workers.delete(team);
+      this.log.warn({ team, owner: leases.opts.owner }, "team lease lost: stopped deciding this team");
+      await worker?.stop();
+    }
   }
 
   /** Resolves when every known team has decided everything it has seen. */
@@ -124,6 +157,8 @@ export class Materializer {
       if (this.stopped || this.workers.has(t._id) || this.starting.has(t._id)) continue;
       if (this.opts.teams?.length && !this.opts.teams.includes(t._id)) continue;
       if ((this.failures.get(t._id)?.nextAt ?? 0) > Date.now()) continue;
+      if (this.opts.leases && (await this.opts.leases.acquire(t._id)) === null) continue;
+      if (this.stopped || this.starting.has(t._id)) continue;
       if (this.teamProblems.get(t._id)?.state !== "failed") this.teamProblems.set(t._id, { state: "starting" });
       const p = this.startTeam(t._id, `automerge:${t.rootDocumentId}` as AutomergeUrl)
         .then(
@@ -131,9 +166,11 @@ export class Materializer {
             this.teamProblems.delete(t._id);
             return this.startSucceeded(t._id);
           },
-          (err: unknown) => {
+          async (err: unknown) => {
             this.teamProblems.set(t._id, { state: "failed", error: err instanceof Error ? err.message : String(err) });
-            return this.startFailed(t._id, err);
+            // Another instance may do better (or fail the same way and record it).
+            await this.opts.leases?.release(t._id);
+            await this.startFailed(t._id, err);
           },
         )
         .catch((err: unknown) => this.log.error({ err, team: t._id }, "could not record the team's health"))
@@ -166,6 +203,7 @@ export class Materializer {
 
   private async startTeam(team: string, rootUrl: AutomergeUrl): Promise<void> {
     const read = { pointLookups: !this.opts.features.indexedQueries };
+    const leases = this.opts.leases;
     const state = await this.c.teamState.findOne({ _id: team });
     let caughtUp: number;
     if (state && state.projectedSeq > 0 && state.aggregates !== "parts") {
@@ -189,6 +227,7 @@ export class Materializer {
         heads: new Map(),
         decidedIds: new Map(),
         pointLookups: !this.opts.features.indexedQueries,
+        ...(leases ? { fence: (t: string, session?: ClientSession) => leases.check(t, session) } : {}),
       },
       registry: createDocumentRegistry(this.opts.db),
       logger: this.opts.logger,
@@ -207,7 +246,7 @@ export class Materializer {
       return;
     }
     this.workers.set(team, worker);
-    this.log.info({ team, projectedSeq: caughtUp }, "team materializing");
+    this.log.info({ team, projectedSeq: caughtUp, lease: this.opts.leases?.tokenOf(team) ?? null }, "team materializing");
   }
 }
 

@@ -4,6 +4,7 @@
  * a pipe from us: it exits when that closes, so it never outlives the service, even a killed one.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
 import { createInterface } from "node:readline";
 import { entryArgs } from "../entry-point.js";
 import type { Logger } from "../log.js";
@@ -33,7 +34,9 @@ export function superviseMaterializer(opts: SupervisorOptions): Supervisor {
   const start = (): void => {
     const started = Date.now();
     const proc = spawn(process.execPath, ENTRY, {
-      env: { ...process.env, ...opts.env, MATERIALIZER_SUPERVISED: "1" },
+      // One name for every restart of this child, so a restarted materializer takes its team
+      // leases back at once instead of waiting for them to expire (one service per data folder).
+      env: { MATERIALIZER_INSTANCE: `${os.hostname()}:${opts.env.DATA_DIR ?? "service"}`, ...process.env, ...opts.env, MATERIALIZER_SUPERVISED: "1" },
       stdio: ["pipe", "pipe", "pipe"],
     });
     child = proc;

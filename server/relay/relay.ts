@@ -14,8 +14,9 @@ import { CloseCode } from "./close-codes.js";
 import { DurableOutbox } from "./durable-outbox.js";
 import { startIdleUnloader, type IdleUnloader } from "./idle.js";
 import { createRelayMetrics, type RelayMetrics } from "./metrics.js";
+import { startRelayLinks, type RelayLinks } from "./relay-links.js";
 import { createDocumentRegistry, type DocumentRegistry } from "./registry.js";
-import { createFileStorage, type DocumentStorage } from "./storage.js";
+import { createDocumentStorage, type DocumentStorage, type StorageKind } from "./storage.js";
 import { TeamDocumentQuota } from "./team-quota.js";
 import { createTeams, type Teams } from "./teams.js";
 import { createUpgradeHandler } from "./upgrade.js";
@@ -26,8 +27,12 @@ export interface RelayOptions {
   limits: RelayLimits;
   logger: Logger;
   verify(token: string): Claims;
-  /** Defaults to files under `<dataDir>/automerge`. */
+  /** Defaults to `storageKind` (files under `<dataDir>/automerge` when absent). */
   storage?: DocumentStorage;
+  storageKind?: StorageKind;
+  /** Other relays on the same database to sync with (RELAY_PEERS), and the token to dial them with. */
+  peers?: readonly string[];
+  peerToken?: () => string;
   /** Told when an authenticated session opens and closes (device last-seen records). */
   onSession?: (claims: Claims, event: "open" | "close") => void;
 }
@@ -50,7 +55,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const logger = opts.logger.child({ module: "relay" });
   const registry = createDocumentRegistry(opts.db);
   await registry.ensureIndexes();
-  const storage = opts.storage ?? createFileStorage(opts.dataDir, logger);
+  const storage = opts.storage ?? createDocumentStorage(opts.storageKind ?? "files", opts.dataDir, opts.db, logger);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
@@ -84,7 +89,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     onActivity: (documentId) => idle?.touch(documentId),
   });
 
+  let links: RelayLinks | undefined;
   const access = async (peerId: PeerId, documentId?: DocumentId): Promise<boolean> => {
+    if (documentId && links?.isRelay(peerId)) return !storage.isDamaged(documentId);
     const claims = adapter.claimsOf(peerId);
     if (!claims || !documentId) return false;
     // A document whose stored chunks are damaged is answered "unavailable" instead of leaving
@@ -99,9 +106,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     peerId: `relay-${process.pid}-${Math.random().toString(36).slice(2, 8)}` as PeerId,
     // The relay never pushes documents nobody asked for: peers request what they need, and the
     // Repo then keeps those peers up to date (access && requested).
-    shareConfig: { announce: async () => false, access },
+    // Other relays are the exception: they get every document this one holds, so changes cross.
+    shareConfig: { announce: async (peerId) => links?.isRelay(peerId) ?? false, access },
   });
   await adapter.connected;
+  // Always: relays that dial this one are recognized even when this one dials nobody.
+  const peerToken = opts.peerToken;
+  links = startRelayLinks({ repo, urls: peerToken ? (opts.peers ?? []) : [], token: () => peerToken?.() ?? "", claimsOf: (p) => adapter.claimsOf(p), logger });
   idle = startIdleUnloader(repo, storage, opts.limits.idleUnloadMs, logger);
 
   let accepting = true;

@@ -1,11 +1,14 @@
 /**
- * Where the relay keeps Automerge documents. Everything else sees only `DocumentStorage`, so a
- * MongoDB-backed implementation can replace the files later (DESIGN.md "Scale path").
+ * Where the relay keeps Automerge documents: files in the data folder (one machine) or MongoDB
+ * (`RELAY_STORAGE=mongodb`, shared by relays on several machines). Everything else sees only
+ * `DocumentStorage`.
  */
 import path from "node:path";
 import type { Chunk, StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo";
 import type { Logger } from "../log.js";
+import type { Db } from "mongodb";
 import { CorruptDocumentError, FileStorageAdapter, type CorruptChunk } from "./file-storage.js";
+import { MongoStorageAdapter } from "./mongo-storage.js";
 
 export { CorruptDocumentError } from "./file-storage.js";
 
@@ -113,12 +116,31 @@ class SizedStorage implements DocumentStorage {
  * writing the same files (the admin CLI once did) races the relay's saves and compactions.
  */
 export function createFileStorage(dataDir: string, logger?: Logger): DocumentStorage {
-  const onCorrupt = (c: CorruptChunk): void => {
-    sized.countCorrupt();
-    logger?.error({ documentId: c.documentId, chunk: c.key.slice(1).join("/"), reason: c.reason }, "damaged chunk in document storage: not loaded");
-  };
+  let sized: SizedStorage | undefined;
+  const onCorrupt = corruptReporter(() => sized, logger);
   // No cache of chunks in memory (nodefs kept every chunk it ever saved): automerge-repo holds
   // loaded documents itself, so eviction has nothing to drop.
-  const sized = new SizedStorage(new FileStorageAdapter(path.join(dataDir, "automerge"), { onCorrupt }), () => undefined);
+  sized = new SizedStorage(new FileStorageAdapter(path.join(dataDir, "automerge"), { onCorrupt }), () => undefined);
   return sized;
+}
+
+/** Documents in MongoDB (`automerge_chunks`, `automerge_index`): see mongo-storage.ts. */
+export function createMongoStorage(db: Db, logger?: Logger): DocumentStorage {
+  let sized: SizedStorage | undefined;
+  const adapter = new MongoStorageAdapter(db, { onCorrupt: corruptReporter(() => sized, logger) });
+  sized = new SizedStorage(adapter, (documentId) => adapter.evict(documentId));
+  return sized;
+}
+
+export type StorageKind = "files" | "mongodb";
+
+export function createDocumentStorage(kind: StorageKind, dataDir: string, db: Db, logger?: Logger): DocumentStorage {
+  return kind === "mongodb" ? createMongoStorage(db, logger) : createFileStorage(dataDir, logger);
+}
+
+function corruptReporter(sized: () => SizedStorage | undefined, logger: Logger | undefined): (c: CorruptChunk) => void {
+  return (c) => {
+    sized()?.countCorrupt();
+    logger?.error({ documentId: c.documentId, chunk: c.key.slice(1).join("/"), reason: c.reason }, "damaged chunk in document storage: not loaded");
+  };
 }

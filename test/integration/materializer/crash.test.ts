@@ -106,6 +106,8 @@ function startMaterializer(team: string): Promise<ChildProcess> {
       MONGODB_DB: relay.db.dbName,
       DATA_DIR: relay.dataDir,
       MATERIALIZER_TEAMS: team,
+      // Every restart is the same instance: it takes its team's lease back at once.
+      MATERIALIZER_INSTANCE: `crash-${team}`,
       MATERIALIZER_MAX_BATCH: "200",
       LOG_LEVEL: "info",
       // Our stdin pipe ties it to this process: it exits if the test process dies.

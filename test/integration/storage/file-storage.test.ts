@@ -1,7 +1,9 @@
 /**
- * The relay's document storage on real files: the StorageAdapter contract on real Automerge
- * chunks, the nodefs layout (old data folders still load), and damage: an empty, truncated or
- * altered chunk is reported with its document id and never loaded as an empty document.
+ * The relay's document storage, run over both implementations (files, MongoDB): the
+ * StorageAdapter contract on real Automerge chunks, and damage: an empty, truncated or altered
+ * chunk is reported with its document id and never loaded as an empty document. File-only: the
+ * nodefs layout (old data folders still load) and temporary files. MongoDB-only: what a crash
+ * between a chunk and its index entry leaves.
  */
 import * as A from "@automerge/automerge";
 import { Repo, type AutomergeUrl, type PeerId } from "@automerge/automerge-repo";
@@ -9,24 +11,66 @@ import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs";
 import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Binary } from "mongodb";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo";
 import { chunkProblem } from "../../../server/relay/chunk-check.js";
 import { CorruptDocumentError, FileStorageAdapter, type CorruptChunk } from "../../../server/relay/file-storage.js";
-import { createFileStorage } from "../../../server/relay/storage.js";
+import { CHUNKS_COLLECTION, INDEX_COLLECTION, MongoStorageAdapter } from "../../../server/relay/mongo-storage.js";
+import { createFileStorage, createMongoStorage, type DocumentStorage } from "../../../server/relay/storage.js";
+import { freshDb, type TestDb } from "../../helpers/db.js";
 
 const DOC = "3XYZabcdefghijklmnopqrstuvw1";
 let dir: string;
 let reports: CorruptChunk[];
 let adapter: FileStorageAdapter;
+let mongo: TestDb;
 
+beforeAll(async () => {
+  mongo = await freshDb("storage");
+}, 60_000);
+afterAll(async () => {
+  await mongo?.close();
+});
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "file-storage-"));
   reports = [];
   adapter = new FileStorageAdapter(dir, { onCorrupt: (c) => reports.push(c) });
+  await mongo.db.collection(CHUNKS_COLLECTION).deleteMany({});
+  await mongo.db.collection(INDEX_COLLECTION).deleteMany({});
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** One storage implementation, with a way to plant bytes behind its checks (damage on disk or in the database). */
+interface Backend {
+  name: string;
+  adapter(onCorrupt?: (c: CorruptChunk) => void): StorageAdapterInterface;
+  relayStorage(): DocumentStorage;
+  plant(key: StorageKey, bytes: Uint8Array): Promise<void>;
+}
+
+const backends: Backend[] = [
+  {
+    name: "files",
+    adapter: (onCorrupt) => new FileStorageAdapter(dir, { onCorrupt }),
+    relayStorage: () => createFileStorage(path.join(dir, "relay-data")),
+    plant: async (key, bytes) => {
+      await writeFile(await ensureDir(fileOf(...key)), bytes);
+    },
+  },
+  {
+    name: "mongodb",
+    adapter: (onCorrupt) => new MongoStorageAdapter(mongo.db, { onCorrupt }),
+    relayStorage: () => createMongoStorage(mongo.db),
+    plant: async (key, bytes) => {
+      const [doc = "", ...rest] = key;
+      await mongo.db.collection(CHUNKS_COLLECTION).replaceOne({ _id: key.join("/") as never }, { doc, data: new Binary(bytes) }, { upsert: true });
+      await mongo.db.collection(INDEX_COLLECTION).updateOne({ _id: doc as never }, { $addToSet: { keys: rest.join("/") } }, { upsert: true });
+    },
+  },
+];
 
 /** A snapshot and an incremental of a small document, as automerge-repo writes them. */
 function chunks(): { snapshot: Uint8Array; incremental: Uint8Array } {
@@ -44,8 +88,9 @@ function fileOf(...key: string[]): string {
   return path.join(dir, first.slice(0, 2), first.slice(2), ...rest);
 }
 
-describe("file storage adapter: the StorageAdapter contract", () => {
+describe.each(backends)("$name storage: the StorageAdapter contract", (backend) => {
   it("saves, loads, lists, removes", async () => {
+    const adapter = backend.adapter((c) => reports.push(c));
     const { snapshot, incremental } = chunks();
     expect(await adapter.load([DOC, "snapshot", "s1"])).toBeUndefined();
     expect(await adapter.loadRange([DOC])).toEqual([]);
@@ -73,10 +118,34 @@ describe("file storage adapter: the StorageAdapter contract", () => {
     await adapter.removeRange([DOC]);
     expect(await adapter.loadRange([DOC])).toEqual([]);
     expect(await adapter.loadRange(["4other0000000000000000000000"])).toHaveLength(1);
-    // No temporary file is left beside the chunks.
+    expect(reports).toEqual([]);
+  });
+
+  it("a document written through one Repo loads whole in another (a restarted relay)", async () => {
+    const first = new Repo({ network: [], storage: backend.adapter(), peerId: "a" as PeerId });
+    const handle = first.create<{ items: Record<string, string> }>({ items: {} });
+    for (let i = 0; i < 30; i++) handle.change((d) => void (d.items[`k${i}`] = `v${i}`));
+    await first.flush();
+    await first.shutdown();
+    const second = new Repo({ network: [], storage: backend.adapter(), peerId: "b" as PeerId });
+    const again = await second.find<{ items: Record<string, string> }>(handle.url);
+    expect(Object.keys(again.doc().items)).toHaveLength(30);
+    again.change((d) => void (d.items.more = "yes"));
+    await second.flush();
+    await second.shutdown();
+    const third = new Repo({ network: [], storage: backend.adapter(), peerId: "c" as PeerId });
+    expect((await third.find<{ items: Record<string, string> }>(handle.url)).doc().items.more).toBe("yes");
+    await third.shutdown();
+  });
+});
+
+describe("file storage adapter: files only", () => {
+  it("leaves no temporary file beside the chunks", async () => {
+    const { snapshot } = chunks();
+    await adapter.save(["4other0000000000000000000000", "snapshot", "s9"], snapshot);
+    await adapter.save(["4other0000000000000000000000", "snapshot", "s9"], snapshot);
     const left = await readdir(path.join(dir, "4o", "ther0000000000000000000000", "snapshot"));
     expect(left).toEqual(["s9"]);
-    expect(reports).toEqual([]);
   });
 
   it("reads and writes the nodefs layout: a data folder written by automerge-repo-storage-nodefs loads", async () => {
@@ -99,7 +168,7 @@ describe("file storage adapter: the StorageAdapter contract", () => {
   });
 });
 
-describe("file storage adapter: damage", () => {
+describe("chunk check", () => {
   it("knows whole chunks from empty, truncated, altered and foreign bytes", () => {
     const { snapshot, incremental } = chunks();
     expect(chunkProblem(snapshot)).toBeNull();
@@ -112,33 +181,37 @@ describe("file storage adapter: damage", () => {
     expect(chunkProblem(altered)).toMatch(/checksum mismatch/);
     expect(chunkProblem(new TextEncoder().encode("not automerge at all"))).toMatch(/bad magic/);
   });
+});
 
+describe.each(backends)("$name storage: damage", (backend) => {
   it("a document whose only snapshot is 0 bytes fails to load, loudly, with its id; it is never an empty document", async () => {
-    const repo = new Repo({ network: [], storage: new FileStorageAdapter(dir), peerId: "w" as PeerId });
+    const repo = new Repo({ network: [], storage: backend.adapter(), peerId: "w" as PeerId });
     const handle = repo.create<{ items: Record<string, number> }>({ items: { tea: 3 } });
     await repo.flush();
     await repo.shutdown();
-    const snapshots = await readdir(fileOf(handle.documentId, "snapshot"));
+    const adapter = backend.adapter((c) => reports.push(c));
+    const snapshots = (await adapter.loadRange([handle.documentId, "snapshot"])).map((c) => c.key[2]!);
     expect(snapshots).toHaveLength(1);
-    await truncate(fileOf(handle.documentId, "snapshot", snapshots[0]!), 0);
+    await backend.plant([handle.documentId, "snapshot", snapshots[0]!], new Uint8Array(0));
 
     await expect(adapter.loadRange([handle.documentId, "snapshot"])).rejects.toThrow(CorruptDocumentError);
     expect(reports).toEqual([expect.objectContaining({ documentId: handle.documentId, reason: "empty (0 bytes)" })]);
 
-    const reader = new Repo({ network: [], storage: new FileStorageAdapter(dir), peerId: "r" as PeerId });
+    const reader = new Repo({ network: [], storage: backend.adapter(), peerId: "r" as PeerId });
     await expect(reader.find(handle.url as AutomergeUrl)).rejects.toThrow(`document ${handle.documentId} cannot be loaded from storage: snapshot/${snapshots[0]}: empty (0 bytes)`);
     // A handle that failed to load is never ready, and automerge-repo's shutdown flushes every handle.
     await reader.shutdown().catch(() => undefined);
   });
 
   it("a truncated incremental is skipped with a report; the rest of the document loads", async () => {
+    const adapter = backend.adapter((c) => reports.push(c));
     const { snapshot, incremental } = chunks();
     let doc = A.load<{ items: Record<string, number> }>(snapshot);
     doc = A.loadIncremental(doc, incremental);
     const later = A.saveSince(A.change(doc, (d) => void (d.items.c = 3)), A.getHeads(doc));
     await adapter.save([DOC, "snapshot", "s1"], snapshot);
     await adapter.save([DOC, "incremental", "i1"], incremental);
-    await writeFile(fileOf(DOC, "incremental", "i2"), later.subarray(0, later.length - 5));
+    await backend.plant([DOC, "incremental", "i2"], later.subarray(0, later.length - 5));
 
     const incs = await adapter.loadRange([DOC, "incremental"]);
     expect(incs.map((c) => c.key[2])).toEqual(["i1"]);
@@ -150,12 +223,26 @@ describe("file storage adapter: damage", () => {
   });
 
   it("nothing but damaged incrementals, and no snapshot, fails the document", async () => {
+    const adapter = backend.adapter();
     const { incremental } = chunks();
-    await writeFile(await ensureDir(fileOf(DOC, "incremental", "i1")), incremental.subarray(0, 20));
+    await backend.plant([DOC, "incremental", "i1"], incremental.subarray(0, 20));
     await expect(adapter.loadRange([DOC, "snapshot"])).resolves.toEqual([]);
     await expect(adapter.loadRange([DOC, "incremental"])).rejects.toThrow(CorruptDocumentError);
   });
 
+  it("the relay's storage lists a document that cannot load, with since and reason, and counts the chunk", async () => {
+    const storage = backend.relayStorage();
+    await storage.save([DOC, "snapshot", "s1"], new Uint8Array(0));
+    await expect(storage.loadRange([DOC, "snapshot"])).rejects.toThrow(CorruptDocumentError);
+    expect(storage.damaged()).toEqual([{ documentId: DOC, since: expect.any(Date), reason: "snapshot/s1: empty (0 bytes)" }]);
+    expect(storage.corruptChunks()).toBe(1);
+    await storage.save([DOC, "snapshot", "s1"], chunks().snapshot);
+    expect(await storage.loadRange([DOC, "snapshot"])).toHaveLength(1);
+    expect(storage.damaged()).toEqual([]);
+  });
+});
+
+describe("file storage adapter: temporary files", () => {
   it("a temporary file left by a crash is ignored and cleaned; our own in-flight ones are left alone", async () => {
     const { snapshot } = chunks();
     await adapter.save([DOC, "snapshot", "s1"], snapshot);
@@ -167,17 +254,29 @@ describe("file storage adapter: damage", () => {
     expect(await readdir(fileOf(DOC, "snapshot"))).toEqual(["s1"]);
     expect(await readFile(fileOf(DOC, "snapshot", "s1"))).toEqual(Buffer.from(snapshot));
   });
+});
 
-  it("the relay's storage lists a document that cannot load, with since and reason, and counts the chunk", async () => {
-    const base = path.join(dir, "relay-data");
-    const storage = createFileStorage(base);
-    await storage.save([DOC, "snapshot", "s1"], new Uint8Array(0));
-    await expect(storage.loadRange([DOC, "snapshot"])).rejects.toThrow(CorruptDocumentError);
-    expect(storage.damaged()).toEqual([{ documentId: DOC, since: expect.any(Date), reason: "snapshot/s1: empty (0 bytes)" }]);
-    expect(storage.corruptChunks()).toBe(1);
-    await storage.save([DOC, "snapshot", "s1"], chunks().snapshot);
-    expect(await storage.loadRange([DOC, "snapshot"])).toHaveLength(1);
-    expect(storage.damaged()).toEqual([]);
+describe("MongoDB storage adapter: crash points and concurrency", () => {
+  it("a chunk written but not yet listed (crash before its index entry) is invisible; a listed chunk that is gone is skipped", async () => {
+    const store = new MongoStorageAdapter(mongo.db, { onCorrupt: (c) => reports.push(c) });
+    const { snapshot, incremental } = chunks();
+    await store.save([DOC, "snapshot", "s1"], snapshot);
+    // The crash: the chunk's document is written, its index entry is not.
+    await mongo.db.collection(CHUNKS_COLLECTION).insertOne({ _id: `${DOC}/incremental/orphan` as never, doc: DOC, data: new Binary(incremental.subarray(0, 12)) });
+    // The other crash point of a remove: listed, chunk already deleted.
+    await mongo.db.collection(INDEX_COLLECTION).updateOne({ _id: DOC as never }, { $addToSet: { keys: "incremental/gone" } });
+    expect((await store.loadRange([DOC])).map((c) => c.key.join("/"))).toEqual([`${DOC}/snapshot/s1`]);
+    expect(reports).toEqual([]);
+  });
+
+  it("many concurrent saves and removes of one document's chunks leave exactly the saved ones listed", async () => {
+    const store = new MongoStorageAdapter(mongo.db);
+    const { incremental } = chunks();
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.save([DOC, "incremental", `i${i}`], incremental)));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.remove([DOC, "incremental", `i${i * 2}`])));
+    const left = (await new MongoStorageAdapter(mongo.db).loadRange([DOC, "incremental"])).map((c) => c.key[2]).sort();
+    expect(left).toEqual(Array.from({ length: 20 }, (_, i) => `i${i * 2 + 1}`).sort());
+    expect(await mongo.db.collection(CHUNKS_COLLECTION).countDocuments({ doc: DOC })).toBe(20);
   });
 });
 
