@@ -15,7 +15,8 @@ import type { Document } from "mongodb";
 import type { LedgerSegmentDoc } from "../../../shared/docs.js";
 import { collections, JOURNAL_PROJECTIONS, type Collections } from "../../../server/materializer/collections.js";
 import { connectClient, eventually, startTestRelay, type TestClient, type TestRelay } from "../relay/harness.js";
-import { Device, sale, type Shop } from "./harness.js";
+import { comparable, rng, seedItems, writeMessyLedger } from "./crash-ledger.js";
+import { Device, type Shop } from "./harness.js";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 
@@ -31,60 +32,18 @@ const devices: Device[] = [];
 const admins: TestClient[] = [];
 let total = 0;
 
-/** A small deterministic generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 async function writeLedger(team: CreatedTeam): Promise<void> {
   const admin = await connectClient(relay.service.syncUrl, relay.token({ sub: "boss", team: team.team, role: "admin", device: "office" }));
   admins.push(admin);
   const catalog = await admin.repo.find<CatalogDoc>(team.catalogUrl);
-  catalog.change((d) => {
-    for (let dev = 0; dev < DEVICES; dev++) {
-      for (let k = 0; k < 3; k++) {
-        const id = `item-${dev}-${k}`;
-        d.items[id] = { id, name: `Item ${dev}.${k}`, price: 100 + k * 50, unit: "pcs", group: null, description: "", active: true };
-      }
-    }
-  });
+  seedItems(catalog, DEVICES);
   // The shop harness only needs the relay and the team to write as a device.
   const shop = { relay, team } as unknown as Shop;
   for (let dev = 0; dev < DEVICES; dev++) {
     const device = new Device(shop, `dev-${dev}`);
     devices.push(device);
-    const random = rng(1000 + dev);
-    const open: { id: string; outstanding: number }[] = [];
-    let second = 0;
-    const at = (): string => new Date(Date.UTC(2026, 10, 1 + Math.floor(second / 400), 8, 0, 0) + (second++ % 400) * 60_000).toISOString();
-    for (let i = 0; i < ENTRIES_PER_DEVICE; i++) {
-      const id = `e-${dev}-${i}`;
-      const item = `item-${dev}-${Math.floor(random() * 3)}`;
-      const roll = random();
-      if (roll < 0.15) {
-        device.write({ id, kind: "stock", item, delta: 1 + Math.floor(random() * 6), reason: "delivery", at: at() });
-      } else if (roll < 0.6) {
-        const qty = 1 + Math.floor(random() * 3);
-        const price = 100 + Number(item.slice(-1)) * 50;
-        const paid = random() < 0.3 ? qty * price : 0;
-        device.write({ id, ...sale(item, qty, price, { customer: `cust-${dev}-${Math.floor(random() * 5)}`, paid }), at: at() });
-        if (paid === 0) open.push({ id, outstanding: qty * price });
-      } else if (roll < 0.9 && open.length > 0) {
-        const inv = open[Math.floor(random() * open.length)]!;
-        // Some overpay on purpose.
-        const amount = Math.max(1, Math.floor(inv.outstanding * (random() < 0.2 ? 1.5 : 0.6)));
-        device.write({ id, kind: "payment", invoice: inv.id, amount, at: at() });
-      } else if (roll < 0.95 && open.length > 0) {
-        device.write({ id, kind: "void", invoice: open.pop()!.id, reason: "customer changed mind", at: at() });
-      } else {
-        device.write({ id, kind: "sale", lines: [{ item, quantity: -1, price: 5 }], subtotal: -5, tax: 0, discount: 0, total: -5, customer: null, paid: 0, at: at() });
-      }
-      total += 1;
-    }
+    writeMessyLedger(device, dev, ENTRIES_PER_DEVICE, 400);
+    total += ENTRIES_PER_DEVICE;
     console.log(`[crash] ${team.team} ${device.id}: ${ENTRIES_PER_DEVICE} entries written`);
     await device.online();
     console.log(`[crash] ${team.team} ${device.id}: online`);
@@ -154,22 +113,6 @@ const stop = (p: ChildProcess, signal: NodeJS.Signals): Promise<void> =>
     p.kill(signal);
   });
 
-/** A team's collections with the team and run-specific fields (seq, timestamps, segment ids) removed. */
-async function comparable(team: string): Promise<Record<string, Document[]>> {
-  const strip = (doc: Document): Document => {
-    const { _id, team: _t, seq: _s, segment: _g, decidedAt: _d, updatedAt: _u, ...rest } = doc;
-    return { _id: String(_id).slice(team.length + 1), ...rest };
-  };
-  const out: Record<string, Document[]> = {};
-  for (const name of JOURNAL_PROJECTIONS) {
-    out[name] = (await c[name].find({ team }).toArray()).map(strip).sort((a, b) => (a._id < b._id ? -1 : 1));
-  }
-  out.journal = (await c.journal.find({ team }).toArray())
-    .map((r) => ({ _id: r.entryId, status: r.status, reason: r.reason, flags: r.flags, hash: r.hash, entry: r.entry, effects: r.effects }))
-    .sort((a, b) => (a._id < b._id ? -1 : 1));
-  return out;
-}
-
 beforeAll(async () => {
   relay = await startTestRelay();
   c = collections(relay.db.db);
@@ -213,8 +156,8 @@ describe("materializer crash safety", () => {
     expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
     expect(await c.deferred.countDocuments({ team: "crash-b" })).toBe(0);
 
-    const expected = await comparable("crash-a");
-    const actual = await comparable("crash-b");
+    const expected = await comparable(c, "crash-a");
+    const actual = await comparable(c, "crash-b");
     for (const name of Object.keys(expected)) {
       expect(actual[name]!.length, `${name} count`).toBe(expected[name]!.length);
       expect(actual[name], name).toEqual(expected[name]);

@@ -21,7 +21,8 @@ import { collections, JOURNAL_PROJECTIONS, type Collections } from "../../../ser
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import type { CatalogDoc, LedgerSegmentDoc } from "../../../shared/docs.js";
 import { isAlive, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
-import { Device, sale, type Shop } from "../materializer/harness.js";
+import { comparable, rng, seedItems, writeMessyLedger } from "../materializer/crash-ledger.js";
+import { Device, type Shop } from "../materializer/harness.js";
 import { connectClient, eventually, type TestClient } from "../relay/harness.js";
 
 // Many small segments: a batch takes whole segments (up to MATERIALIZER_MAX_BATCH entries), so
@@ -40,15 +41,6 @@ let tokens: TokenService;
 const devices: Device[] = [];
 const clients: TestClient[] = [];
 let running: (ServiceProcess & { startedAt: number }) | undefined;
-
-/** A small deterministic generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 function start(env: Record<string, string>): Promise<ServiceProcess & { startedAt: number }> {
   const startedAt = Date.now();
@@ -128,47 +120,15 @@ async function writeLedger(svc: ServiceProcess, team: CreatedTeam): Promise<void
   const admin = await connectClient(relay.service.syncUrl, relay.token({ sub: "boss", team: team.team, role: "admin", device: "office" }));
   clients.push(admin);
   const catalog = await admin.repo.find<CatalogDoc>(team.catalogUrl);
-  catalog.change((d) => {
-    for (let dev = 0; dev < DEVICES; dev++) {
-      for (let k = 0; k < 3; k++) {
-        const id = `item-${dev}-${k}`;
-        d.items[id] = { id, name: `Item ${dev}.${k}`, price: 100 + k * 50, unit: "pcs", group: null, description: "", active: true };
-      }
-    }
-  });
+  seedItems(catalog, DEVICES);
   // The device harness only needs a token issuer and the relay's URL.
   const shop = { relay, team } as unknown as Shop;
   const mine: Device[] = [];
   for (let dev = 0; dev < DEVICES; dev++) {
     const device = new Device(shop, `dev-${dev}`);
     mine.push(device);
-    const random = rng(1000 + dev);
-    const open: { id: string; outstanding: number }[] = [];
-    let second = 0;
     // Three days, so each batch rewrites several day and customer parts.
-    const at = (): string => new Date(Date.UTC(2026, 10, 1 + Math.floor(second / 20), 8, 0, 0) + (second++ % 20) * 60_000).toISOString();
-    for (let i = 0; i < ENTRIES_PER_DEVICE; i++) {
-      const id = `e-${dev}-${i}`;
-      const item = `item-${dev}-${Math.floor(random() * 3)}`;
-      const roll = random();
-      if (roll < 0.15) {
-        device.write({ id, kind: "stock", item, delta: 1 + Math.floor(random() * 6), reason: "delivery", at: at() });
-      } else if (roll < 0.6) {
-        const qty = 1 + Math.floor(random() * 3);
-        const price = 100 + Number(item.slice(-1)) * 50;
-        const paid = random() < 0.3 ? qty * price : 0;
-        device.write({ id, ...sale(item, qty, price, { customer: `cust-${dev}-${Math.floor(random() * 5)}`, paid }), at: at() });
-        if (paid === 0) open.push({ id, outstanding: qty * price });
-      } else if (roll < 0.9 && open.length > 0) {
-        const inv = open[Math.floor(random() * open.length)]!;
-        const amount = Math.max(1, Math.floor(inv.outstanding * (random() < 0.2 ? 1.5 : 0.6)));
-        device.write({ id, kind: "payment", invoice: inv.id, amount, at: at() });
-      } else if (roll < 0.95 && open.length > 0) {
-        device.write({ id, kind: "void", invoice: open.pop()!.id, reason: "customer changed mind", at: at() });
-      } else {
-        device.write({ id, kind: "sale", lines: [{ item, quantity: -1, price: 5 }], subtotal: -5, tax: 0, discount: 0, total: -5, customer: null, paid: 0, at: at() });
-      }
-    }
+    writeMessyLedger(device, dev, ENTRIES_PER_DEVICE, 20);
     await device.online();
   }
   devices.push(...mine);
@@ -192,22 +152,6 @@ async function complete(svc: ServiceProcess, team: string): Promise<void> {
     `team ${team} fully materialized`,
     180_000,
   );
-}
-
-/** A team's collections with the team and run-specific fields (seq, timestamps, segment ids) removed. */
-async function comparable(c: Collections, team: string): Promise<Record<string, Document[]>> {
-  const strip = (doc: Document): Document => {
-    const { _id, team: _t, seq: _s, segment: _g, decidedAt: _d, updatedAt: _u, ...rest } = doc;
-    return { _id: String(_id).slice(team.length + 1), ...rest };
-  };
-  const out: Record<string, Document[]> = {};
-  for (const name of [...JOURNAL_PROJECTIONS, "parts"] as const) {
-    out[name] = (await c[name].find({ team }).toArray()).map(strip).sort((a, b) => (a._id < b._id ? -1 : 1));
-  }
-  out.journal = (await c.journal.find({ team }).toArray())
-    .map((r) => ({ _id: r.entryId, status: r.status, reason: r.reason, flags: r.flags, hash: r.hash, entry: r.entry, effects: r.effects }))
-    .sort((a, b) => (a._id < b._id ? -1 : 1));
-  return out;
 }
 
 beforeAll(async () => {
@@ -278,8 +222,8 @@ describe("the whole service killed with SIGKILL", () => {
       expect(records).toHaveLength(ENTRIES);
       expect(new Set(records.map((r) => r.entryId)).size).toBe(records.length);
       expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
-      const expected = await comparable(c, "crash-a");
-      const actual = await comparable(c, "crash-b");
+      const expected = await comparable(c, "crash-a", { parts: true });
+      const actual = await comparable(c, "crash-b", { parts: true });
       for (const name of Object.keys(expected)) {
         expect(actual[name]!.length, `${name} count`).toBe(expected[name]!.length);
         expect(actual[name], name).toEqual(expected[name]);
