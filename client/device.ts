@@ -192,6 +192,8 @@ export class Device extends Emitter<DeviceEvents> {
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
+  /** Aborted at close: ends the document waits this device started. */
+  readonly #closing = new AbortController();
   /** True while this device changes its own segment (the change event is its own). */
   #writing = false;
   readonly #links: PeerLinks;
@@ -375,7 +377,7 @@ export class Device extends Emitter<DeviceEvents> {
       }
       const handle = await this.repo.find<unknown>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
       if (handle.isReady()) return handle;
-      await Promise.race([handle.whenReady(["ready"]), sleep(Math.min(waitMs, Math.max(0, deadline - Date.now())))]);
+      await Promise.race([handle.whenReady(["ready"], { signal: this.#closing.signal }).catch(() => undefined), sleep(Math.min(waitMs, Math.max(0, deadline - Date.now())))]);
       if (handle.isReady()) return handle;
       waitMs = handle.inState(["unavailable"]) ? 2000 : Math.min(waitMs * 2, 30_000);
       this.#relay.reconnectNow();
@@ -462,7 +464,7 @@ export class Device extends Emitter<DeviceEvents> {
   async #whenReadyWhileOpen(handle: DocHandle<unknown> | DocHandle<LedgerSegmentDoc>): Promise<boolean> {
     while (!this.#closed && !handle.isReady()) {
       if (handle.isDeleted()) return false;
-      await handle.whenReady(["ready"]).catch(() => sleep(1000));
+      await handle.whenReady(["ready"], { signal: this.#closing.signal }).catch(() => sleep(1000));
     }
     return !this.#closed;
   }
@@ -827,6 +829,8 @@ export class Device extends Emitter<DeviceEvents> {
     if (this.#closed) return;
     await this.#writeQueue.catch(() => undefined);
     this.#closed = true;
+    // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
+    this.#closing.abort();
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();

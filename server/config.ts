@@ -14,6 +14,8 @@ export interface Config {
   /** An external MongoDB; when absent an embedded server is found or started. */
   mongodbUri: string | undefined;
   mongodbDb: string;
+  /** The embedded database's port (`EMBEDDED_DB_PORT`); 0: the last run's when free, else any. */
+  embeddedDbPort: number;
   logLevel: string;
   /**
    * Where command-line tools reach the running service (`SERVICE_URL`); by default this host's
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(nonEmpty(env.DATA_DIR) ?? "data"),
     mongodbUri: nonEmpty(env.MONGODB_URI),
     mongodbDb: nonEmpty(env.MONGODB_DB) ?? "ledger_sync",
+    embeddedDbPort: intFrom(env, "EMBEDDED_DB_PORT", 0, 0, 65535),
     logLevel: nonEmpty(env.LOG_LEVEL) ?? "info",
     jwt: {
       privateKeyPem: nonEmpty(env.JWT_PRIVATE_KEY),

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const lock = await lockDataDir(config.dataDir, "ledger-sync service");
   if (lock.tookOverFrom) logger.warn({ previous: lock.tookOverFrom, dataDir: config.dataDir }, "took over the data folder's lock from a service that is gone");
 
-  const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger });
+  const database = await resolveDatabase({ dataDir: config.dataDir, uri: config.mongodbUri, logger, port: config.embeddedDbPort });
   const client = new MongoClient(database.uri);
   await client.connect();
   const db = client.db(config.mongodbDb);

@@ -52,6 +52,8 @@ export interface ResolveOptions {
   dataDir: string;
   uri?: string | undefined;
   logger?: Logger;
+  /** Pin the embedded server to this port (a clear error when it is taken); 0 or absent: choose. */
+  port?: number;
 }
 
 export const FERRETDB_BINARY = path.join(packageRoot, ".bin", "ferretdb-embedded");
@@ -127,7 +129,7 @@ async function startMongod(
 ): Promise<DatabaseHandle> {
   const dbPath = path.join(opts.dataDir, "mongod");
   await mkdir(dbPath, { recursive: true });
-  const port = await freePort();
+  const port = opts.port || (await freePort());
   log?.info({ kind, binary, dbPath, port }, "starting mongod as a one-node replica set");
   const child = await startGuardedChild({
     name: "mongod",
@@ -192,7 +194,12 @@ async function startFerretDb(opts: ResolveOptions, log: Logger | undefined): Pro
   // stays the same across restarts of the service and of the database.
   const saved = await readSavedPort(portFile);
   let started: { child: GuardedChild; uri: string } | undefined;
-  if (saved !== undefined) started = await launch(saved).catch(() => undefined);
+  if (opts.port) {
+    started = await launch(opts.port).catch((err: unknown) => {
+      throw new Error(`EMBEDDED_DB_PORT=${opts.port}: the embedded database could not listen there (${err instanceof Error ? err.message : String(err)})`);
+    });
+  }
+  if (saved !== undefined) started ??= await launch(saved).catch(() => undefined);
   started ??= await launch(0);
   const port = Number(new URL(started.uri).port);
   if (port !== saved) await writeFile(portFile, `${port}\n`);

@@ -33,6 +33,8 @@ afterAll(async () => {
 async function ok(args: string[]): Promise<Record<string, unknown>[]> {
   const r = await runCli([...args.slice(0, args[1]?.startsWith("--") ? 1 : 2), "--data", data, "--json", ...args.slice(args[1]?.startsWith("--") ? 1 : 2)]);
   expect(r.stderr, `${args.join(" ")}`).toBe("");
+  // Nothing but our output: automerge-repo's "error waiting for ..." lines no longer leak at close.
+  expect(r.stdout.split("\n").filter((l) => l !== "" && !l.startsWith("{"))).toEqual([]);
   expect(r.code).toBe(0);
   return r.lines;
 }

@@ -2,10 +2,11 @@
  * `npm start` on the embedded default: no MONGODB_URI, a fresh data folder. The service must
  * find or start its own database, answer /healthz, and leave no process behind when stopped.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../../../server/db/free-port.js";
 import { isAlive, spawnService } from "../../helpers/service-process.js";
 
 const dirs: string[] = [];
@@ -52,5 +53,21 @@ describe("the service on the embedded default", () => {
     const deadline = Date.now() + 10_000;
     while (isAlive(dbPid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(isAlive(dbPid!)).toBe(false);
+  });
+
+  it("keeps the embedded database on the port EMBEDDED_DB_PORT pins, and says so in service.json", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "ledger-sync-port-"));
+    dirs.push(dataDir);
+    const port = await freePort();
+    const svc = await spawnService({ dataDir, env: { MONGODB_URI: "", EMBEDDED_DB_PORT: String(port) }, timeoutMs: 30_000 });
+    try {
+      const file = JSON.parse(await readFile(path.join(dataDir, "service.json"), "utf8")) as { mongodbUri: string; url: string };
+      expect(new URL(file.mongodbUri).port).toBe(String(port));
+      expect(file.url).toBe(svc.url);
+    } finally {
+      expect(await svc.stop("SIGTERM")).toBe(0);
+    }
+    // Gone with the service: a tool reading it would otherwise dial a dead address.
+    await expect(readFile(path.join(dataDir, "service.json"), "utf8")).rejects.toThrow(/ENOENT/);
   });
 });
