@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import type { CreatedTeam } from "../../server/relay/teams.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const live = new Set<ChildProcess>();
@@ -98,4 +99,15 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Creates a team through a running service's API, as an admin would; throws with the answer otherwise. */
+export async function createTeamVia(url: string, token: string, team: string): Promise<CreatedTeam> {
+  const res = await fetch(`${url}/api/teams`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ team }),
+  });
+  if (res.status !== 201) throw new Error(`create team ${team}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as CreatedTeam;
 }

@@ -14,7 +14,7 @@ import { next as A } from "@automerge/automerge";
 import { generateAutomergeUrl, parseAutomergeUrl, type AutomergeUrl, type DocHandle } from "@automerge/automerge-repo";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import { createTokenService, type TokenService } from "../../../server/auth/tokens.js";
-import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, handshake, rawPeer, sleep, type RawPeer, type TestClient } from "./harness.js";
 
 const MiB = 1024 * 1024;
@@ -79,13 +79,7 @@ beforeAll(async () => {
     },
   });
   syncUrl = `ws://127.0.0.1:${service.port}/sync`;
-  const res = await fetch(`${service.url}/api/teams`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-    body: JSON.stringify({ team: "shop" }),
-  });
-  expect(res.status).toBe(201);
-  catalogUrl = ((await res.json()) as { catalogUrl: AutomergeUrl }).catalogUrl;
+  catalogUrl = (await createTeamVia(service.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop")).catalogUrl;
 }, 120_000);
 
 afterAll(async () => {

@@ -4,14 +4,13 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it, inject } from "vitest";
-import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import { createTokenService } from "../../../server/auth/tokens.js";
-import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { freePort } from "../../../server/db/free-port.js";
+import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "./harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -24,16 +23,6 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("relay restart", () => {
   it("keeps every acknowledged change across SIGKILL, and clients converge after reconnecting", async () => {
@@ -56,13 +45,7 @@ describe("relay restart", () => {
     procs.push(first);
     const syncUrl = `ws://127.0.0.1:${port}/sync`;
 
-    const res = await fetch(`${first.url}/api/teams`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-      body: JSON.stringify({ team: "shop" }),
-    });
-    expect(res.status).toBe(201);
-    const { catalogUrl } = (await res.json()) as { catalogUrl: AutomergeUrl };
+    const { catalogUrl } = await createTeamVia(first.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop");
 
     const member = (device: string): string => tokens.issue({ sub: `u-${device}`, team: "shop", role: "member", device });
     const writer = await connectClient(syncUrl, member("w"), undefined, 300);

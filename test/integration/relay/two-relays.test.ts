@@ -13,10 +13,9 @@ import os from "node:os";
 import path from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, describe, expect, it, inject } from "vitest";
-import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import { createTokenService } from "../../../server/auth/tokens.js";
-import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "./harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -83,13 +82,7 @@ describe("two relays on one database", () => {
     procs.push(two);
     await eventually(() => two.logs.some((l) => l.msg === "linked to relay"), "relay 2 linked to relay 1", 30_000);
 
-    const res = await fetch(`${one.url}/api/teams`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-      body: JSON.stringify({ team: "shop" }),
-    });
-    expect(res.status).toBe(201);
-    const { catalogUrl } = (await res.json()) as { catalogUrl: AutomergeUrl };
+    const { catalogUrl } = await createTeamVia(one.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop");
     const member = (device: string): string => tokens.issue({ sub: `u-${device}`, team: "shop", role: "member", device });
     const onOne = await connectClient(`ws://127.0.0.1:${one.port}/sync`, member("a"), undefined, 300);
     const onTwo = await connectClient(`ws://127.0.0.1:${two.port}/sync`, member("b"), undefined, 300);
@@ -141,13 +134,7 @@ describe("two relays on one database", () => {
     await eventually(() => two.logs.some((l) => l.msg === "linked to relay"), "relay 2 linked to relay 1", 30_000);
     const lb = await balancer(() => [one.port, two.port]);
     try {
-      const res = await fetch(`${one.url}/api/teams`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-        body: JSON.stringify({ team: "shop" }),
-      });
-      expect(res.status).toBe(201);
-      const { catalogUrl } = (await res.json()) as { catalogUrl: AutomergeUrl };
+      const { catalogUrl } = await createTeamVia(one.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop");
       const member = (device: string): string => tokens.issue({ sub: `u-${device}`, team: "shop", role: "member", device });
       const viaLb = `ws://127.0.0.1:${lb.port}/sync`;
       const writer = await connectClient(viaLb, member("w"), undefined, 300);

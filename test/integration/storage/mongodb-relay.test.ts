@@ -9,11 +9,10 @@ import os from "node:os";
 import path from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, describe, expect, it, inject } from "vitest";
-import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import { createTokenService } from "../../../server/auth/tokens.js";
 import { CHUNKS_COLLECTION } from "../../../server/relay/mongo-storage.js";
-import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "../relay/harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -52,13 +51,7 @@ describe("relay on MongoDB document storage", () => {
     const first = await spawnService({ dataDir: machineA, env });
     procs.push(first);
 
-    const res = await fetch(`${first.url}/api/teams`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-      body: JSON.stringify({ team: "shop" }),
-    });
-    expect(res.status).toBe(201);
-    const { catalogUrl } = (await res.json()) as { catalogUrl: AutomergeUrl };
+    const { catalogUrl } = await createTeamVia(first.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop");
     const member = (device: string): string => tokens.issue({ sub: `u-${device}`, team: "shop", role: "member", device });
     const syncA = `ws://127.0.0.1:${first.port}/sync`;
     const writer = await connectClient(syncA, member("w"), undefined, 300);

@@ -6,16 +6,16 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Repo, type AutomergeUrl, type PeerId } from "@automerge/automerge-repo";
+import { Repo, type PeerId } from "@automerge/automerge-repo";
 import { afterAll, describe, expect, it, inject } from "vitest";
 import type { CatalogDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
 import { createTokenService } from "../../../server/auth/tokens.js";
 import { chunkProblem } from "../../../server/relay/chunk-check.js";
 import { createFileStorage } from "../../../server/relay/storage.js";
-import { spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { freePort } from "../../../server/db/free-port.js";
+import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, sleep, type TestClient } from "../relay/harness.js";
 import { filesUnder } from "../../helpers/files.js";
 
@@ -30,16 +30,6 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = (srv.address() as net.AddressInfo);
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe("relay SIGKILL during heavy writes", () => {
   it(`leaves every team document whole after ${KILLS} kills`, async () => {
@@ -64,13 +54,7 @@ describe("relay SIGKILL during heavy writes", () => {
 
     let svc = await spawnService({ dataDir, env, timeoutMs: 90_000 });
     procs.push(svc);
-    const res = await fetch(`${svc.url}/api/teams`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.issue({ sub: "boss", team: "shop", role: "admin" })}`, "content-type": "application/json" },
-      body: JSON.stringify({ team: "shop" }),
-    });
-    expect(res.status).toBe(201);
-    const team = (await res.json()) as { rootUrl: AutomergeUrl; catalogUrl: AutomergeUrl };
+    const team = await createTeamVia(svc.url, tokens.issue({ sub: "boss", team: "shop", role: "admin" }), "shop");
 
     const acknowledged = new Set<string>();
     for (let round = 0; round < KILLS; round++) {
