@@ -4,9 +4,11 @@
  * exits, so a failed test leaves nothing behind.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { createTokenService, type TokenService } from "../../server/auth/tokens.js";
 import type { CreatedTeam } from "../../server/relay/teams.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -110,4 +112,18 @@ export async function createTeamVia(url: string, token: string, team: string): P
   });
   if (res.status !== 201) throw new Error(`create team ${team}: ${res.status} ${await res.text()}`);
   return (await res.json()) as CreatedTeam;
+}
+
+/**
+ * A key pair the test and its service processes share through `JWT_PRIVATE_KEY`/`JWT_PUBLIC_KEY`
+ * (as the relays of one deployment do), and a token service that signs with it.
+ */
+export function sharedKeys(): { tokens: TokenService; env: { JWT_PRIVATE_KEY: string; JWT_PUBLIC_KEY: string } } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const keys = {
+    privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+  };
+  const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+  return { tokens, env: { JWT_PRIVATE_KEY: keys.privateKeyPem, JWT_PUBLIC_KEY: keys.publicKeyPem } };
 }

@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import type { Db } from "mongodb";
+import type { Device } from "../../../client/device.js";
+import { openDevice } from "../../../client/node.js";
 import { readSegments, segmentEntries } from "../../../client/read-docs.js";
 import { accounts } from "../../../server/accounts/store.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
@@ -78,4 +80,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * A device of `team` ready for peer links: enrolled (before it opens: an online device asks for
+ * its certificate at once), opened on the relay, its key certified.
+ */
+export async function certifiedDevice(relay: TestRelay, team: TestTeam, id: string, backoff = { baseMs: 100, maxMs: 1000 }): Promise<Device> {
+  await team.enroll(id);
+  const d = await openDevice({
+    serverUrl: relay.service.url, token: team.token(id), rootUrl: team.rootUrl, deviceId: id,
+    dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem, backoff,
+  });
+  await d.peers.certify();
+  return d;
 }

@@ -5,8 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
-import { openDevice } from "../../../client/node.js";
-import { createTeam, eventually, relayEntries, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
+import { certifiedDevice, createTeam, eventually, relayEntries, removeTmpDirs, startTestRelay, type TestRelay, type TestTeam } from "./helpers.js";
 
 let relay: TestRelay;
 let shop: TestTeam;
@@ -14,14 +13,8 @@ let rival: TestTeam;
 const opened: Device[] = [];
 
 async function device(team: TestTeam, id: string): Promise<Device> {
-  await team.enroll(id);
-  const d = await openDevice({
-    serverUrl: relay.service.url, token: team.token(id), rootUrl: team.rootUrl, deviceId: id,
-    dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem,
-    backoff: { baseMs: 100, maxMs: 1000 },
-  });
+  const d = await certifiedDevice(relay, team, id);
   opened.push(d);
-  await d.peers.certify();
   return d;
 }
 

@@ -16,7 +16,7 @@ import { connectorHandshake, FrameQueue, REFUSED_CODE, type PeerCredentials, typ
 import { ephemeralKey } from "../../../client/peer/channel.js";
 import { generateDeviceKey } from "../../../client/peer/keys.js";
 import { handshake } from "../relay/harness.js";
-import { createTeam, eventually, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
+import { certifiedDevice, createTeam, eventually, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
 
 let relay: TestRelay;
 let shop: TestTeam;
@@ -29,13 +29,8 @@ const opened: Device[] = [];
 const servers: WebSocketServer[] = [];
 
 async function device(team: TestTeam, id: string): Promise<Device> {
-  await team.enroll(id);
-  const d = await openDevice({
-    serverUrl: relay.service.url, token: team.token(id), rootUrl: team.rootUrl, deviceId: id,
-    dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem, backoff: { baseMs: 200, maxMs: 1000 },
-  });
+  const d = await certifiedDevice(relay, team, id, { baseMs: 200, maxMs: 1000 });
   opened.push(d);
-  await d.peers.certify();
   d.goOffline();
   return d;
 }

@@ -7,11 +7,10 @@
 import dgram from "node:dgram";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
-import { openDevice } from "../../../client/node.js";
 import { DISCOVERY_GROUP } from "../../../client/peer/discovery.js";
 import type { FoundPeer } from "../../../client/peer/types.js";
 import { freePort } from "../../../server/db/free-port.js";
-import { createTeam, eventually, removeTmpDirs, startTestRelay, tmpDir, type TestRelay, type TestTeam } from "./helpers.js";
+import { certifiedDevice, createTeam, eventually, removeTmpDirs, startTestRelay, type TestRelay, type TestTeam } from "./helpers.js";
 
 let relay: TestRelay;
 let shop: TestTeam;
@@ -20,13 +19,8 @@ const opened: Device[] = [];
 const sockets: dgram.Socket[] = [];
 
 async function device(team: TestTeam, id: string): Promise<Device> {
-  await team.enroll(id);
-  const d = await openDevice({
-    serverUrl: relay.service.url, token: team.token(id), rootUrl: team.rootUrl, deviceId: id,
-    dataDir: await tmpDir(id), publicKeyPem: relay.service.tokens.publicKeyPem, backoff: { baseMs: 200, maxMs: 1000 },
-  });
+  const d = await certifiedDevice(relay, team, id, { baseMs: 200, maxMs: 1000 });
   opened.push(d);
-  await d.peers.certify();
   d.goOffline();
   return d;
 }

@@ -2,15 +2,14 @@
  * The relay as a real process, killed with SIGKILL mid-stream and restarted on the same data
  * folder: every change it acknowledged survives and clients reconnect and converge.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it, inject } from "vitest";
 import type { CatalogDoc } from "../../../shared/docs.js";
-import { createTokenService } from "../../../server/auth/tokens.js";
 import { freePort } from "../../../server/db/free-port.js";
-import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, sharedKeys, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "./harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -27,19 +26,13 @@ afterAll(async () => {
 describe("relay restart", () => {
   it("keeps every acknowledged change across SIGKILL, and clients converge after reconnecting", async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), "relay-restart-"));
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const keys = {
-      privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    };
-    const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+    const { tokens, env: keyEnv } = sharedKeys();
     const port = await freePort();
     const env = {
       PORT: String(port),
       MONGODB_URI: inject("mongoUri"),
       MONGODB_DB: `restart_${randomBytes(4).toString("hex")}`,
-      JWT_PRIVATE_KEY: keys.privateKeyPem,
-      JWT_PUBLIC_KEY: keys.publicKeyPem,
+      ...keyEnv,
     };
     const first = await spawnService({ dataDir, env });
     procs.push(first);

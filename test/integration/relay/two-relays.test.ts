@@ -6,7 +6,7 @@
  * load balancer (the first live relay, as nginx's upstream with max_fails) keep writing while
  * relay 1 is SIGKILLed, and every change reaches every device through relay 2.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -14,8 +14,7 @@ import path from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, describe, expect, it, inject } from "vitest";
 import type { CatalogDoc } from "../../../shared/docs.js";
-import { createTokenService } from "../../../server/auth/tokens.js";
-import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, sharedKeys, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "./harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -61,17 +60,11 @@ async function balancer(ports: () => number[]): Promise<{ port: number; close():
 
 describe("two relays on one database", () => {
   it("a change through relay 1 reaches a device on relay 2, and back", async () => {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const keys = {
-      privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    };
-    const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+    const { tokens, env: keyEnv } = sharedKeys();
     const env = {
       MONGODB_URI: inject("mongoUri"),
       MONGODB_DB: dbName,
-      JWT_PRIVATE_KEY: keys.privateKeyPem,
-      JWT_PUBLIC_KEY: keys.publicKeyPem,
+      ...keyEnv,
       RELAY_STORAGE: "mongodb",
       MATERIALIZER: "off",
     };
@@ -112,17 +105,11 @@ describe("two relays on one database", () => {
   }, 180_000);
 
   it("devices behind a balancer move to relay 2 when relay 1 is killed, with nothing lost", async () => {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const keys = {
-      privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    };
-    const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+    const { tokens, env: keyEnv } = sharedKeys();
     const env = {
       MONGODB_URI: inject("mongoUri"),
       MONGODB_DB: `${dbName}_failover`,
-      JWT_PRIVATE_KEY: keys.privateKeyPem,
-      JWT_PUBLIC_KEY: keys.publicKeyPem,
+      ...keyEnv,
       RELAY_STORAGE: "mongodb",
       MATERIALIZER: "off",
     };

@@ -3,16 +3,15 @@
  * another machine (an empty data folder, the same database), and a new device there gets every
  * change the first relay acknowledged. With file storage the replacement would have nothing.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, describe, expect, it, inject } from "vitest";
 import type { CatalogDoc } from "../../../shared/docs.js";
-import { createTokenService } from "../../../server/auth/tokens.js";
 import { CHUNKS_COLLECTION } from "../../../server/relay/mongo-storage.js";
-import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, sharedKeys, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, type TestClient } from "../relay/harness.js";
 
 const procs: ServiceProcess[] = [];
@@ -31,17 +30,11 @@ afterAll(async () => {
 
 describe("relay on MongoDB document storage", () => {
   it("a relay on an empty data folder serves what a killed relay on another folder acknowledged", async () => {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const keys = {
-      privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    };
-    const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+    const { tokens, env: keyEnv } = sharedKeys();
     const env = {
       MONGODB_URI: inject("mongoUri"),
       MONGODB_DB: dbName,
-      JWT_PRIVATE_KEY: keys.privateKeyPem,
-      JWT_PUBLIC_KEY: keys.publicKeyPem,
+      ...keyEnv,
       RELAY_STORAGE: "mongodb",
       MATERIALIZER: "off",
     };

@@ -4,18 +4,17 @@
  * time. Afterwards every document of the team loads from disk whole: no empty or damaged chunk,
  * and every change the relay had passed on (so saved) before each kill is there.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Repo, type PeerId } from "@automerge/automerge-repo";
 import { afterAll, describe, expect, it, inject } from "vitest";
 import type { CatalogDoc, SegmentRegistryDoc, StatusDoc, TeamRootDoc } from "../../../shared/docs.js";
-import { createTokenService } from "../../../server/auth/tokens.js";
 import { chunkProblem } from "../../../server/relay/chunk-check.js";
 import { createFileStorage } from "../../../server/relay/storage.js";
 import { freePort } from "../../../server/db/free-port.js";
-import { createTeamVia, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
+import { createTeamVia, sharedKeys, spawnService, type ServiceProcess } from "../../helpers/service-process.js";
 import { connectClient, eventually, sleep, type TestClient } from "../relay/harness.js";
 import { filesUnder } from "../../helpers/files.js";
 
@@ -34,19 +33,13 @@ afterAll(async () => {
 describe("relay SIGKILL during heavy writes", () => {
   it(`leaves every team document whole after ${KILLS} kills`, async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), "relay-crash-"));
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const keys = {
-      privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
-    };
-    const tokens = createTokenService(keys, { issuer: "ledger-sync", audience: "ledger-sync", ttlSeconds: 3600 });
+    const { tokens, env: keyEnv } = sharedKeys();
     const port = await freePort();
     const env = {
       PORT: String(port),
       MONGODB_URI: inject("mongoUri"),
       MONGODB_DB: `relaycrash_${randomBytes(4).toString("hex")}`,
-      JWT_PRIVATE_KEY: keys.privateKeyPem,
-      JWT_PUBLIC_KEY: keys.publicKeyPem,
+      ...keyEnv,
       MATERIALIZER: "off",
     };
     const syncUrl = `ws://127.0.0.1:${port}/sync`;
