@@ -48,7 +48,6 @@ async function main(): Promise<void> {
   await writeServiceFile(config.dataDir, {
     url: service.url.replace(/\/\/(0\.0\.0\.0|\[::\]):/, "//127.0.0.1:"), pid: process.pid, startedAt: new Date().toISOString(), mongodbUri: database.uri, mongodbDb: config.mongodbDb,
   });
-  logger.info({ port: service.port, url: service.url, database: database.kind, materializer: materializer?.pid() ?? null }, "listening");
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -75,8 +74,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // Before "listening": whoever waits for that line may signal at once (seen in CI: a SIGTERM
+  // sent on the line killed the process by the default action).
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  logger.info({ port: service.port, url: service.url, database: database.kind, materializer: materializer?.pid() ?? null }, "listening");
   // Started by `npm start`: if npm itself is killed (SIGKILL cannot be forwarded), we are
   // re-parented and nobody would stop us; leave with it rather than run on orphaned.
   if (process.env.npm_lifecycle_event) {
