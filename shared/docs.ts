@@ -18,7 +18,7 @@ export interface TeamRootDoc {
   registry: AutomergeUrl;
   status: AutomergeUrl;
   /** Read-only copy of the team settings, so devices compute provisional figures alike. */
-  settings: { oversell: "reject" | "allow-negative"; deferWaitSeconds: number };
+  settings: { oversell: "reject" | "allow-negative"; deferWaitSeconds: number; closeAfterHours?: number | null };
   createdAt: string;
 }
 

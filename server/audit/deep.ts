@@ -26,7 +26,7 @@ import {
   type LedgerState,
   type TeamSettings,
 } from "../../shared/domain/index.js";
-import { customerBalance, daySummary, mergeParts, partsUpdates } from "../materializer/aggregates.js";
+import { customerBalance, daySummary, mergeParts, partsUpdates, touchedBy } from "../materializer/aggregates.js";
 import { teamKey, type Collections, type JournalRecord } from "../materializer/collections.js";
 import { projectRecords } from "../materializer/projections.js";
 
@@ -149,7 +149,7 @@ export async function deepVerify(c: Collections, db: Db, team: string): Promise<
   if (!parsed.ok) problems.unshift({ seq: 0, id: team, reason: `team settings unreadable (${parsed.reason}); replayed with the defaults` });
 
   const p = projectRecords(team, records);
-  const { days, customers } = partsUpdates({ invoices: p.invoices, payments: p.payments, purchases: p.purchases });
+  const { days, customers } = partsUpdates(touchedBy(team, records));
   const summaries = [...days].map(([day, u]) => daySummary(team, day, mergeParts(undefined, u, "day")));
   const balances = [...customers].map(([customer, u]) => customerBalance(team, customer, mergeParts(undefined, u, "customer")));
 

@@ -4,7 +4,7 @@
  * merging the same records twice is the same as once.
  */
 import type {
-  AggregateParts, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, InvoicePart, PaymentDoc, PurchaseDoc,
+  AggregateParts, BookedAdjustment, CustomerBalanceDoc, DailySummaryDoc, InvoiceDoc, InvoicePart, JournalRecord, PaymentDoc, PurchaseDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
 
@@ -13,6 +13,13 @@ export interface Touched {
   invoices: ReadonlyMap<string, InvoiceDoc>;
   payments: ReadonlyMap<string, PaymentDoc>;
   purchases: ReadonlyMap<string, PurchaseDoc>;
+  /**
+   * For daily summaries: each invoice as the last record that was not an adjustment of it left
+   * it (a change to an invoice booked in a closed day never reaches that day). `invoices` when absent.
+   */
+  dayInvoices?: ReadonlyMap<string, InvoiceDoc>;
+  /** Adjustments (periods.ts) by entry id, with the day they are booked in. */
+  adjustments?: ReadonlyMap<string, { day: string; adjustment: BookedAdjustment }>;
 }
 
 export interface PartsUpdate {
@@ -20,6 +27,33 @@ export interface PartsUpdate {
   payments: Map<string, number>;
   /** Invoice id → whether its purchase is now void. */
   purchases: Map<string, boolean>;
+  adjustments?: Map<string, BookedAdjustment>;
+}
+
+/**
+ * The invoice, payment and purchase figures that journal records (in seq order) leave, by `_id`
+ * (latest wins), and what closed periods moved. The one reading of records for aggregates: the
+ * materializer, the self-check and the deep verification all use it.
+ */
+export function touchedBy(team: string, records: Iterable<Pick<JournalRecord, "entryId" | "effects" | "seq" | "booking">>): Touched {
+  const invoices = new Map<string, InvoiceDoc>();
+  const dayInvoices = new Map<string, InvoiceDoc>();
+  const payments = new Map<string, PaymentDoc>();
+  const purchases = new Map<string, PurchaseDoc>();
+  const adjustments = new Map<string, { day: string; adjustment: BookedAdjustment }>();
+  for (const r of records) {
+    const adjusted = new Set(r.booking?.adjustments.map((a) => a.invoice) ?? []);
+    for (const a of r.booking?.adjustments ?? []) adjustments.set(`${r.entryId}:${a.invoice}`, { day: r.booking!.day, adjustment: { id: r.entryId, ...a } });
+    for (const e of r.effects) {
+      if (e.type === "invoice") {
+        const doc: InvoiceDoc = { _id: teamKey(team, e.invoice.id), team, ...e.invoice, lines: [], seq: r.seq };
+        invoices.set(doc._id, doc);
+        if (!adjusted.has(e.invoice.id)) dayInvoices.set(doc._id, doc);
+      } else if (e.type === "payment") payments.set(teamKey(team, e.payment.id), { _id: teamKey(team, e.payment.id), team, ...e.payment, seq: r.seq });
+      else if (e.type === "purchase") purchases.set(teamKey(team, e.purchase.invoice), { _id: teamKey(team, e.purchase.invoice), team, ...e.purchase, seq: r.seq });
+    }
+  }
+  return { invoices, payments, purchases, dayInvoices, adjustments };
 }
 
 export const dayPartsId = (team: string, day: string): string => teamKey(team, `day:${day}`);
@@ -34,12 +68,15 @@ export function partsUpdates(touched: Touched): { days: Map<string, PartsUpdate>
     if (!u) m.set(key, (u = { invoices: new Map(), payments: new Map(), purchases: new Map() }));
     return u;
   };
-  for (const inv of touched.invoices.values()) {
-    const part: InvoicePart = { id: inv.id, status: inv.status, total: inv.total, outstanding: inv.outstanding, initialPaid: inv.initialPaid };
-    of(days, inv.day).invoices.set(inv.id, part);
-    if (inv.customer !== null) of(customers, inv.customer).invoices.set(inv.id, part);
+  const part = (inv: InvoiceDoc): InvoicePart => ({ id: inv.id, status: inv.status, total: inv.total, outstanding: inv.outstanding, initialPaid: inv.initialPaid });
+  // A late invoice or payment counts in the day it was booked in, not its own.
+  for (const inv of (touched.dayInvoices ?? touched.invoices).values()) of(days, inv.bookedOn ?? inv.day).invoices.set(inv.id, part(inv));
+  for (const inv of touched.invoices.values()) if (inv.customer !== null) of(customers, inv.customer).invoices.set(inv.id, part(inv));
+  for (const p of touched.payments.values()) of(days, p.bookedOn ?? p.day).payments.set(p.id, p.amount);
+  for (const [key, { day, adjustment }] of touched.adjustments ?? []) {
+    const u = of(days, day);
+    (u.adjustments ??= new Map()).set(key, adjustment);
   }
-  for (const p of touched.payments.values()) of(days, p.day).payments.set(p.id, p.amount);
   for (const p of touched.purchases.values()) of(customers, p.customer).purchases.set(p.invoice, p.void);
   return { days, customers };
 }
@@ -62,11 +99,18 @@ export function mergeParts(old: AggregateParts | undefined, u: PartsUpdate, kind
   // Sorted by id, so the stored document is the same whatever order the updates came in (a
   // restart after a crash may cut the journal into other batches).
   const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  return {
+  const merged: AggregateParts = {
     invoices: keep.sort(byId),
     payments: [...payments].map(([id, amount]) => ({ id, amount })).sort(byId),
     purchases: [...purchases].sort(),
   };
+  // Absent rather than empty, so the parts of teams that never closed a day stay as they were.
+  const adjustments = new Map((old?.adjustments ?? []).map((a) => [`${a.id}:${a.invoice}`, a]));
+  for (const [key, a] of u.adjustments ?? []) adjustments.set(key, a);
+  if (adjustments.size > 0) {
+    merged.adjustments = [...adjustments].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, a]) => a);
+  }
+  return merged;
 }
 
 export function daySummary(team: string, day: string, parts: AggregateParts): DailySummaryDoc {
@@ -82,6 +126,13 @@ export function daySummary(team: string, day: string, parts: AggregateParts): Da
     s.outstanding += inv.outstanding;
   }
   for (const p of parts.payments) s.paymentsReceived += p.amount;
+  for (const a of parts.adjustments ?? []) {
+    s.salesCount += a.salesCount;
+    s.voidCount += a.voidCount;
+    s.revenue += a.revenue;
+    s.paymentsReceived += a.paymentsReceived;
+    s.outstanding += a.outstanding;
+  }
   return s;
 }
 

@@ -74,6 +74,8 @@ export async function processBatch(
   settings: TeamSettings,
   catalogItems: ReadonlyMap<string, ItemState>,
   now: string,
+  /** The team's last closed day (periods.ts); null when none is. */
+  closedThrough: string | null = null,
 ): Promise<BatchOutcome> {
   const { c } = ctx;
   const provenanceOf = new Map<string, Provenance>();
@@ -94,7 +96,7 @@ export async function processBatch(
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
   // Atomic groups are scoped to the segment the entries were read from.
-  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw, scope: b.provenance.segment })), settings, now);
+  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw, scope: b.provenance.segment })), settings, now, closedThrough);
   phase("decide");
   const provenance = (id: string): Provenance => provenanceOf.get(id) ?? { segment: "", device: null, change: null, actor: null };
 
@@ -112,6 +114,7 @@ export async function processBatch(
     // An invalid entry has no parsed content: what was submitted is kept, so it can be seen.
     ...(v.status === "invalid" ? { submitted: submittedText(rawOf.get(v.id)) } : {}),
     effects: v.effects,
+    ...(v.booking ? { booking: v.booking } : {}),
     provenance: provenance(v.id),
     decidedAt: now,
   }));
@@ -280,6 +283,7 @@ async function loadInvoices(c: Collections, team: string, ids: readonly string[]
     out.set(inv.id, {
       total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
       customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
+      ...(inv.bookedOn !== undefined ? { bookedOn: inv.bookedOn } : {}),
     });
   }
   // A sale the journal rejected is no invoice, but payments against it must learn why.

@@ -5,7 +5,7 @@
  */
 import type { Collection, Db } from "mongodb";
 import type { Checkpoint } from "../../shared/checkpoint.js";
-import type { Effect, InvoiceRecord, Item, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
+import type { Booking, Effect, InvoiceRecord, Item, LedgerEntry, PaymentEntry, PaymentRecord, PurchaseRecord, SummaryFigures, VerdictStatus, VoidEntry } from "../../shared/domain/index.js";
 
 export function teamKey(team: string, id: string): string {
   return `${team}:${id}`;
@@ -38,6 +38,8 @@ export interface JournalRecord {
   /** Invalid entries only: what was submitted, as JSON text, bounded (submitted.ts). */
   submitted?: string;
   effects: Effect[];
+  /** Accepted entries whose figures a closed period moved (shared/domain/periods.ts); absent otherwise. */
+  booking?: Booking;
   provenance: Provenance;
   decidedAt: string;
   /** recordHash of the previous record of the team ("" for seq 1). */
@@ -143,7 +145,14 @@ export interface AggregateParts {
   payments: { id: string; amount: number }[];
   /** Customer parts only: invoices of the customer's purchase history that are not void. */
   purchases: string[];
+  /**
+   * Day parts only, and only when there are any: changes to invoices booked in a closed day,
+   * booked in this (then first open) day instead, by the entry that made them (periods.ts).
+   */
+  adjustments?: BookedAdjustment[];
 }
+/** An adjustment (shared/domain/periods.ts) as a day's parts keep it: `id` is the entry's. */
+export interface BookedAdjustment extends SummaryFigures { id: string; invoice: string }
 /**
  * Stored as one JSON string: a busy day has thousands of parts, and FerretDB encodes every
  * field of every array element with its type (measured: rewriting a day's parts took most of a

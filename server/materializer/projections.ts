@@ -10,7 +10,7 @@ import type {
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
 import { teamKey } from "./collections.js";
-import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
+import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, touchedBy, type Touched } from "./aggregates.js";
 import { pausePoint } from "./pause-points.js";
 import { findByIds, insertMissing, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
 
@@ -139,7 +139,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
     insertMissing(c.items, items.values(), { ...read, pointLookups: false }),
   ]);
-  return { invoices, payments, purchases };
+  return touchedBy(team, records);
 }
 
 /** Aggregate documents whose stored content differed from what the journal implies, by `_id`. */

@@ -5,7 +5,7 @@
  * would (a projection write lost or changed by hand, a bug), before an auditor does.
  */
 import type { Logger } from "../log.js";
-import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type PartsUpdate, type Touched } from "./aggregates.js";
+import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, touchedBy, type PartsUpdate } from "./aggregates.js";
 import {
   teamKey, type AggregateParts, type AggregatePartsDoc, type Collections, type CustomerBalanceDoc, type DailySummaryDoc, type InvoiceDoc, type JournalRecord, type PaymentDoc,
   type PurchaseDoc,
@@ -31,21 +31,6 @@ export interface SelfCheckResult {
   differences: SelfCheckDifference[];
 }
 
-/** The invoice, payment and purchase figures that journal records leave, by `_id` (latest wins). */
-export function touchedBy(team: string, records: Iterable<Pick<JournalRecord, "effects" | "seq">>): Touched {
-  const invoices = new Map<string, InvoiceDoc>();
-  const payments = new Map<string, PaymentDoc>();
-  const purchases = new Map<string, PurchaseDoc>();
-  for (const r of records) {
-    for (const e of r.effects) {
-      if (e.type === "invoice") invoices.set(teamKey(team, e.invoice.id), { _id: teamKey(team, e.invoice.id), team, ...e.invoice, lines: [], seq: r.seq });
-      else if (e.type === "payment") payments.set(teamKey(team, e.payment.id), { _id: teamKey(team, e.payment.id), team, ...e.payment, seq: r.seq });
-      else if (e.type === "purchase") purchases.set(teamKey(team, e.purchase.invoice), { _id: teamKey(team, e.purchase.invoice), team, ...e.purchase, seq: r.seq });
-    }
-  }
-  return { invoices, payments, purchases };
-}
-
 /**
  * Checks the aggregates touched by the last `recent` projected records. Reads the team's journal
  * once (a scan on FerretDB: this is why it runs on a schedule, not per batch), and must not run
@@ -62,7 +47,7 @@ export async function selfCheck(
   const result: SelfCheckResult = { team, at, seq, days: 0, customers: 0, differences: [] };
   if (seq === 0) return result;
 
-  const recent = await c.journal.find({ team, seq: { $gt: Math.max(0, seq - opts.recent), $lte: seq } }, { projection: { effects: 1, seq: 1 } }).toArray();
+  const recent = await c.journal.find({ team, seq: { $gt: Math.max(0, seq - opts.recent), $lte: seq } }, { projection: { entryId: 1, effects: 1, seq: 1, booking: 1 } }).toArray();
   const wanted = partsUpdates(touchedBy(team, recent));
   if (wanted.days.size === 0 && wanted.customers.size === 0) return result;
 
@@ -70,14 +55,14 @@ export async function selfCheck(
   const days = new Map<string, PartsUpdate>([...wanted.days.keys()].map((k) => [k, emptyUpdate()]));
   const customers = new Map<string, PartsUpdate>([...wanted.customers.keys()].map((k) => [k, emptyUpdate()]));
   const PAGE = 2000;
-  let page: Pick<JournalRecord, "effects" | "seq">[] = [];
+  let page: Pick<JournalRecord, "entryId" | "effects" | "seq" | "booking">[] = [];
   const flush = (): void => {
     const u = partsUpdates(touchedBy(team, page));
     for (const [k, v] of u.days) if (days.has(k)) fold(days.get(k)!, v);
     for (const [k, v] of u.customers) if (customers.has(k)) fold(customers.get(k)!, v);
     page = [];
   };
-  for await (const r of c.journal.find({ team, seq: { $lte: seq } }, { projection: { effects: 1, seq: 1 } }).sort({ seq: 1 })) {
+  for await (const r of c.journal.find({ team, seq: { $lte: seq } }, { projection: { entryId: 1, effects: 1, seq: 1, booking: 1 } }).sort({ seq: 1 })) {
     page.push(r);
     if (page.length >= PAGE) flush();
   }
@@ -146,6 +131,7 @@ function fold(into: PartsUpdate, u: PartsUpdate): void {
   for (const [k, v] of u.invoices) into.invoices.set(k, v);
   for (const [k, v] of u.payments) into.payments.set(k, v);
   for (const [k, v] of u.purchases) into.purchases.set(k, v);
+  for (const [k, v] of u.adjustments ?? []) (into.adjustments ??= new Map()).set(k, v);
 }
 
 function counts(p: AggregateParts): { invoices: number; payments: number; purchases: number } {

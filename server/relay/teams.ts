@@ -11,7 +11,7 @@ import type { DocumentRegistry } from "./registry.js";
 
 export type TeamSettings = TeamRootDoc["settings"];
 
-export const DEFAULT_TEAM_SETTINGS: TeamSettings = { oversell: "reject", deferWaitSeconds: 7 * 24 * 3600 };
+export const DEFAULT_TEAM_SETTINGS: TeamSettings = { oversell: "reject", deferWaitSeconds: 7 * 24 * 3600, closeAfterHours: null };
 
 export interface CreatedTeam {
   team: string;
@@ -111,7 +111,7 @@ export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
     async updateSettings(teamId, patch) {
       const rec = await registry.getTeam(teamId);
       if (!rec) throw new TeamError("no-such-team", 404, `team ${teamId} does not exist`);
-      if (Object.keys(patch).length === 0) throw new TeamError("invalid-settings", 400, "settings: expected oversell and/or deferWaitSeconds");
+      if (Object.keys(patch).length === 0) throw new TeamError("invalid-settings", 400, "settings: expected oversell, deferWaitSeconds and/or closeAfterHours");
       const root = await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl);
       const current = JSON.parse(JSON.stringify(root.doc().settings ?? {})) as Record<string, unknown>;
       const parsed = parseTeamSettings({ ...current, ...patch });
@@ -120,6 +120,7 @@ export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
       root.change((d) => {
         if (d.settings.oversell !== next.oversell) d.settings.oversell = next.oversell;
         if (d.settings.deferWaitSeconds !== next.deferWaitSeconds) d.settings.deferWaitSeconds = next.deferWaitSeconds;
+        if ((d.settings.closeAfterHours ?? null) !== next.closeAfterHours) d.settings.closeAfterHours = next.closeAfterHours;
       });
       await repo.flush([root.documentId]);
       await registry.setTeamSettings(teamId, { ...next });
@@ -146,6 +147,11 @@ function parseSettings(partial: Partial<TeamSettings>): TeamSettings {
       throw new TeamError("invalid-team", 400, "settings.deferWaitSeconds: expected an integer from 0 to one year");
     }
     out.deferWaitSeconds = n;
+  }
+  if (partial.closeAfterHours !== undefined) {
+    const parsed = parseTeamSettings({ closeAfterHours: partial.closeAfterHours });
+    if (!parsed.ok) throw new TeamError("invalid-team", 400, parsed.reason);
+    out.closeAfterHours = parsed.settings.closeAfterHours;
   }
   return out;
 }

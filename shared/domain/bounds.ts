@@ -22,3 +22,5 @@ export const MAX_TEXT_LENGTH = 1_000;
 export const MAX_DEFER_WAIT_SECONDS = 365 * 24 * 3600;
 /** Most entries in one atomic group (`batch`); the gateway's requests stay far below it. */
 export const MAX_BATCH_ENTRIES = 10_000;
+/** Longest grace after a day's end before the `closeAfterHours` setting closes it (a year). */
+export const MAX_CLOSE_AFTER_HOURS = 365 * 24;

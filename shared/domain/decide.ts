@@ -1,7 +1,8 @@
 // The materializer's decision function. Pure: the same state, batch, settings and `now` always
 // give the same result; the input state is never mutated.
-import type { Effect, Tamper, Verdict } from "./effects.js";
+import type { Effect, PaymentRecord, Tamper, Verdict } from "./effects.js";
 import { entryHash, sha256Hex } from "./hash.js";
+import { adjustment, dayOf, invoiceFigures, isClosed, nextDay, type Adjustment, type Booking } from "./periods.js";
 import { deleteOwn, getOwn, putOwn } from "./records.js";
 import type { TeamSettings } from "./settings.js";
 import { invoiceRecord, type InvoiceState, type LedgerState } from "./state.js";
@@ -31,7 +32,7 @@ type Judged =
   | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number; scope: string }
   | { valid: false; id: string; reason: string; hash: string };
 
-type Outcome = { status: "accepted"; effects: Effect[]; flags: string[] } | { status: "rejected"; reason: string };
+type Outcome = { status: "accepted"; effects: Effect[]; flags: string[]; booking?: Booking | undefined } | { status: "rejected"; reason: string };
 
 /**
  * An invalid entry has no trustworthy content to hash, so its hash covers the reason: it stays
@@ -88,10 +89,6 @@ function canonicalOrder(a: Judged, b: Judged): number {
   return a.ms - b.ms || cmp(a.id, b.id) || cmp(a.hash, b.hash);
 }
 
-function dayOf(at: string): string {
-  return at.slice(0, 10);
-}
-
 /** What a rejected sale leaves: payments and voids against it are refused with a reason. */
 function rejectedInvoice(e: SaleEntry): InvoiceState {
   return {
@@ -115,6 +112,8 @@ class Decider {
     readonly s: LedgerState,
     readonly settings: TeamSettings,
     readonly now: string,
+    /** The last closed day (periods.ts), null when none is. */
+    readonly closedThrough: string | null,
   ) {}
 
   run(judged: readonly Judged[]): void {
@@ -257,6 +256,7 @@ class Decider {
     }
     const verdict: Verdict = { id: entry.id, status: "accepted", entry, hash, effects: outcome.effects };
     if (outcome.flags.length > 0) verdict.flags = outcome.flags;
+    if (outcome.booking) verdict.booking = outcome.booking;
     this.verdicts.push(verdict);
   }
 
@@ -358,9 +358,11 @@ class Decider {
       status: e.paid >= total ? "finalized" : "open",
       customer: e.customer, at: e.at, day: dayOf(e.at), device: e.device, user: e.user, lines,
     };
+    const booking = this.booking(e, []);
+    if (booking?.late) inv.bookedOn = booking.day;
     this.put(this.s.invoices, e.id, inv);
     this.invoiceEffects(e.id, e.id, inv, effects);
-    return { status: "accepted", effects, flags };
+    return { status: "accepted", effects, flags, booking };
   }
 
   private stock(e: StockEntry): Outcome {
@@ -374,7 +376,7 @@ class Decider {
       flags.push(`negative-stock:${e.item}`);
     }
     this.put(this.s.stock, e.item, level);
-    return { status: "accepted", effects: [{ type: "stock", entry: e.id, item: e.item, delta: e.delta, level }], flags };
+    return { status: "accepted", effects: [{ type: "stock", entry: e.id, item: e.item, delta: e.delta, level }], flags, booking: this.booking(e, []) };
   }
 
   private payment(e: PaymentEntry, inv: InvoiceState): Outcome {
@@ -384,13 +386,12 @@ class Decider {
     const next: InvoiceState = { ...inv, paid: inv.paid + e.amount };
     if (next.paid >= next.total) next.status = "finalized";
     this.put(this.s.invoices, e.invoice, next);
-    const effects: Effect[] = [{
-      type: "payment",
-      entry: e.id,
-      payment: { id: e.id, invoice: e.invoice, amount: e.amount, at: e.at, day: dayOf(e.at), device: e.device, user: e.user },
-    }];
+    const booking = this.booking(e, this.adjustments(e.invoice, inv, next));
+    const payment: PaymentRecord = { id: e.id, invoice: e.invoice, amount: e.amount, at: e.at, day: dayOf(e.at), device: e.device, user: e.user };
+    if (booking?.late) payment.bookedOn = booking.day;
+    const effects: Effect[] = [{ type: "payment", entry: e.id, payment }];
     this.invoiceEffects(e.id, e.invoice, next, effects);
-    return { status: "accepted", effects, flags: [] };
+    return { status: "accepted", effects, flags: [], booking };
   }
 
   /**
@@ -411,7 +412,25 @@ class Decider {
     const next: InvoiceState = { ...inv, status: "void", refundDue: inv.paid };
     this.put(this.s.invoices, e.invoice, next);
     this.invoiceEffects(e.id, e.invoice, next, effects, wasFinalized);
-    return { status: "accepted", effects, flags: [] };
+    return { status: "accepted", effects, flags: [], booking: this.booking(e, this.adjustments(e.invoice, inv, next)) };
+  }
+
+  /**
+   * Where a close moves an accepted entry's figures: a late entry's own figures, and every change
+   * to an invoice booked in a closed day, go to the first open day. Undefined when nothing moves.
+   */
+  private booking(entry: LedgerEntry, adjustments: Adjustment[]): Booking | undefined {
+    const closedThrough = this.closedThrough;
+    if (closedThrough === null) return undefined;
+    const late = isClosed(dayOf(entry.at), closedThrough);
+    if (!late && adjustments.length === 0) return undefined;
+    return { late, day: nextDay(closedThrough), closedThrough, adjustments };
+  }
+
+  /** The change of an invoice booked in a closed day, which its own day's summary must not show. */
+  private adjustments(id: string, before: InvoiceState, after: InvoiceState): Adjustment[] {
+    if (!isClosed(before.bookedOn ?? before.day, this.closedThrough)) return [];
+    return [adjustment(id, invoiceFigures(before), invoiceFigures(after))];
   }
 
   private invoiceEffects(entry: string, id: string, inv: InvoiceState, effects: Effect[], hadPurchase = false): void {
@@ -440,8 +459,10 @@ export function decideBatch(
   batch: readonly BatchInput[],
   settings: TeamSettings,
   now: string,
+  /** The last closed day (periods.ts): accepted entries dated up to it are booked late. */
+  closedThrough: string | null = null,
 ): BatchResult {
-  return decideInto(structuredClone(state), batch, settings, now);
+  return decideInto(structuredClone(state), batch, settings, now, closedThrough);
 }
 
 /**
@@ -454,9 +475,10 @@ export function decideInto(
   batch: readonly BatchInput[],
   settings: TeamSettings,
   now: string,
+  closedThrough: string | null = null,
 ): BatchResult {
   const judged = batch.map(judge).sort(canonicalOrder);
-  const decider = new Decider(state, settings, now);
+  const decider = new Decider(state, settings, now, closedThrough);
   decider.run(judged);
   // An entry deferred and resolved within this batch reports only its final verdict.
   const lastIndex = new Map<string, number>();

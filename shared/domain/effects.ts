@@ -1,5 +1,6 @@
 // What a decision produces. Effects carry resulting absolute values (stock level, the full
 // invoice record) so projections are written as idempotent upserts by key, never increments.
+import type { Booking } from "./periods.js";
 import type { LedgerEntry } from "./types.js";
 
 export type VerdictStatus = "accepted" | "rejected" | "deferred" | "invalid";
@@ -18,10 +19,12 @@ export interface InvoiceRecord {
   status: "open" | "finalized" | "void";
   customer: string | null;
   at: string;
-  /** UTC day of `at` (YYYY-MM-DD), the key of daily summaries. */
+  /** UTC day of `at` (YYYY-MM-DD), the key of daily summaries unless `bookedOn` is set. */
   day: string;
   device: string;
   user: string;
+  /** Late: the sale's day was closed when it was decided, and it is counted in this day instead. */
+  bookedOn?: string;
 }
 
 export interface PaymentRecord {
@@ -32,6 +35,8 @@ export interface PaymentRecord {
   day: string;
   device: string;
   user: string;
+  /** Late: the payment's day was closed when it was decided, and it is counted in this day instead. */
+  bookedOn?: string;
 }
 
 export interface PurchaseRecord {
@@ -68,6 +73,8 @@ export interface Verdict {
   entry?: LedgerEntry;
   hash: string;
   effects: Effect[];
+  /** Accepted entries decided while a close changed where their figures go (periods.ts). */
+  booking?: Booking;
 }
 
 export interface Tamper {

@@ -8,3 +8,4 @@ export * from "./effects.js";
 export * from "./state.js";
 export * from "./decide.js";
 export * from "./project.js";
+export * from "./periods.js";

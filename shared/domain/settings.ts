@@ -1,6 +1,6 @@
 // Team settings that relax or tune the decision rules. Read from the team root, which devices
 // cannot write, but still validated: a bad value must fall back to a clear error, not a crash.
-import { MAX_DEFER_WAIT_SECONDS } from "./bounds.js";
+import { MAX_CLOSE_AFTER_HOURS, MAX_DEFER_WAIT_SECONDS } from "./bounds.js";
 
 export type OversellPolicy = "reject" | "allow-negative";
 
@@ -9,11 +9,17 @@ export interface TeamSettings {
   oversell: OversellPolicy;
   /** How long a payment or void waits for its invoice before it is rejected. */
   deferWaitSeconds: number;
+  /**
+   * Closes each day this many hours after its end (UTC midnight), so late arrivals no longer
+   * change its summary (shared/domain/periods.ts). Null: days close only when an admin says so.
+   */
+  closeAfterHours: number | null;
 }
 
 export const DEFAULT_SETTINGS: Readonly<TeamSettings> = Object.freeze({
   oversell: "reject",
   deferWaitSeconds: 7 * 24 * 3600,
+  closeAfterHours: null,
 });
 
 export type SettingsParse = { ok: true; settings: TeamSettings } | { ok: false; reason: string };
@@ -37,6 +43,11 @@ export function parseSettings(raw: unknown): SettingsParse {
           return { ok: false, reason: `settings: deferWaitSeconds must be an integer between 0 and ${MAX_DEFER_WAIT_SECONDS}` };
         }
         settings.deferWaitSeconds = value === 0 ? 0 : value;
+      } else if (key === "closeAfterHours") {
+        if (value !== null && (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > MAX_CLOSE_AFTER_HOURS)) {
+          return { ok: false, reason: `settings: closeAfterHours must be null or an integer between 0 and ${MAX_CLOSE_AFTER_HOURS}` };
+        }
+        settings.closeAfterHours = value === 0 ? 0 : value;
       } else {
         return { ok: false, reason: `settings: unknown field ${JSON.stringify(key.slice(0, 60))}` };
       }

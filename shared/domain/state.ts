@@ -25,6 +25,8 @@ export interface InvoiceState {
   user: string;
   /** Quantities taken from stock, per item; a void puts them back. */
   lines: { item: string; quantity: number }[];
+  /** The day whose summary counts it, when not its own (a late sale, periods.ts). */
+  bookedOn?: string;
 }
 
 export interface DecidedState {
@@ -114,7 +116,7 @@ export function keysTouched(
 /** The projection view of an invoice; undefined for rejected sales, which are not invoices. */
 export function invoiceRecord(id: string, inv: InvoiceState): InvoiceRecord | undefined {
   if (inv.status === "rejected") return undefined;
-  return {
+  const record: InvoiceRecord = {
     id,
     total: inv.total,
     paid: inv.paid,
@@ -128,4 +130,6 @@ export function invoiceRecord(id: string, inv: InvoiceState): InvoiceRecord | un
     device: inv.device,
     user: inv.user,
   };
+  if (inv.bookedOn !== undefined) record.bookedOn = inv.bookedOn;
+  return record;
 }

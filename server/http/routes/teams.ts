@@ -16,7 +16,11 @@ const CreatedTeam = {
 const Settings = {
   type: "object",
   required: ["oversell", "deferWaitSeconds"],
-  properties: { oversell: { enum: ["reject", "allow-negative"] }, deferWaitSeconds: { type: "integer", minimum: 0, maximum: 31_536_000 } },
+  properties: {
+    oversell: { enum: ["reject", "allow-negative"] },
+    deferWaitSeconds: { type: "integer", minimum: 0, maximum: 31_536_000 },
+    closeAfterHours: { type: ["integer", "null"], minimum: 0, maximum: 8_760, description: "close each day this many hours after its end (UTC); null: only an admin closes days" },
+  },
 };
 
 export function teamRoutes({ teams }: ApiDeps): Route[] {

@@ -249,7 +249,7 @@ describe("team settings", () => {
     await startMaterializer();
     const ok = await shop.call("PATCH", path, { token: shop.adminToken, body: { oversell: "allow-negative" } });
     expect(ok.status, ok.raw).toBe(200);
-    expect(ok.body).toEqual({ team, settings: { oversell: "allow-negative", deferWaitSeconds: 7 * 24 * 3600 } });
+    expect(ok.body).toEqual({ team, settings: { oversell: "allow-negative", deferWaitSeconds: 7 * 24 * 3600, closeAfterHours: null } });
     // Devices read it from the root, and so does the materializer (its peer is `shop.service`).
     for (const peer of [shop.admin, shop.service]) {
       const reader = await peer.repo.find<TeamRootDoc>(shop.team.rootUrl);

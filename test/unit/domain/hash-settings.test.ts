@@ -26,14 +26,17 @@ describe("canonicalJson and entryHash", () => {
 });
 
 describe("parseSettings", () => {
-  it("defaults to reject and a 7-day wait", () => {
-    expect(DEFAULT_SETTINGS).toEqual({ oversell: "reject", deferWaitSeconds: 604800 });
+  it("defaults to reject, a 7-day wait and no automatic close", () => {
+    expect(DEFAULT_SETTINGS).toEqual({ oversell: "reject", deferWaitSeconds: 604800, closeAfterHours: null });
     expect(parseSettings(undefined)).toEqual({ ok: true, settings: DEFAULT_SETTINGS });
     expect(parseSettings({})).toEqual({ ok: true, settings: DEFAULT_SETTINGS });
   });
 
   it("accepts valid overrides", () => {
-    expect(parseSettings({ oversell: "allow-negative", deferWaitSeconds: 60 })).toEqual({ ok: true, settings: { oversell: "allow-negative", deferWaitSeconds: 60 } });
+    expect(parseSettings({ oversell: "allow-negative", deferWaitSeconds: 60 })).toEqual({ ok: true, settings: { oversell: "allow-negative", deferWaitSeconds: 60, closeAfterHours: null } });
+    expect(parseSettings({ closeAfterHours: 6 })).toEqual({ ok: true, settings: { ...DEFAULT_SETTINGS, closeAfterHours: 6 } });
+    expect(parseSettings({ closeAfterHours: -1 })).toEqual({ ok: false, reason: "settings: closeAfterHours must be null or an integer between 0 and 8760" });
+    expect(parseSettings({ closeAfterHours: "6" })).toEqual({ ok: false, reason: "settings: closeAfterHours must be null or an integer between 0 and 8760" });
   });
 
   it("rejects bad values and unknown fields", () => {
