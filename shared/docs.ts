@@ -107,6 +107,8 @@ export interface StatusDoc {
    * lives outside the database (docs/AUDIT.md).
    */
   checkpoint?: StoredCheckpoint;
+  /** The team's last closed day (docs/AUDIT.md "Closed periods"); absent while none is. */
+  closedThrough?: string;
 }
 
 export interface StoredCheckpoint {

@@ -4,7 +4,9 @@
  * 2. each verdict and its effects re-derived by replaying the shared decision rules
  *    (shared/domain/decide.ts) over the journal in seq order;
  * 3. every projection compared with what the journal implies (the materializer's own pure
- *    projection functions: projections.ts projectRecords, aggregates.ts), naming each difference.
+ *    projection functions: projections.ts projectRecords, aggregates.ts), naming each difference;
+ * 4. every closed day's summary as the journal implies it now, against the figures stored when
+ *    it closed (closed_periods), and each close's head against the journal.
  *
  * The catalog is a document of its own, not in the journal: whether a sale line's item existed
  * and was active is taken from what the record shows (an `item` effect: it did not exist; a
@@ -27,7 +29,7 @@ import {
   type TeamSettings,
 } from "../../shared/domain/index.js";
 import { customerBalance, daySummary, mergeParts, partsUpdates, touchedBy } from "../materializer/aggregates.js";
-import { teamKey, type Collections, type JournalRecord } from "../materializer/collections.js";
+import { teamKey, type ClosedPeriodDoc, type Collections, type DailySummaryDoc, type JournalRecord } from "../materializer/collections.js";
 import { projectRecords } from "../materializer/projections.js";
 
 export interface RecordProblem {
@@ -50,11 +52,28 @@ export interface DeepReport {
   records: number;
   problems: RecordProblem[];
   differences: Difference[];
+  /** Closed days whose summary is not what it was when it closed, and closes the journal does not match. */
+  closedPeriods: string[];
+}
+
+/** The close in force for each record: the latest day closed before it was decided. */
+function closedThroughAt(closes: readonly Pick<ClosedPeriodDoc, "seq" | "through">[]): (seq: number) => string | null {
+  const sorted = [...closes].sort((a, b) => a.seq - b.seq);
+  return (seq) => {
+    let through: string | null = null;
+    for (const c of sorted) if (c.seq < seq && (through === null || c.through > through)) through = c.through;
+    return through;
+  };
 }
 
 /** Step 1 and 2 over records in seq order: pure, for tests and the CLI alike. */
-export function replayJournal(records: readonly JournalRecord[], settings: TeamSettings): RecordProblem[] {
+export function replayJournal(
+  records: readonly JournalRecord[],
+  settings: TeamSettings,
+  closes: readonly Pick<ClosedPeriodDoc, "seq" | "through">[] = [],
+): RecordProblem[] {
   const problems: RecordProblem[] = [];
+  const closedThrough = closedThroughAt(closes);
   const state = emptyState();
   const createdBySale = new Set<string>();
   for (const r of records) {
@@ -73,7 +92,7 @@ export function replayJournal(records: readonly JournalRecord[], settings: TeamS
     if (r.hash !== entryHash(r.entry)) problem("hash does not match the entry (entry changed)");
     if (r.entry.id !== r.entryId || r.entry.kind !== r.kind) problem("entry id or kind differs from the record's");
     if (r.entry.kind === "sale") assumeCatalog(state, r, createdBySale);
-    const result = decideInto(state, [{ key: r.entryId, raw: r.entry }], settings, r.decidedAt);
+    const result = decideInto(state, [{ key: r.entryId, raw: r.entry }], settings, r.decidedAt, closedThrough(r.seq));
     const v = result.verdicts.find((x) => x.id === r.entryId);
     const expired = r.entry.kind === "payment" || r.entry.kind === "void" ? `Invoice not found for ${r.entry.kind}: ${r.entry.invoice}` : null;
     if (v?.status === "deferred" && r.status === "rejected" && r.reason === expired) {
@@ -90,6 +109,9 @@ export function replayJournal(records: readonly JournalRecord[], settings: TeamS
     else if ((v.reason ?? null) !== r.reason) problem(`reason: the rules give ${JSON.stringify(v.reason ?? null)}, the record says ${JSON.stringify(r.reason)}`);
     else if (canonicalJson(v.flags ?? []) !== canonicalJson(r.flags)) problem(`flags: the rules give ${canonicalJson(v.flags ?? [])}, the record says ${canonicalJson(r.flags)}`);
     else if (canonicalJson(v.effects) !== canonicalJson(r.effects)) problem(`effects: the rules give ${canonicalJson(v.effects)}, the record says ${canonicalJson(r.effects)}`);
+    else if (canonicalJson(v.booking ?? null) !== canonicalJson(r.booking ?? null)) {
+      problem(`booking: the rules and the closes give ${canonicalJson(v.booking ?? null)}, the record says ${canonicalJson(r.booking ?? null)}`);
+    }
     for (const e of r.effects) if (e.type === "item") createdBySale.add(e.item.id);
     if (v.status !== r.status) {
       // Go on from what the journal says happened, so one bad record is named once, not as a cascade.
@@ -145,7 +167,8 @@ export async function deepVerify(c: Collections, db: Db, team: string): Promise<
   const parsed = parseSettings(teamDoc?.settings);
   const settings = parsed.ok ? parsed.settings : { ...DEFAULT_SETTINGS };
   const records = await c.journal.find({ team }).sort({ seq: 1 }).toArray();
-  const problems = replayJournal(records, settings);
+  const closes = await c.closedPeriods.find({ team }).sort({ through: 1 }).toArray();
+  const problems = replayJournal(records, settings, closes);
   if (!parsed.ok) problems.unshift({ seq: 0, id: team, reason: `team settings unreadable (${parsed.reason}); replayed with the defaults` });
 
   const p = projectRecords(team, records);
@@ -176,5 +199,44 @@ export async function deepVerify(c: Collections, db: Db, team: string): Promise<
     else if (f.source === "sale") compareDocs("items", [{ ...e, updatedAt: f.updatedAt } as unknown as Doc], [f], differences);
   }
   for (const f of items) if (f.source === "sale" && !p.items.has(f._id)) differences.push({ collection: "items", id: f._id, field: "(document)", expected: "absent", found: "present" });
-  return { team, records: records.length, problems, differences };
+  return { team, records: records.length, problems, differences, closedPeriods: checkClosedDays(records, closes, summaries) };
+}
+
+const FIGURES = ["salesCount", "voidCount", "revenue", "paymentsReceived", "outstanding"] as const;
+
+/**
+ * Pure: each closed day's summary as the journal implies it (`implied`) against the figures its
+ * close stored, a day that had no summary when it closed and has one now, and each close's head
+ * against the record it names.
+ */
+export function checkClosedDays(
+  records: readonly Pick<JournalRecord, "seq" | "recordHash">[],
+  closes: readonly ClosedPeriodDoc[],
+  implied: readonly DailySummaryDoc[],
+): string[] {
+  const out: string[] = [];
+  const hashAt = new Map(records.map((r) => [r.seq, r.recordHash]));
+  const atClose = new Map<string, { figures: Record<string, number>; close: ClosedPeriodDoc }>();
+  let through: string | null = null;
+  for (const close of closes) {
+    const head = close.seq === 0 ? "" : hashAt.get(close.seq);
+    if (head !== close.head) out.push(`CLOSE ${close.through}: closed at seq ${close.seq} with head ${close.head.slice(0, 16)}, the journal has ${head === undefined ? "no such record" : head.slice(0, 16)}`);
+    for (const s of close.summaries) atClose.set(s.day, { figures: s as unknown as Record<string, number>, close });
+    if (through === null || close.through > through) through = close.through;
+  }
+  if (through === null) return out;
+  const now = new Map(implied.map((s) => [s.day, s as unknown as Record<string, number>]));
+  const days = new Set([...atClose.keys(), ...[...now.keys()].filter((d) => d <= through)]);
+  for (const day of [...days].sort()) {
+    const then = atClose.get(day);
+    const current = now.get(day);
+    for (const f of FIGURES) {
+      const was = then?.figures[f] ?? 0;
+      const is = current?.[f] ?? 0;
+      if (was === is) continue;
+      const when = then ? `closed through ${then.close.through} at seq ${then.close.seq}` : "no summary when it closed";
+      out.push(`CLOSED-DAY-CHANGED ${day} ${f}: ${was} (${when}), the journal now gives ${is}`);
+    }
+  }
+  return out;
 }

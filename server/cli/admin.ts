@@ -86,6 +86,28 @@ const COMMANDS: AdminCommand[] = [
     },
   },
   {
+    name: "close-day",
+    summary: "close the team's books through a day (every earlier day too): late entries go to the next open day",
+    usage: "close-day --team ID --through YYYY-MM-DD",
+    example: "npm run admin -- close-day --team corner-shop --through 2026-11-20",
+    async run(args) {
+      const team = flag(args, "team")!;
+      const through = flag(args, "through")!;
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(through)) throw new Usage("--through: a day as YYYY-MM-DD (UTC)");
+      return (await callService(loadConfig(), "POST", `/teams/${encodeURIComponent(team)}/periods/close`, { through })) as Record<string, unknown>;
+    },
+  },
+  {
+    name: "periods",
+    summary: "show the team's closed periods and pending close requests",
+    usage: "periods --team ID",
+    example: "npm run admin -- periods --team corner-shop",
+    async run(args) {
+      const team = flag(args, "team")!;
+      return (await callService(loadConfig(), "GET", `/teams/${encodeURIComponent(team)}/periods`)) as Record<string, unknown>;
+    },
+  },
+  {
     name: "token",
     summary: "sign a token with this data folder's keys (no service needed)",
     usage: "token --team ID --sub USER --role member|auditor|admin|service [--device ID] [--ttl SECONDS]",

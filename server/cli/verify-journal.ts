@@ -44,7 +44,7 @@ async function main(): Promise<number> {
         : "no signed checkpoint anchors it";
       const deep = args.deep === true ? await deepVerify(c, cli.db, team) : undefined;
       if (deep) printDeep(deep);
-      const deepFailed = deep !== undefined && (deep.problems.length > 0 || deep.differences.length > 0);
+      const deepFailed = deep !== undefined && (deep.problems.length > 0 || deep.differences.length > 0 || deep.closedPeriods.length > 0);
       if (deepFailed) broken += 1;
       if (walk.breaks.length === 0 && report.findings.length === 0) {
         console.log(`team ${team}: ${walk.records} records, chain intact, head seq ${walk.head.seq} ${walk.head.recordHash.slice(0, 16)}; ${report.checked} checkpoint(s) checked, ${anchored}`);
@@ -68,8 +68,12 @@ async function main(): Promise<number> {
 const SHOWN = 200;
 
 function printDeep(r: DeepReport): void {
-  const verdict = r.problems.length === 0 && r.differences.length === 0 ? "all consistent" : "DIFFERENCES";
-  console.log(`team ${r.team}: deep check of ${r.records} records: ${r.problems.length} record problem(s), ${r.differences.length} projection difference(s): ${verdict}`);
+  const verdict = r.problems.length === 0 && r.differences.length === 0 && r.closedPeriods.length === 0 ? "all consistent" : "DIFFERENCES";
+  console.log(
+    `team ${r.team}: deep check of ${r.records} records: ${r.problems.length} record problem(s), ${r.differences.length} projection difference(s)` +
+      `${r.closedPeriods.length > 0 ? `, ${r.closedPeriods.length} closed-period finding(s)` : ""}: ${verdict}`,
+  );
+  for (const line of r.closedPeriods.slice(0, SHOWN)) console.log(`  ${line}`);
   for (const p of r.problems.slice(0, SHOWN)) console.log(`  RECORD seq ${p.seq} ${p.id}: ${p.reason}`);
   if (r.problems.length > SHOWN) console.log(`  ... and ${r.problems.length - SHOWN} more record problem(s)`);
   for (const d of r.differences.slice(0, SHOWN)) {

@@ -11,6 +11,7 @@ import { errorBody, runRoute, type Route } from "./route.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { certificateRoutes } from "./routes/certificates.js";
 import { gatewayRoutes } from "./routes/gateway.js";
+import { periodRoutes } from "./routes/periods.js";
 import { readRoutes } from "./routes/reads.js";
 import { statusRoutes } from "./routes/status.js";
 import { teamRoutes } from "./routes/teams.js";
@@ -21,7 +22,7 @@ export type { ApiDeps } from "./deps.js";
 export const BODY_LIMIT = "1mb";
 
 export function apiRoutes(deps: ApiDeps): Route[] {
-  const routes: Route[] = [...teamRoutes(deps), ...accountRoutes(deps), ...certificateRoutes(deps), ...gatewayRoutes(deps), ...readRoutes(deps), ...statusRoutes(deps)];
+  const routes: Route[] = [...teamRoutes(deps), ...accountRoutes(deps), ...certificateRoutes(deps), ...gatewayRoutes(deps), ...readRoutes(deps), ...statusRoutes(deps), ...periodRoutes(deps)];
   routes.push({
     method: "get",
     path: "/openapi.json",

@@ -161,6 +161,32 @@ export interface BookedAdjustment extends SummaryFigures { id: string; invoice: 
 export interface AggregatePartsDoc { _id: string; team: string; parts: string }
 export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
 export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string; submitted?: string }
+/**
+ * A close of a team's books through `through` (every day up to it), made by the materializer
+ * between two batches (server/materializer/periods.ts). Never updated: a later close is a new
+ * document. Records after `seq` were decided with it in force, and each one it moved says so
+ * (`booking.closedThrough`), so a replay of the journal checks it.
+ */
+export interface ClosedPeriodDoc {
+  _id: string;
+  team: string;
+  /** The last closed day (YYYY-MM-DD, UTC). */
+  through: string;
+  /** The one closed before, null for the team's first close. */
+  previousThrough: string | null;
+  /** The journal head when it closed: every record after it was decided with this close in force. */
+  seq: number;
+  /** That record's `recordHash` ("" before any record). */
+  head: string;
+  closedAt: string;
+  /** The user whose request closed it; null when the `closeAfterHours` setting did. */
+  closedBy: string | null;
+  cause: "admin" | "setting";
+  /** The summaries of the days it closed (after `previousThrough`), as they were: they never change. */
+  summaries: (SummaryFigures & { day: string })[];
+}
+/** An admin's request to close through a day, applied (and deleted) by the materializer. */
+export interface CloseRequestDoc { _id: string; team: string; through: string; by: string; requestedAt: string }
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
 
 export interface Collections {
@@ -184,6 +210,8 @@ export interface Collections {
   rejections: Collection<RejectionDoc>;
   quarantine: Collection<QuarantineDoc>;
   tampers: Collection<TamperDoc>;
+  closedPeriods: Collection<ClosedPeriodDoc>;
+  closeRequests: Collection<CloseRequestDoc>;
 }
 
 export function collections(db: Db): Collections {
@@ -208,6 +236,8 @@ export function collections(db: Db): Collections {
     rejections: db.collection("rejections"),
     quarantine: db.collection("quarantine"),
     tampers: db.collection("tamper_events"),
+    closedPeriods: db.collection("closed_periods"),
+    closeRequests: db.collection("period_close_requests"),
   };
 }
 
@@ -250,4 +280,6 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.rejections.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.quarantine.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.tampers.createIndex({ team: 1, seenAt: 1 }, { name: "team_seen" });
+  await c.closedPeriods.createIndex({ team: 1, through: 1 }, { unique: true, name: "team_through" });
+  await c.closeRequests.createIndex({ team: 1 }, { name: "team" });
 }

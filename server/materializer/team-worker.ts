@@ -30,10 +30,11 @@ import type { DocumentRegistry } from "../relay/registry.js";
 import { checkpointSignatureValid } from "../audit/signer.js";
 import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
-import { teamKey, type JournalRecord } from "./collections.js";
+import { teamKey, type ClosedPeriodDoc, type JournalRecord } from "./collections.js";
 import { findForeignCatalogRows } from "./catalog-rows.js";
-import { chainHead } from "./journal.js";
+import { chainHead, type ChainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
+import { closeDue, latestClose } from "./periods.js";
 import { segmentDelta } from "./segment-changes.js";
 import type { StatementSigner } from "./statements.js";
 import { replaceAll } from "./write-set.js";
@@ -132,6 +133,8 @@ export class TeamWorker {
   private foreignCheck: Promise<void> | null = null;
   /** The latest checkpoint signed for this team; `undefined` until read from MongoDB. */
   private lastCheckpoint: Checkpoint | null | undefined;
+  /** The close in force (periods.ts); `undefined` until read from MongoDB, and again after a failed batch. */
+  private close: ClosedPeriodDoc | null | undefined;
 
   constructor(private readonly opts: TeamWorkerOptions) {
     this.log = opts.logger.child({ module: "materializer", team: opts.team });
@@ -318,6 +321,7 @@ export class TeamWorker {
           this.log.error({ err }, "batch failed; retrying");
           this.opts.metrics.batchFailures.inc();
           this.catchUpFirst = true;
+          this.close = undefined;
           this.rerun = true;
         })
         .finally(() => {
@@ -419,6 +423,8 @@ export class TeamWorker {
       this.catalogDirty = false;
       await this.projectCatalog();
     }
+    // Before the batch is read: what it decides is decided with the close in force.
+    await this.closePeriods();
     const { c } = this.opts.ctx;
     const max = this.opts.maxBatch ?? 5000;
     const batch: BatchEntry[] = [];
@@ -457,7 +463,7 @@ export class TeamWorker {
     const started = Date.now();
     let outcome: BatchOutcome;
     try {
-      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now());
+      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now(), this.close?.through ?? null);
     } catch (err) {
       // Not decided: the segments stay dirty so the retry reads them again.
       for (const { seg } of advanced) seg.dirtySince ??= oldest ?? Date.now();
@@ -467,6 +473,38 @@ export class TeamWorker {
     await this.publish(outcome);
     await this.anchor();
     this.observe(outcome, batch.length, started, oldest);
+  }
+
+  /** Applies a close an admin asked for or the setting makes due, and publishes the one in force. */
+  private async closePeriods(): Promise<void> {
+    const { c, heads, fence } = this.opts.ctx;
+    const team = this.opts.team;
+    if (this.close === undefined) {
+      this.close = await latestClose(c, team);
+      this.publishClose();
+    }
+    const head = async (): Promise<ChainHead> => {
+      let h = heads?.get(team);
+      if (!h) {
+        h = await chainHead(c, team);
+        heads?.set(team, h);
+      }
+      return h;
+    };
+    const closed = await closeDue({ c, team, now: this.now(), settings: this.settings, head, current: this.close, fence });
+    if (!closed) return;
+    this.close = closed;
+    this.log.info({ through: closed.through, seq: closed.seq, cause: closed.cause, closedBy: closed.closedBy, days: closed.summaries.length }, "period closed");
+    this.publishClose();
+  }
+
+  /** Devices see the last closed day in the status document. */
+  private publishClose(): void {
+    const through = this.close?.through;
+    if (through === undefined || this.status.doc().closedThrough === through) return;
+    this.serverChange(this.status, (d) => {
+      d.closedThrough = through;
+    });
   }
 
   private async runSelfCheck(): Promise<void> {
