@@ -13,6 +13,7 @@ import type { ClientSession } from "mongodb";
 import { dayOf, dueClosedThrough, isDay, type TeamSettings } from "../../shared/domain/index.js";
 import { teamKey, type ClosedPeriodDoc, type Collections } from "./collections.js";
 import type { ChainHead } from "./journal.js";
+import { pausePoint } from "./pause-points.js";
 
 /** The team's latest close, or null when no day was ever closed. */
 export async function latestClose(c: Collections, team: string): Promise<ClosedPeriodDoc | null> {
@@ -69,6 +70,7 @@ export async function closeDue(ctx: CloseContext): Promise<ClosedPeriodDoc | nul
     })),
   };
   await ctx.fence?.(team);
+  await pausePoint("before-close");
   try {
     await c.closedPeriods.insertOne(doc);
   } catch (err) {
@@ -79,6 +81,7 @@ export async function closeDue(ctx: CloseContext): Promise<ClosedPeriodDoc | nul
     await dropCovered(c, team, through);
     return stored;
   }
+  await pausePoint("after-close");
   await dropCovered(c, team, through);
   return doc;
 }
