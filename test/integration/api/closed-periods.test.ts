@@ -5,6 +5,10 @@
  * payments; a rebuild gives the same collections; the deep verification finds everything
  * consistent, and names a closed day's summary that changed; the closeAfterHours setting closes.
  */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusDoc } from "../../../shared/docs.js";
 import { dayOf, nextDay } from "../../../shared/domain/index.js";
@@ -45,6 +49,15 @@ afterAll(async () => {
 });
 
 const team = (): string => shop.team.team;
+
+/** The answer's body validates against the schema /api/openapi.json declares for it. */
+async function documented(method: string, template: string, answer: { status: number; body: unknown }): Promise<void> {
+  const openapi = (await shop.call<{ paths: Record<string, Record<string, { responses: Record<string, { content: { "application/json": { schema: object } } }> }>> }>("GET", "/openapi.json")).body;
+  const schema = openapi.paths[`/api${template}`]?.[method]?.responses[String(answer.status)]?.content["application/json"].schema;
+  expect(schema, `${method} ${template} ${answer.status} documented`).toBeDefined();
+  const validate = new Ajv2020({ strict: false }).compile(schema!);
+  expect(validate(answer.body), JSON.stringify(validate.errors)).toBe(true);
+}
 const summaries = async (): Promise<DailySummaryDoc[]> => shop.materializer.c.summaries.find({ team: team() }).sort({ day: 1 }).toArray();
 
 describe("closing a day", () => {
@@ -82,18 +95,27 @@ describe("closing a day", () => {
     expect(r.body.close).toMatchObject({ through: CLOSED, previousThrough: null, seq: head.seq, head: head.recordHash, closedBy: "alice", cause: "admin" });
     const strip = ({ _id, team: _t, ...figures }: DailySummaryDoc): Record<string, unknown> => figures;
     expect(r.body.close.summaries).toEqual(before.filter((s) => s.day <= CLOSED).map(strip));
+    await documented("post", "/teams/{team}/periods/close", r);
 
     for (const through of [CLOSED, "2026-11-19"]) {
       const again = await shop.call<CloseAnswer>("POST", `/teams/${team()}/periods/close`, { token: shop.adminToken, body: { through } });
       expect(again.status).toBe(200);
       expect(again.body).toEqual({ team: team(), through, status: "already-closed", close: r.body.close });
+      await documented("post", "/teams/{team}/periods/close", again);
     }
+    // The admin CLI says the same (it reaches the service with a service token from the data folder).
+    const cli = await promisify(execFile)(process.execPath, ["--import", "tsx", "server/cli/admin.ts", "close-day", "--team", team(), "--through", CLOSED, "--json"], {
+      cwd: path.resolve(import.meta.dirname, "../../.."),
+      env: { ...process.env, DATA_DIR: shop.relay.dataDir, SERVICE_URL: shop.relay.service.url },
+    });
+    expect(JSON.parse(cli.stdout)).toEqual({ team: team(), through: CLOSED, status: "already-closed", close: r.body.close });
     expect(await c.closedPeriods.countDocuments({ team: team() })).toBe(1);
     expect(await c.closeRequests.countDocuments({ team: team() })).toBe(0);
 
     const read = await shop.call<{ closedThrough: string; closes: unknown[]; pending: unknown[] }>("GET", `/teams/${team()}/periods`, { token: shop.auditor });
     expect(read.status).toBe(200);
     expect(read.body).toMatchObject({ team: team(), closedThrough: CLOSED, closes: [r.body.close], pending: [] });
+    await documented("get", "/teams/{team}/periods", read);
     // Devices see it in the status document.
     const status = await shop.admin.repo.find<StatusDoc>(shop.team.statusUrl);
     await eventually(() => status.doc().closedThrough === CLOSED, "closedThrough published", 20_000);
