@@ -26,6 +26,7 @@ import {
   sha256Hex,
   DEFAULT_SETTINGS,
   type LedgerState,
+  type SummaryFigures,
   type TeamSettings,
 } from "../../shared/domain/index.js";
 import { customerBalance, daySummary, mergeParts, partsUpdates, touchedBy } from "../materializer/aggregates.js";
@@ -202,7 +203,7 @@ export async function deepVerify(c: Collections, db: Db, team: string): Promise<
   return { team, records: records.length, problems, differences, closedPeriods: checkClosedDays(records, closes, summaries) };
 }
 
-const FIGURES = ["salesCount", "voidCount", "revenue", "paymentsReceived", "outstanding"] as const;
+const FIGURES = ["salesCount", "voidCount", "revenue", "paymentsReceived", "outstanding"] as const satisfies readonly (keyof SummaryFigures)[];
 
 /**
  * Pure: each closed day's summary as the journal implies it (`implied`) against the figures its
@@ -216,17 +217,18 @@ export function checkClosedDays(
 ): string[] {
   const out: string[] = [];
   const hashAt = new Map(records.map((r) => [r.seq, r.recordHash]));
-  const atClose = new Map<string, { figures: Record<string, number>; close: ClosedPeriodDoc }>();
+  const atClose = new Map<string, { figures: SummaryFigures; close: ClosedPeriodDoc }>();
   let through: string | null = null;
   for (const close of closes) {
     const head = close.seq === 0 ? "" : hashAt.get(close.seq);
     if (head !== close.head) out.push(`CLOSE ${close.through}: closed at seq ${close.seq} with head ${close.head.slice(0, 16)}, the journal has ${head === undefined ? "no such record" : head.slice(0, 16)}`);
-    for (const s of close.summaries) atClose.set(s.day, { figures: s as unknown as Record<string, number>, close });
+    for (const figures of close.summaries) atClose.set(figures.day, { figures, close });
     if (through === null || close.through > through) through = close.through;
   }
   if (through === null) return out;
-  const now = new Map(implied.map((s) => [s.day, s as unknown as Record<string, number>]));
-  const days = new Set([...atClose.keys(), ...[...now.keys()].filter((d) => d <= through)]);
+  const last = through;
+  const now = new Map<string, SummaryFigures>(implied.map((s) => [s.day, s]));
+  const days = new Set([...atClose.keys(), ...[...now.keys()].filter((d) => d <= last)]);
   for (const day of [...days].sort()) {
     const then = atClose.get(day);
     const current = now.get(day);

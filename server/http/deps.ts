@@ -25,7 +25,7 @@ export interface ApiDeps {
   /** Signs login tickets (server/accounts/login-tickets.ts); without it, a key of this process only. */
   loginTicketKey?: Buffer;
   gateway: Gateway;
-  /** The materializer's collections (read-only here). */
+  /** The materializer's collections (read-only here, but for admins' close requests: routes/periods.ts). */
   c: Collections;
   /** Why a team's documents cannot be loaded (the service's); absent: the materializer's records only. */
   teamProblems?: (team: string) => Promise<TeamProblem[]>;

@@ -2,7 +2,6 @@
 // close names the last closed day, `closedThrough`, and every earlier day is closed with it), so
 // "the first open day", where anything late is booked, is always the day after it.
 import { MAX_CLOSE_AFTER_HOURS } from "./bounds.js";
-import type { InvoiceState } from "./state.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -48,7 +47,8 @@ export interface SummaryFigures {
   outstanding: number;
 }
 
-export function invoiceFigures(inv: Pick<InvoiceState, "status" | "total" | "paid" | "initialPaid">): SummaryFigures {
+/** `inv` is an invoice's state (state.ts InvoiceState); only these fields count. */
+export function invoiceFigures(inv: { status: string; total: number; paid: number; initialPaid: number }): SummaryFigures {
   const isVoid = inv.status === "void";
   return {
     salesCount: isVoid ? 0 : 1,
