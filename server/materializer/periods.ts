@@ -70,7 +70,6 @@ export async function closeDue(ctx: CloseContext): Promise<ClosedPeriodDoc | nul
     })),
   };
   await ctx.fence?.(team);
-  await pausePoint("before-close");
   try {
     await c.closedPeriods.insertOne(doc);
   } catch (err) {

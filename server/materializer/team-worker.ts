@@ -477,25 +477,28 @@ export class TeamWorker {
 
   /** Applies a close an admin asked for or the setting makes due, and publishes the one in force. */
   private async closePeriods(): Promise<void> {
-    const { c, heads, fence } = this.opts.ctx;
+    const { c, fence } = this.opts.ctx;
     const team = this.opts.team;
     if (this.close === undefined) {
       this.close = await latestClose(c, team);
       this.publishClose();
     }
-    const head = async (): Promise<ChainHead> => {
-      let h = heads?.get(team);
-      if (!h) {
-        h = await chainHead(c, team);
-        heads?.set(team, h);
-      }
-      return h;
-    };
-    const closed = await closeDue({ c, team, now: this.now(), settings: this.settings, head, current: this.close, fence });
+    const closed = await closeDue({ c, team, now: this.now(), settings: this.settings, head: () => this.head(), current: this.close, fence });
     if (!closed) return;
     this.close = closed;
     this.log.info({ through: closed.through, seq: closed.seq, cause: closed.cause, closedBy: closed.closedBy, days: closed.summaries.length }, "period closed");
     this.publishClose();
+  }
+
+  /** The journal's last record, from the batches' cache (a sort over the journal otherwise). */
+  private async head(): Promise<ChainHead> {
+    const { c, heads } = this.opts.ctx;
+    let head = heads?.get(this.opts.team);
+    if (!head) {
+      head = await chainHead(c, this.opts.team);
+      heads?.set(this.opts.team, head);
+    }
+    return head;
   }
 
   /** Devices see the last closed day in the status document. */
@@ -666,13 +669,9 @@ export class TeamWorker {
   private async anchor(): Promise<void> {
     const anchoring = this.opts.anchor;
     if (!anchoring) return;
-    const { c, heads } = this.opts.ctx;
+    const { c } = this.opts.ctx;
     const team = this.opts.team;
-    let head = heads?.get(team);
-    if (!head) {
-      head = await chainHead(c, team);
-      heads?.set(team, head);
-    }
+    const head = await this.head();
     if (this.lastCheckpoint === undefined) this.lastCheckpoint = await latestSignedCheckpoint(c, team);
     const now = this.now();
     if (!checkpointDue(this.lastCheckpoint, head, Date.parse(now), anchoring.policy)) return;

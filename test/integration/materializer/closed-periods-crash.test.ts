@@ -1,7 +1,7 @@
 /**
- * Closed periods (issue 16) under SIGKILL: the materializer process is killed dead right before
- * a close is stored, right after (its request not yet dropped), and right after late entries
- * were journaled (their projections not yet written). Each time the database holds a day closed
+ * Closed periods (issue 16) under SIGKILL: the materializer process is killed dead right after
+ * a close is stored (its request not yet dropped), and right after late entries were journaled
+ * (their projections not yet written). Each time the database holds a day closed
  * with everything it needs, or not closed; after a clean restart the closed day's summary is
  * what it was, the late entries are booked in the first open day, and the deep verification
  * finds everything consistent.
@@ -29,8 +29,16 @@ let shop: Shop;
 const devices: Device[] = [];
 const live = new Set<ChildProcess>();
 
-/** The materializer process; resolves once it is ready, or once it stopped at `pauseAt`. */
-function materializer(pauseAt?: string): Promise<ChildProcess> {
+const pauses = new WeakMap<ChildProcess, Promise<void>>();
+
+/** Resolves once the process stopped at its pause point. */
+const paused = (p: ChildProcess): Promise<void> => pauses.get(p) ?? Promise.reject(new Error("no pause point armed"));
+
+/**
+ * The materializer process; resolves once it stopped at `pauseAt`, or (no pause point, or
+ * `waitForPause` false) once it is ready.
+ */
+function materializer(pauseAt?: string, waitForPause = true): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ["--import", "tsx", "server/materializer/main.ts"], {
     cwd: repoRoot,
     env: {
@@ -42,7 +50,9 @@ function materializer(pauseAt?: string): Promise<ChildProcess> {
   });
   live.add(proc);
   proc.once("exit", () => live.delete(proc));
-  const awaited = pauseAt ? '"paused at a pause point"' : '"materializer ready"';
+  const awaited = pauseAt && waitForPause ? '"paused at a pause point"' : '"materializer ready"';
+  let onPause = (): void => undefined;
+  if (pauseAt) pauses.set(proc, new Promise((resolve) => (onPause = resolve)));
   return new Promise((resolve, reject) => {
     const tail: string[] = [];
     const timer = setTimeout(() => reject(new Error(`no ${awaited}:\n${tail.join("\n")}`)), 60_000);
@@ -50,6 +60,7 @@ function materializer(pauseAt?: string): Promise<ChildProcess> {
       createInterface({ input: s! }).on("line", (line) => {
         tail.push(line.slice(0, 300));
         if (tail.length > 20) tail.shift();
+        if (line.includes('"paused at a pause point"')) onPause();
         if (line.includes(awaited)) {
           clearTimeout(timer);
           resolve(proc);
@@ -100,38 +111,36 @@ afterAll(async () => {
 });
 
 describe("closing under SIGKILL", () => {
-  it("leaves a day closed and consistent, or not yet closed; late entries are booked after a restart", async () => {
-    let p = await materializer();
+  it("a kill after the close is stored, and after late entries are journaled: closed and consistent, late entries booked after a restart", async () => {
+    // Stops dead right after it stores the close, before it drops the request.
+    let p = await materializer("after-close", false);
     await caughtUp(3);
-    await kill(p);
     const closedDay = (await c.summaries.findOne({ _id: teamKey(TEAM, CLOSED) }))!;
     expect(closedDay).toMatchObject({ salesCount: 1, revenue: 600, paymentsReceived: 100, outstanding: 500 });
     await c.closeRequests.insertOne({ _id: teamKey(TEAM, CLOSED), team: TEAM, through: CLOSED, by: "alice", requestedAt: new Date().toISOString() });
-
-    // Killed before the close is stored: not closed, the request still there.
-    await kill(await materializer("before-close"));
-    expect(await c.closedPeriods.countDocuments({ team: TEAM })).toBe(0);
-    expect(await c.closeRequests.countDocuments({ team: TEAM })).toBe(1);
-
-    // Killed right after: closed, whole, with its summaries; the request is dropped next time.
-    await kill(await materializer("after-close"));
-    const close = await c.closedPeriods.findOne({ team: TEAM });
-    expect(close).toMatchObject({ through: CLOSED, seq: 3, closedBy: "alice", cause: "admin" });
-    expect(close!.summaries.find((s) => s.day === CLOSED)).toMatchObject({ salesCount: 1, revenue: 600, paymentsReceived: 100, outstanding: 500 });
-
-    // Late entries, and a kill once they are journaled but not projected.
+    // Late entries: their batch begins with the close (and stops there).
     const b = new Device(shop, "till-b");
     devices.push(b);
     b.write({ ...sale("tea", 1, 300, { paid: 300 }), id: "late-sale", at: at(20, 10) });
     b.write({ kind: "payment", id: "pay-closed", invoice: "open-20", amount: 500, at: at(21, 11) });
     await b.online();
-    await kill(await materializer("after-journal"));
+    await paused(p);
+    await kill(p);
+    const close = await c.closedPeriods.findOne({ team: TEAM });
+    expect(close).toMatchObject({ through: CLOSED, seq: 3, closedBy: "alice", cause: "admin" });
+    expect(close!.summaries.find((s) => s.day === CLOSED)).toMatchObject({ salesCount: 1, revenue: 600, paymentsReceived: 100, outstanding: 500 });
+    expect(await c.closeRequests.countDocuments({ team: TEAM })).toBe(1);
+    expect(await c.journal.countDocuments({ team: TEAM })).toBe(3);
+
+    // Killed once the late entries are journaled, before they are projected.
+    p = await materializer("after-journal");
+    await kill(p);
     const late = await c.journal.findOne({ _id: teamKey(TEAM, "late-sale") });
     expect(late?.booking).toEqual({ late: true, day: "2026-11-21", closedThrough: CLOSED, adjustments: [] });
+    expect(await c.closeRequests.countDocuments({ team: TEAM })).toBe(0);
 
     p = await materializer();
     await caughtUp(5);
-    await eventually(async () => (await c.closeRequests.countDocuments({ team: TEAM })) === 0, "the request dropped", 30_000);
     await kill(p);
     expect(await c.closedPeriods.countDocuments({ team: TEAM })).toBe(1);
     expect(await c.summaries.findOne({ _id: teamKey(TEAM, CLOSED) })).toEqual(closedDay);
