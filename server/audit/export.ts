@@ -156,6 +156,8 @@ export async function exportTeam(c: Collections, opts: ExportOptions): Promise<M
     ["customer_balances", "balances", {}],
     ["stock_levels", "stock", {}],
     ["deferred_entries", "deferred", {}],
+    // Every close: the journal's bookings are replayed with them (docs/AUDIT.md "Closed periods").
+    ["closed_periods", "closedPeriods", {}],
   ];
   for (const [name, coll, filter] of tables) {
     await writeTable(dir, name, c[coll].find(q(filter) as never).sort({ _id: 1 }) as unknown as FindCursor<Document>, files);

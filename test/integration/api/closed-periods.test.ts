@@ -6,6 +6,8 @@
  * consistent, and names a closed day's summary that changed; the closeAfterHours setting closes.
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Ajv2020 } from "ajv/dist/2020.js";
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusDoc } from "../../../shared/docs.js";
 import { dayOf, nextDay } from "../../../shared/domain/index.js";
 import { deepVerify } from "../../../server/audit/deep.js";
+import { exportTeam } from "../../../server/audit/export.js";
 import type { ClosedPeriodDoc, DailySummaryDoc } from "../../../server/materializer/collections.js";
 import { rebuildTeam } from "../../../server/materializer/rebuild.js";
 import { addItem, Device, eventually, sale, settled } from "../materializer/harness.js";
@@ -175,6 +178,16 @@ describe("closing a day", () => {
     await eventually(async () => (await c.closedPeriods.findOne({ team: team(), through: { $gte: yesterday } })) !== null, "closed by the setting", 20_000);
     const latest = (await c.closedPeriods.find({ team: team() }).sort({ through: -1 }).limit(1).next())!;
     expect(latest).toMatchObject({ previousThrough: CLOSED, cause: "setting", closedBy: null });
+    // An export carries every close, which a replay of its bookings needs.
+    const out = await mkdtemp(path.join(os.tmpdir(), "periods-export-"));
+    try {
+      const manifest = await exportTeam(c, { team: team(), from: CLOSED, to: CLOSED, outDir: path.join(out, "x") });
+      expect(manifest.files.find((f) => f.name === "closed_periods.jsonl")?.rows).toBe(2);
+      const exported = (await readFile(path.join(out, "x", "closed_periods.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { through: string });
+      expect(exported.map((x) => x.through)).toEqual([CLOSED, latest.through]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
     const report = await deepVerify(c, shop.relay.db.db, team());
     expect({ problems: report.problems, differences: report.differences, closed: report.closedPeriods }).toEqual({ problems: [], differences: [], closed: [] });
   });
