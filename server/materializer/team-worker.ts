@@ -488,6 +488,8 @@ export class TeamWorker {
     this.close = closed;
     this.log.info({ through: closed.through, seq: closed.seq, cause: closed.cause, closedBy: closed.closedBy, days: closed.summaries.length }, "period closed");
     this.publishClose();
+    // The head the close falls after, signed as it closes: its place in the chain gets a witness.
+    await this.anchor(true);
   }
 
   /** The journal's last record, from the batches' cache (a sort over the journal otherwise). */
@@ -666,16 +668,18 @@ export class TeamWorker {
   }
 
   /** Signs, stores and publishes a checkpoint of the chain head when the policy says one is due. */
-  private async anchor(): Promise<void> {
+  /** `force`: sign whenever the head is past the last checkpoint (a close), not only when the policy says so. */
+  private async anchor(force = false): Promise<void> {
     const anchoring = this.opts.anchor;
     if (!anchoring) return;
     const { c } = this.opts.ctx;
     const team = this.opts.team;
     const head = await this.head();
     if (this.lastCheckpoint === undefined) this.lastCheckpoint = await latestSignedCheckpoint(c, team);
-    const now = this.now();
-    if (!checkpointDue(this.lastCheckpoint, head, Date.parse(now), anchoring.policy)) return;
-    const cp = anchoring.signer.sign({ team, seq: head.seq, head: head.recordHash, at: now });
+    const at = this.now();
+    const due = force ? head.seq > (this.lastCheckpoint?.seq ?? 0) : checkpointDue(this.lastCheckpoint, head, Date.parse(at), anchoring.policy);
+    if (!due) return;
+    const cp = anchoring.signer.sign({ team, seq: head.seq, head: head.recordHash, at });
     // Stored before it is published: a device never holds a checkpoint the database never had.
     await storeCheckpoint(c, cp, "signed");
     this.lastCheckpoint = cp;

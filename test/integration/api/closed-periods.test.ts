@@ -34,7 +34,8 @@ interface CloseAnswer {
 }
 
 beforeAll(async () => {
-  shop = await startApiShop({ deferWaitSeconds: 3600 }, { deferCheckMs: 200 });
+  // Checkpoints only by count (or when a day closes): one at the first batch, then at each close.
+  shop = await startApiShop({ deferWaitSeconds: 3600 }, { deferCheckMs: 200, checkpoints: { everyRecords: 1000, everyMs: 3_600_000 } });
   await addItem(shop, "tea", "Tea", 300);
   const a = new Device(shop, "till-a");
   devices.push(a);
@@ -178,6 +179,13 @@ describe("closing a day", () => {
     await eventually(async () => (await c.closedPeriods.findOne({ team: team(), through: { $gte: yesterday } })) !== null, "closed by the setting", 20_000);
     const latest = (await c.closedPeriods.find({ team: team() }).sort({ through: -1 }).limit(1).next())!;
     expect(latest).toMatchObject({ previousThrough: CLOSED, cause: "setting", closedBy: null });
+    // Each close's head is anchored by a checkpoint signed no later than it closed.
+    for (const close of await c.closedPeriods.find({ team: team() }).toArray()) {
+      const cp = await c.journalCheckpoints.findOne({ team: team(), seq: close.seq, head: close.head, source: "signed" });
+      expect(cp, `checkpoint of the close through ${close.through}`).not.toBeNull();
+      expect(Date.parse(cp!.at)).toBeLessThanOrEqual(Date.parse(close.closedAt) + 5000);
+    }
+    expect(latest.seq).toBeGreaterThan((await c.closedPeriods.findOne({ team: team(), through: CLOSED }))!.seq);
     // An export carries every close, which a replay of its bookings needs.
     const out = await mkdtemp(path.join(os.tmpdir(), "periods-export-"));
     try {
