@@ -40,6 +40,7 @@ import {
   type StockInput,
   type VoidInput,
 } from "./entries.js";
+import { AllowanceDesk, type AllowanceView, type AtRiskLine } from "./allowances.js";
 import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
 import { keepCheckpoint, readKeptCheckpoints } from "./checkpoints.js";
@@ -176,6 +177,8 @@ export class Device extends Emitter<DeviceEvents> {
   readonly #relay: ReconnectingClientAdapter;
   readonly #token: () => string;
   #refs!: TeamRefs;
+  #root!: DocHandle<unknown>;
+  #allowances!: AllowanceDesk;
   #enrollment!: Enrollment;
   #registry!: DocHandle<SegmentRegistryDoc>;
   #catalog!: DocHandle<CatalogDoc>;
@@ -300,6 +303,17 @@ export class Device extends Emitter<DeviceEvents> {
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
     if (refs.team !== this.claims.team) throw new ClientError("bad-token", `token is for team ${this.claims.team}, root is ${refs.team}`);
     this.#refs = refs;
+    this.#root = root;
+    this.#allowances = new AllowanceDesk({
+      device: this.deviceId,
+      // Read at each sale: an admin may put items under the policy while the device runs.
+      policy: () => {
+        const now = readRoot(this.#root.doc());
+        return typeof now === "string" ? this.#refs.settings.allowances : now.settings.allowances;
+      },
+      published: () => this.#statusView(),
+      ownSales: () => this.ownEntries().flatMap((e) => (e.entry.kind === "sale" ? [{ sale: e.entry, decided: e.status !== "undecided" }] : [])),
+    });
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
@@ -674,8 +688,28 @@ export class Device extends Emitter<DeviceEvents> {
     return { device: this.deviceId, user: this.claims.sub };
   }
 
+  /**
+   * Lines on items under the allowance policy take units of this device's offline allowance
+   * while it lasts (`claim`): those are accepted whatever other devices sell. Lines beyond it
+   * are at risk (saleAtRisk), or refused here under the team's `atRisk: "refuse"`.
+   */
   recordSale(input: SaleInput): Promise<SaleEntry> {
-    return this.#write((id, at, ctx) => buildSale(id, at, this.#actor(), input, ctx)) as Promise<SaleEntry>;
+    return this.#write((id, at, ctx) => {
+      const checked = buildSale(id, at, this.#actor(), this.#allowances.plan(input).input, ctx);
+      // Inside the serialized write: the next sale's claims start after these, even if this write then fails.
+      this.#allowances.recorded(checked.entry as SaleEntry);
+      return checked;
+    }) as Promise<SaleEntry>;
+  }
+
+  /** Per item under the allowance policy: allowance left, stock known, units at risk (known offline). */
+  allowances(): AllowanceView[] {
+    return this.#allowances.list();
+  }
+
+  /** The lines of one of this device's sales that its allowance did not cover: they may be rejected. */
+  saleAtRisk(sale: SaleEntry): AtRiskLine[] {
+    return this.#allowances.atRisk(sale);
   }
 
   recordPayment(input: PaymentInput): Promise<PaymentEntry> {
