@@ -104,7 +104,7 @@ export interface StockLevelDoc { _id: string; team: string; item: string; level:
  * cumulative units granted, unit ranges honoured, and `spent`/`left` for readers.
  */
 export interface AllowanceDoc {
-  _id: string; team: string; item: string; device: string; granted: number; honoured: [number, number][]; spent: number; left: number; seq: number;
+  _id: string; team: string; item: string; device: string; granted: number; honoured: { from: number; to: number }[]; spent: number; left: number; seq: number;
 }
 export interface StockMovementDoc { _id: string; team: string; item: string; entry: string; delta: number; level: number; seq: number }
 export interface InvoiceDoc extends InvoiceRecord {

@@ -161,6 +161,7 @@ export class TeamWorker {
     this.root.on("change", () => {
       this.readSettings(this.root.doc().settings);
       this.serverChange(this.root);
+      this.schedule(); // new allowance settings are planned for without waiting for a sale
     });
     this.registryDoc = await this.open<SegmentRegistryDoc>("segment-registry", root.registry);
     this.catalog = await this.open<CatalogDoc>("catalog", root.catalog);

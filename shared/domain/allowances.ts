@@ -61,8 +61,14 @@ export function underPolicy(settings: AllowanceSettings | undefined, item: strin
   return settings.items === "all" || settings.items.includes(item);
 }
 
-/** Half-open ranges [from, to) of unit numbers, sorted and merged. */
-export type UnitRange = [number, number];
+/**
+ * A half-open range [from, to) of unit numbers; lists of them are sorted and merged. Objects,
+ * not pairs: FerretDB stores no nested arrays.
+ */
+export interface UnitRange {
+  from: number;
+  to: number;
+}
 
 export interface AllowanceState {
   item: string;
@@ -79,12 +85,12 @@ export function allowanceKey(item: string, device: string): string {
 }
 
 export function spentOf(a: AllowanceState): number {
-  return a.honoured.reduce((n, [from, to]) => n + to - from, 0);
+  return a.honoured.reduce((n, r) => n + r.to - r.from, 0);
 }
 
 /** One past the highest unit honoured: where a device that lost its own count goes on from. */
 export function claimedTo(a: AllowanceState): number {
-  return a.honoured.at(-1)?.[1] ?? 0;
+  return a.honoured.at(-1)?.to ?? 0;
 }
 
 /** Units granted and not yet sold: held for their device, out of everyone else's reach. */
@@ -102,16 +108,16 @@ export function reservedFor(allowances: Readonly<IdRecord<AllowanceState>> | und
 /** Whether units [from, from+quantity) are granted to the device and none was honoured before. */
 export function claimFits(a: AllowanceState | undefined, from: number, quantity: number): boolean {
   if (a === undefined || from < 0 || quantity <= 0 || from + quantity > a.granted) return false;
-  return a.honoured.every(([f, t]) => from + quantity <= f || from >= t);
+  return a.honoured.every((r) => from + quantity <= r.from || from >= r.to);
 }
 
 export function withClaim(a: AllowanceState, from: number, quantity: number): AllowanceState {
-  const ranges: UnitRange[] = [...a.honoured.map((r): UnitRange => [r[0], r[1]]), [from, from + quantity]];
-  ranges.sort((x, y) => x[0] - y[0]);
+  const ranges: UnitRange[] = [...a.honoured.map((r) => ({ from: r.from, to: r.to })), { from, to: from + quantity }];
+  ranges.sort((x, y) => x.from - y.from);
   const merged: UnitRange[] = [];
   for (const r of ranges) {
     const last = merged.at(-1);
-    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    if (last && r.from <= last.to) last.to = Math.max(last.to, r.to);
     else merged.push(r);
   }
   return { ...a, honoured: merged };

@@ -1,0 +1,122 @@
+/**
+ * Offline stock allowances end to end (relay, materializer, FerretDB, two tablets): each tablet
+ * learns its allowance while online, sells offline within it and beyond it, and reconnects; every
+ * sale within an allowance is accepted, the one beyond is flagged at risk on the tablet before
+ * it syncs, stock in MongoDB stays ≥ 0, the journal shows every grant, and a tablet cannot raise
+ * its own allowance by writing the status document.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Device } from "../../../client/device.js";
+import { openDevice } from "../../../client/node.js";
+import type { StatusDoc } from "../../../shared/docs.js";
+import type { SaleEntry } from "../../../shared/domain/index.js";
+import { startShop, type Shop } from "../materializer/harness.js";
+import { eventually, removeTmpDirs, tmpDir } from "./helpers.js";
+
+let shop: Shop;
+const opened: Device[] = [];
+
+async function open(id: string): Promise<Device> {
+  const d = await openDevice({
+    serverUrl: shop.relay.service.url,
+    token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
+    rootUrl: shop.team.rootUrl,
+    deviceId: id,
+    dataDir: await tmpDir(id),
+    publicKeyPem: shop.relay.service.tokens.publicKeyPem,
+    backoff: { baseMs: 100, maxMs: 1000 },
+  });
+  opened.push(d);
+  return d;
+}
+
+beforeAll(async () => {
+  shop = await startShop(`alw${globalThis.crypto.randomUUID().slice(0, 8)}`);
+});
+
+afterAll(async () => {
+  for (const d of opened) await d.close().catch((err: unknown) => console.error("close failed", err));
+  await shop?.close();
+  await removeTmpDirs();
+});
+
+describe("offline allowances", () => {
+  it("two offline tablets sell within their allowances, reconnect, and every such sale is accepted", async () => {
+    const a = await open("alw-a");
+    const b = await open("alw-b");
+    const tea = await a.catalogEditor.addItem({ name: "Tea", price: 300 });
+    await a.recordStock({ item: tea.id, delta: 10, reason: "delivery" });
+    await eventually(() => b.catalog().items.some((i) => i.id === tea.id), "the item on b", 30_000);
+    await b.recordStock({ item: tea.id, delta: 2, reason: "delivery" });
+    await eventually(() => a.provisional().stock[tea.id] === 12 && b.provisional().stock[tea.id] === 12 && b.pendingCount() === 0, "stock 12 on both", 45_000);
+    // The shop owner puts every item under the policy: 80 % of 12 handed out, 4 units to each tablet.
+    await shop.relay.service.teams.updateSettings(shop.team.team, { allowances: { items: "all" } });
+    const view = (d: Device) => d.allowances().find((x) => x.item === tea.id);
+    const left = (d: Device): number => view(d)?.left ?? 0;
+    await eventually(() => left(a) === 4 && left(b) === 4 && view(a)?.stockKnown === 12, "allowances of 4 on both tablets", 45_000);
+
+    a.goOffline();
+    b.goOffline();
+    await eventually(() => !a.online && !b.online, "both offline");
+    const within: SaleEntry[] = [
+      await a.recordSale({ lines: [{ item: tea.id, quantity: 3 }] }),
+      await a.recordSale({ lines: [{ item: tea.id, quantity: 1 }] }),
+      await b.recordSale({ lines: [{ item: tea.id, quantity: 2 }] }),
+      await b.recordSale({ lines: [{ item: tea.id, quantity: 2 }] }),
+    ];
+    for (const s of within) expect(s.lines[0]!.claim).toBeTypeOf("number");
+    expect(left(a)).toBe(0);
+    // Beyond: marked at risk on the tablet before it syncs. 4 units are unreserved: only one fits.
+    const riskyB = await b.recordSale({ lines: [{ item: tea.id, quantity: 3 }] });
+    const riskyA = await a.recordSale({ lines: [{ item: tea.id, quantity: 2 }] });
+    expect(b.saleAtRisk(riskyB)).toEqual([{ item: tea.id, quantity: 3, left: 0 }]);
+    expect(a.saleAtRisk(riskyA)).toHaveLength(1);
+    expect(a.allowances().find((x) => x.item === tea.id)).toMatchObject({ left: 0, atRisk: 2, stockKnown: 12 });
+
+    // b reconnects first: its sale at risk takes the unreserved units, yet a's allowance is untouched.
+    b.goOnline();
+    await eventually(() => b.entryStatus(riskyB.id).status !== "undecided", "b's sales decided", 45_000);
+    a.goOnline();
+    await eventually(() => a.entryStatus(riskyA.id).status !== "undecided", "a's sales decided", 45_000);
+    const statusOf = (s: SaleEntry): string => (a.entryStatus(s.id).status !== "undecided" ? a.entryStatus(s.id).status : b.entryStatus(s.id).status);
+    await eventually(() => within.every((s) => statusOf(s) !== "undecided"), "every sale decided", 45_000);
+    for (const s of within) expect(statusOf(s), s.id).toBe("accepted");
+    expect(b.entryStatus(riskyB.id).status).toBe("accepted");
+    expect(a.entryStatus(riskyA.id)).toMatchObject({ status: "rejected", reason: expect.stringMatching(/^insufficient stock for item .*held in devices' offline allowances|^insufficient stock/) });
+
+    // What an auditor reads in MongoDB: stock never negative, every grant in the journal, spent per device.
+    const db = shop.relay.db.db;
+    const team = shop.team.team;
+    const level = (await db.collection("stock_levels").findOne({ team, item: tea.id }))?.level as number;
+    expect(level).toBe(12 - 8 - 3);
+    const grants = await db.collection("journal").find({ team, kind: "allowance", status: "accepted" }).toArray();
+    expect(grants.length).toBeGreaterThanOrEqual(2);
+    const rows = await db.collection("offline_allowances").find({ team, item: tea.id }).toArray();
+    expect(Object.fromEntries(rows.map((r) => [r.device, r.spent]))).toEqual({ "alw-a": 4, "alw-b": 4 });
+  }, 120_000);
+
+  it("refuses a sale beyond the allowance on the tablet when the team says so", async () => {
+    const a = opened[0]!;
+    await shop.relay.service.teams.updateSettings(shop.team.team, { allowances: { items: "all", atRisk: "refuse" } });
+    const tea = a.catalog().items[0]!;
+    const root = await a.repo.find<{ settings?: { allowances?: { atRisk?: string } } }>(shop.team.rootUrl);
+    await eventually(() => root.doc().settings?.allowances?.atRisk === "refuse", "the setting on the tablet", 30_000);
+    await expect(a.recordSale({ lines: [{ item: tea.id, quantity: 50 }] })).rejects.toThrow(/left in this device's offline allowance; the team refuses sales beyond it/);
+  }, 60_000);
+
+  it("a tablet cannot raise its own allowance: the relay refuses its change to the status document", async () => {
+    const a = opened[0]!;
+    const tea = a.catalog().items[0]!;
+    const mine = await a.repo.find<StatusDoc>(shop.team.statusUrl);
+    const before = mine.doc().allowances?.[tea.id]?.["alw-a"]?.granted;
+    expect(before).toBeTypeOf("number");
+    mine.change((d) => {
+      d.allowances![tea.id]!["alw-a"]!.granted = 1_000;
+    });
+    await eventually(() => shop.relay.logs.some((l) => l.msg === "refused changes to a read-only document"), "the relay's refusal", 30_000);
+    const relayCopy = await shop.relay.service.repo.find<StatusDoc>(shop.team.statusUrl);
+    expect(relayCopy.doc().allowances?.[tea.id]?.["alw-a"]?.granted).toBe(before);
+    // The device itself believes only the signed status: its forged grant does not count.
+    expect(a.allowances().find((x) => x.item === tea.id)?.granted).toBe(before);
+  }, 60_000);
+});
