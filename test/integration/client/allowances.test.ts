@@ -7,25 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
-import { openDevice } from "../../../client/node.js";
 import type { StatusDoc } from "../../../shared/docs.js";
 import type { SaleEntry } from "../../../shared/domain/index.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, removeTmpDirs, shopDevice } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
 
 async function open(id: string): Promise<Device> {
-  const d = await openDevice({
-    serverUrl: shop.relay.service.url,
-    token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
-    rootUrl: shop.team.rootUrl,
-    deviceId: id,
-    dataDir: await tmpDir(id),
-    publicKeyPem: shop.relay.service.tokens.publicKeyPem,
-    backoff: { baseMs: 100, maxMs: 1000 },
-  });
+  const d = await shopDevice(shop, id);
   opened.push(d);
   return d;
 }
