@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
 import type { StatusDoc } from "../../../shared/docs.js";
 import type { SaleEntry } from "../../../shared/domain/index.js";
+import { deepVerify } from "../../../server/audit/deep.js";
+import { collections } from "../../../server/materializer/collections.js";
 import { startShop, type Shop } from "../materializer/harness.js";
 import { eventually, removeTmpDirs, shopDevice } from "./helpers.js";
 
@@ -31,8 +33,58 @@ afterAll(async () => {
   await removeTmpDirs();
 });
 
+/**
+ * Both tablets hold 4 units of `item` (12 in stock), go offline, sell 4 each within their
+ * allowances and one sale beyond each; `first` reconnects first. 4 units are unreserved: the
+ * first sale at risk to arrive fits, the second does not.
+ */
+async function offlineDay(a: Device, b: Device, item: string, first: "a" | "b"): Promise<void> {
+  const view = (d: Device) => d.allowances().find((x) => x.item === item);
+  const left = (d: Device): number => view(d)?.left ?? 0;
+  await eventually(() => left(a) === 4 && left(b) === 4 && view(a)?.stockKnown === 12 && view(b)?.stockKnown === 12, "allowances of 4 on both tablets", 45_000);
+
+  a.goOffline();
+  b.goOffline();
+  await eventually(() => !a.online && !b.online, "both offline");
+  const within: SaleEntry[] = [
+    await a.recordSale({ lines: [{ item, quantity: 3 }] }),
+    await a.recordSale({ lines: [{ item, quantity: 1 }] }),
+    await b.recordSale({ lines: [{ item, quantity: 2 }] }),
+    await b.recordSale({ lines: [{ item, quantity: 2 }] }),
+  ];
+  for (const s of within) expect(s.lines[0]!.claim).toBeTypeOf("number");
+  expect(left(a)).toBe(0);
+  // Beyond: marked at risk on the tablet before it syncs.
+  const riskyB = await b.recordSale({ lines: [{ item, quantity: 3 }] });
+  const riskyA = await a.recordSale({ lines: [{ item, quantity: 2 }] });
+  expect(b.saleAtRisk(riskyB)).toEqual([{ item, quantity: 3, left: 0 }]);
+  expect(a.saleAtRisk(riskyA)).toHaveLength(1);
+  expect(view(a)).toMatchObject({ left: 0, atRisk: 2, stockKnown: 12 });
+
+  const [early, late, earlyRisk, lateRisk] = first === "a" ? [a, b, riskyA, riskyB] : [b, a, riskyB, riskyA];
+  early.goOnline();
+  await eventually(() => early.entryStatus(earlyRisk.id).status !== "undecided", "the first tablet's sales decided", 45_000);
+  late.goOnline();
+  await eventually(() => late.entryStatus(lateRisk.id).status !== "undecided", "the second tablet's sales decided", 45_000);
+  const statusOf = (s: SaleEntry): string => (s.device === a.deviceId ? a : b).entryStatus(s.id).status;
+  await eventually(() => within.every((s) => statusOf(s) !== "undecided"), "every sale decided", 45_000);
+  for (const s of within) expect(statusOf(s), s.id).toBe("accepted");
+  expect(statusOf(earlyRisk)).toBe("accepted");
+  expect(late.entryStatus(lateRisk.id)).toMatchObject({ status: "rejected", reason: expect.stringMatching(/^insufficient stock for item /) });
+
+  // What an auditor reads in MongoDB: stock never negative, every grant in the journal, spent per device.
+  const db = shop.relay.db.db;
+  const team = shop.team.team;
+  const level = (await db.collection("stock_levels").findOne({ team, item }))?.level as number;
+  expect(level).toBe(12 - 8 - (first === "a" ? 2 : 3));
+  const grants = await db.collection("journal").find({ team, kind: "allowance", status: "accepted", "entry.item": item }).toArray();
+  expect(grants.length).toBeGreaterThanOrEqual(2);
+  const rows = await db.collection("offline_allowances").find({ team, item }).toArray();
+  expect(Object.fromEntries(rows.map((r) => [r.device, r.spent]))).toEqual({ "alw-a": 4, "alw-b": 4 });
+}
+
 describe("offline allowances", () => {
-  it("two offline tablets sell within their allowances, reconnect, and every such sale is accepted", async () => {
+  it("two offline tablets sell within their allowances, reconnect (b first), and every such sale is accepted", async () => {
     const a = await open("alw-a");
     const b = await open("alw-b");
     const tea = await a.catalogEditor.addItem({ name: "Tea", price: 300 });
@@ -42,48 +94,17 @@ describe("offline allowances", () => {
     await eventually(() => a.provisional().stock[tea.id] === 12 && b.provisional().stock[tea.id] === 12 && b.pendingCount() === 0, "stock 12 on both", 45_000);
     // The shop owner puts every item under the policy: 80 % of 12 handed out, 4 units to each tablet.
     await shop.relay.service.teams.updateSettings(shop.team.team, { allowances: { items: "all" } });
-    const view = (d: Device) => d.allowances().find((x) => x.item === tea.id);
-    const left = (d: Device): number => view(d)?.left ?? 0;
-    await eventually(() => left(a) === 4 && left(b) === 4 && view(a)?.stockKnown === 12, "allowances of 4 on both tablets", 45_000);
+    await offlineDay(a, b, tea.id, "b");
+  }, 120_000);
 
-    a.goOffline();
-    b.goOffline();
-    await eventually(() => !a.online && !b.online, "both offline");
-    const within: SaleEntry[] = [
-      await a.recordSale({ lines: [{ item: tea.id, quantity: 3 }] }),
-      await a.recordSale({ lines: [{ item: tea.id, quantity: 1 }] }),
-      await b.recordSale({ lines: [{ item: tea.id, quantity: 2 }] }),
-      await b.recordSale({ lines: [{ item: tea.id, quantity: 2 }] }),
-    ];
-    for (const s of within) expect(s.lines[0]!.claim).toBeTypeOf("number");
-    expect(left(a)).toBe(0);
-    // Beyond: marked at risk on the tablet before it syncs. 4 units are unreserved: only one fits.
-    const riskyB = await b.recordSale({ lines: [{ item: tea.id, quantity: 3 }] });
-    const riskyA = await a.recordSale({ lines: [{ item: tea.id, quantity: 2 }] });
-    expect(b.saleAtRisk(riskyB)).toEqual([{ item: tea.id, quantity: 3, left: 0 }]);
-    expect(a.saleAtRisk(riskyA)).toHaveLength(1);
-    expect(a.allowances().find((x) => x.item === tea.id)).toMatchObject({ left: 0, atRisk: 2, stockKnown: 12 });
-
-    // b reconnects first: its sale at risk takes the unreserved units, yet a's allowance is untouched.
-    b.goOnline();
-    await eventually(() => b.entryStatus(riskyB.id).status !== "undecided", "b's sales decided", 45_000);
-    a.goOnline();
-    await eventually(() => a.entryStatus(riskyA.id).status !== "undecided", "a's sales decided", 45_000);
-    const statusOf = (s: SaleEntry): string => (a.entryStatus(s.id).status !== "undecided" ? a.entryStatus(s.id).status : b.entryStatus(s.id).status);
-    await eventually(() => within.every((s) => statusOf(s) !== "undecided"), "every sale decided", 45_000);
-    for (const s of within) expect(statusOf(s), s.id).toBe("accepted");
-    expect(b.entryStatus(riskyB.id).status).toBe("accepted");
-    expect(a.entryStatus(riskyA.id)).toMatchObject({ status: "rejected", reason: expect.stringMatching(/^insufficient stock for item .*held in devices' offline allowances|^insufficient stock/) });
-
-    // What an auditor reads in MongoDB: stock never negative, every grant in the journal, spent per device.
-    const db = shop.relay.db.db;
-    const team = shop.team.team;
-    const level = (await db.collection("stock_levels").findOne({ team, item: tea.id }))?.level as number;
-    expect(level).toBe(12 - 8 - 3);
-    const grants = await db.collection("journal").find({ team, kind: "allowance", status: "accepted" }).toArray();
-    expect(grants.length).toBeGreaterThanOrEqual(2);
-    const rows = await db.collection("offline_allowances").find({ team, item: tea.id }).toArray();
-    expect(Object.fromEntries(rows.map((r) => [r.device, r.spent]))).toEqual({ "alw-a": 4, "alw-b": 4 });
+  it("the same day with a new delivery, a reconnecting first; the journal replays to the same figures", async () => {
+    const [a, b] = opened as [Device, Device];
+    const coffee = await a.catalogEditor.addItem({ name: "Coffee", price: 500 });
+    await a.recordStock({ item: coffee.id, delta: 12, reason: "delivery" });
+    await offlineDay(a, b, coffee.id, "a");
+    const report = await deepVerify(collections(shop.relay.db.db), shop.relay.db.db, shop.team.team);
+    expect(report.problems).toEqual([]);
+    expect(report.differences).toEqual([]);
   }, 120_000);
 
   it("refuses a sale beyond the allowance on the tablet when the team says so", async () => {
