@@ -6,8 +6,17 @@
  * sales), or refused here when the team's settings say so.
  */
 import type { PublishedAllowance } from "../shared/docs.js";
-import { deviceAllowance, underPolicy, type AllowanceSettings, type DeviceAllowance, type SaleEntry } from "../shared/domain/index.js";
-import type { SaleInput, SaleLineInput } from "./entries.js";
+import {
+  deviceAllowance,
+  entryHash,
+  parseEntry,
+  underPolicy,
+  type AllowanceEntry,
+  type AllowanceSettings,
+  type DeviceAllowance,
+  type SaleEntry,
+} from "../shared/domain/index.js";
+import type { CheckContext, CheckedEntry, SaleInput, SaleLineInput } from "./entries.js";
 import { invalidInput } from "./errors.js";
 
 export interface AllowanceView extends DeviceAllowance {
@@ -28,15 +37,22 @@ export interface AllowanceDeskOptions {
   device: string;
   /** The team's allowance settings as the device holds them (root document). */
   policy: () => AllowanceSettings | undefined;
-  /** The signed status: published allowances and stock. */
-  published: () => { allowances?: Map<string, Map<string, PublishedAllowance>>; stock: Map<string, number> };
+  /** The signed status: published allowances and stock, as of journal `seq`. */
+  published: () => { allowances?: Map<string, Map<string, PublishedAllowance>>; stock: Map<string, number>; seq: number };
   /** This device's own sales, each with whether the server has decided it. */
   ownSales: () => Iterable<{ sale: SaleEntry; decided: boolean }>;
+  /** This device's own give-backs, with their verdict (status and journal seq) once decided. */
+  ownReturns: () => Iterable<{ entry: AllowanceEntry; status: string; seq?: number }>;
 }
+
+/** How long an item's allowance lies unused (no own sale) while online before it is given back. */
+export const IDLE_RETURN_MS = 30 * 60 * 1000;
 
 export class AllowanceDesk {
   /** Item → one past the last unit this device's own sale lines claimed; built once, kept up to date by `recorded`. */
   #claimEnds: Map<string, number> | undefined;
+  /** Idle time of items this device never sold counts from here. */
+  readonly #since = Date.now();
 
   constructor(private readonly opts: AllowanceDeskOptions) {}
 
@@ -55,9 +71,37 @@ export class AllowanceDesk {
 
   /** The allowance of one item as this device knows it, offline included. */
   of(item: string): DeviceAllowance {
-    const p = this.opts.published().allowances?.get(item)?.get(this.opts.device);
+    const published = this.opts.published();
+    const p = published.allowances?.get(item)?.get(this.opts.device);
+    let granted = p?.granted ?? 0;
+    // A give-back the status does not show yet caps the allowance: units beyond it are free stock.
+    for (const r of this.opts.ownReturns()) {
+      if (r.entry.item !== item || r.status === "rejected" || r.status === "invalid") continue;
+      if (r.status === "undecided" || (r.seq ?? Infinity) > published.seq) granted = Math.min(granted, r.entry.granted);
+    }
     const end = this.#ends().get(item);
-    return deviceAllowance(item, p?.granted ?? 0, p?.next ?? 0, end === undefined ? [] : [end]);
+    return deviceAllowance(item, granted, p?.next ?? 0, end === undefined ? [] : [end]);
+  }
+
+  /** Items whose allowance this device has left unused for `idleMs`: to give back (returnEntry). */
+  idle(idleMs: number, nowMs: number): string[] {
+    const last = new Map<string, number>();
+    const seen = (item: string, at: string): void => void last.set(item, Math.max(last.get(item) ?? 0, Date.parse(at)));
+    for (const { sale } of this.opts.ownSales()) for (const l of sale.lines) seen(l.item, sale.at);
+    for (const r of this.opts.ownReturns()) seen(r.entry.item, r.entry.at);
+    return this.list()
+      .filter((a) => a.left > 0 && nowMs - (last.get(a.item) ?? this.#since) >= idleMs)
+      .map((a) => a.item);
+  }
+
+  /** The entry giving back what is left of `item`'s allowance: `granted` down to the units claimed. */
+  returnEntry(id: string, at: string, actor: { device: string; user: string }, item: string, ctx: CheckContext): CheckedEntry {
+    const a = this.of(item);
+    if (a.left <= 0) throw invalidInput(`item ${item}: nothing left of this device's allowance to give back`);
+    const parsed = parseEntry(id, { id, kind: "allowance", at, device: actor.device, user: actor.user, item, holder: actor.device, granted: a.next });
+    if (!parsed.ok) throw invalidInput(parsed.reason);
+    // Only the server knows the allowances it decides against: nothing is judged here.
+    return { entry: parsed.entry, verdict: { id, status: "accepted", hash: entryHash(parsed.entry), effects: [] }, state: ctx.state };
   }
 
   /** Per item under the policy or granted to this device: allowance left, stock known, at risk. */

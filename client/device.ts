@@ -40,7 +40,7 @@ import {
   type StockInput,
   type VoidInput,
 } from "./entries.js";
-import { AllowanceDesk, type AllowanceView, type AtRiskLine } from "./allowances.js";
+import { AllowanceDesk, IDLE_RETURN_MS, type AllowanceView, type AtRiskLine } from "./allowances.js";
 import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
 import { keepCheckpoint, readKeptCheckpoints } from "./checkpoints.js";
@@ -193,6 +193,7 @@ export class Device extends Emitter<DeviceEvents> {
   #acked: Record<string, number> = {};
   #progressTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
+  #allowanceTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
   /** Aborted at close: ends the document waits this device started. */
@@ -313,6 +314,11 @@ export class Device extends Emitter<DeviceEvents> {
       },
       published: () => this.#statusView(),
       ownSales: () => this.ownEntries().flatMap((e) => (e.entry.kind === "sale" ? [{ sale: e.entry, decided: e.status !== "undecided" }] : [])),
+      ownReturns: () => this.ownEntries().flatMap((e) => {
+        if (e.entry.kind !== "allowance") return [];
+        const seq = this.#verdictOf(e.entry.id)?.seq;
+        return [{ entry: e.entry, status: e.status, ...(seq === undefined ? {} : { seq }) }];
+      }),
     });
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
@@ -336,6 +342,11 @@ export class Device extends Emitter<DeviceEvents> {
     this.#onStatus();
     this.#scheduleProgress();
     this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
+    // Idle allowances flow back while online, where the server can hand them to busier tills.
+    this.#allowanceTimer = setInterval(() => {
+      if (this.online) void this.returnIdleAllowances().catch(() => undefined);
+    }, 60_000);
+    this.#allowanceTimer.unref?.();
   }
 
   /**
@@ -702,6 +713,19 @@ export class Device extends Emitter<DeviceEvents> {
     }) as Promise<SaleEntry>;
   }
 
+  /**
+   * Gives back what is left of allowances unused for `idleMs` (no own sale of the item), so the
+   * server can hand the units to other tills; returns the items given back. Runs by itself every
+   * minute while online with the default idle time (client/allowances.ts IDLE_RETURN_MS).
+   */
+  async returnIdleAllowances(idleMs = IDLE_RETURN_MS): Promise<string[]> {
+    const items = this.#allowances.idle(idleMs, (this.#opts.now?.() ?? new Date()).getTime());
+    for (const item of items) {
+      await this.#write((id, at, ctx) => this.#allowances.returnEntry(id, at, this.#actor(), item, ctx));
+    }
+    return items;
+  }
+
   /** Per item under the allowance policy: allowance left, stock known, units at risk (known offline). */
   allowances(): AllowanceView[] {
     return this.#allowances.list();
@@ -867,6 +891,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#closing.abort();
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
+    if (this.#allowanceTimer) clearInterval(this.#allowanceTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#server?.close();
     try {

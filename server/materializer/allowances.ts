@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { PublishedAllowance, StatusDoc } from "../../shared/docs.js";
 import {
+  allowanceKey,
   claimedTo,
   GRANT_SCOPE,
   planGrants,
@@ -38,6 +39,8 @@ export interface AllowanceKeeperOptions {
 export class AllowanceKeeper {
   /** Accepted units sold per `${item}/${device}`, with when, oldest first (demand weights). */
   private readonly sales: { key: string; units: number; ms: number }[] = [];
+  /** Devices that gave an item's allowance back, until they sell it again (`${item}/${device}`). */
+  private readonly resting = new Set<string>();
   private dirty = true;
   private last = 0;
 
@@ -49,8 +52,14 @@ export class AllowanceKeeper {
     this.dirty = true;
     const ms = Date.parse(this.opts.now());
     for (const r of records) {
-      if (r.status !== "accepted" || r.entry?.kind !== "sale") continue;
-      for (const line of r.entry.lines) this.sales.push({ key: `${line.item}/${r.entry.device}`, units: line.quantity, ms });
+      if (r.status !== "accepted") continue;
+      if (r.entry?.kind === "allowance" && r.provenance.segment !== GRANT_SCOPE) this.resting.add(allowanceKey(r.entry.item, r.entry.holder));
+      if (r.entry?.kind !== "sale") continue;
+      for (const line of r.entry.lines) {
+        const key = allowanceKey(line.item, r.entry.device);
+        this.sales.push({ key, units: line.quantity, ms });
+        this.resting.delete(key);
+      }
     }
     if (this.sales.length > MAX_REMEMBERED_SALES) this.sales.splice(0, this.sales.length - MAX_REMEMBERED_SALES);
   }
@@ -93,6 +102,7 @@ export class AllowanceKeeper {
       devices,
       recentSales: this.recentSales(nowMs),
       sharePercent: policy.sharePercent,
+      resting: this.resting,
     });
     if (grants.length === 0) return null;
     const at = this.opts.now();

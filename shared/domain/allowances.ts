@@ -144,6 +144,8 @@ export interface GrantPlanInput {
   /** Units each device sold of each item lately (`${item}/${device}` → units): demand weights. */
   recentSales: ReadonlyMap<string, number>;
   sharePercent: number;
+  /** `${item}/${device}` of devices that gave their allowance back and have not sold the item since: not topped up. */
+  resting?: ReadonlySet<string>;
 }
 
 export interface Grant {
@@ -175,6 +177,7 @@ export function planGrants(input: GrantPlanInput): Grant[] {
     const total = devices.reduce((n, d) => n + weight(d), 0);
     for (const d of devices) {
       if (spare <= 0) break;
+      if (input.resting?.has(allowanceKey(it.item, d))) continue;
       const target = Math.floor((pool * weight(d)) / total);
       const a = byDevice.get(d) ?? emptyAllowance(it.item, d);
       const left = reservedOf(a);

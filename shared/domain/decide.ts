@@ -1,6 +1,6 @@
 // The materializer's decision function. Pure: the same state, batch, settings and `now` always
 // give the same result; the input state is never mutated.
-import { allowanceKey, claimFits, emptyAllowance, GRANT_SCOPE, reservedFor, withClaim, type AllowanceState } from "./allowances.js";
+import { allowanceKey, claimedTo, claimFits, emptyAllowance, GRANT_SCOPE, reservedFor, withClaim, type AllowanceState } from "./allowances.js";
 import type { Effect, Tamper, Verdict } from "./effects.js";
 import { entryHash, sha256Hex } from "./hash.js";
 import { deleteOwn, getOwn, putOwn } from "./records.js";
@@ -417,12 +417,11 @@ class Decider {
 
   /**
    * A grant raises a device's cumulative allowance, from stock no other allowance holds. Only
-   * the materializer grants: an entry of this kind from a device's segment is refused.
+   * the materializer grants: an entry of this kind from a device's segment can only give back.
    */
   private grant(e: AllowanceEntry): Outcome {
-    if (this.origin.get(e.id)?.scope !== GRANT_SCOPE) {
-      return { status: "rejected", reason: `allowance ${e.id}: allowances are granted by the materializer only` };
-    }
+    const origin = this.origin.get(e.id);
+    if (origin?.scope !== GRANT_SCOPE) return this.giveBack(e, origin?.owner ?? null);
     const key = allowanceKey(e.item, e.holder);
     const current = getOwn(this.allowances(), key) ?? emptyAllowance(e.item, e.holder);
     if (e.granted < current.granted) {
@@ -436,6 +435,29 @@ class Decider {
     }
     const next: AllowanceState = { ...current, granted: e.granted };
     this.put(this.allowances(), key, next);
+    return { status: "accepted", effects: [{ type: "allowance", entry: e.id, allowance: next }], flags: [] };
+  }
+
+  /**
+   * A device gives back the units of its allowance it has not claimed, lowering its own
+   * `granted` to no less than the units honoured so far: from then on they are free stock. The
+   * device writes it from its own claim count, so none of its sales, even those still on their
+   * way, claims a unit given back.
+   */
+  private giveBack(e: AllowanceEntry, owner: string | null): Outcome {
+    const what = `allowance of item ${e.item} for device ${e.holder}`;
+    if (owner === null || owner !== e.device || e.holder !== e.device) {
+      return { status: "rejected", reason: `allowance ${e.id}: allowances are granted by the materializer only; a device may give back only its own` };
+    }
+    const current = getOwn(this.allowances(), allowanceKey(e.item, e.holder));
+    if (current === undefined || e.granted >= current.granted) {
+      return { status: "rejected", reason: `${what}: nothing to give back: granted ${current?.granted ?? 0}, asked ${e.granted}` };
+    }
+    if (e.granted < claimedTo(current)) {
+      return { status: "rejected", reason: `${what}: units up to ${claimedTo(current)} are sold, cannot give back below` };
+    }
+    const next: AllowanceState = { ...current, granted: e.granted };
+    this.put(this.allowances(), allowanceKey(e.item, e.holder), next);
     return { status: "accepted", effects: [{ type: "allowance", entry: e.id, allowance: next }], flags: [] };
   }
 

@@ -107,6 +107,23 @@ describe("offline allowances", () => {
     expect(report.differences).toEqual([]);
   }, 120_000);
 
+  it("an idle tablet gives its allowance back, and it is not topped up again until it sells", async () => {
+    const [a, b] = opened as [Device, Device];
+    const jam = await a.catalogEditor.addItem({ name: "Jam", price: 250 });
+    await a.recordStock({ item: jam.id, delta: 20, reason: "delivery" });
+    const left = (d: Device): number => d.allowances().find((x) => x.item === jam.id)?.left ?? 0;
+    await eventually(() => left(a) === 8 && left(b) === 8, "allowances of 8 on both tablets", 45_000);
+    expect(await b.returnIdleAllowances(0)).toEqual([jam.id]);
+    expect(left(b)).toBe(0);
+    const db = shop.relay.db.db;
+    const row = async () => db.collection("offline_allowances").findOne({ team: shop.team.team, item: jam.id, device: "alw-b" });
+    await eventually(async () => (await row())?.granted === 0, "the give-back journaled", 45_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await row())?.granted).toBe(0);
+    expect(left(a)).toBe(8);
+    expect(await db.collection("journal").countDocuments({ team: shop.team.team, kind: "allowance", "entry.holder": "alw-b", "entry.device": "alw-b", status: "accepted" })).toBe(1);
+  }, 90_000);
+
   it("refuses a sale beyond the allowance on the tablet when the team says so", async () => {
     const a = opened[0]!;
     await shop.relay.service.teams.updateSettings(shop.team.team, { allowances: { items: "all", atRisk: "refuse" } });

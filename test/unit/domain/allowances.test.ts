@@ -40,9 +40,23 @@ describe("allowance grants", () => {
     const forged: BatchInput = { ...grant("g-forged", "tab-1", 5), scope: "seg-tab-1", owner: "tab-1" };
     const r = run(s0, [grant("g1", "tab-1", 6), forged, grant("g2", "tab-2", 5)]);
     expect(statusOf(r.verdicts, "g1")).toBe("accepted");
-    expect(r.verdicts.find((v) => v.id === "g-forged")?.reason).toContain("granted by the materializer only");
+    expect(r.verdicts.find((v) => v.id === "g-forged")?.reason).toContain("granted by the materializer only; a device may give back only its own");
     expect(r.verdicts.find((v) => v.id === "g2")?.reason).toBe("insufficient stock for allowance of item i1 to device tab-2: requested 5, unreserved 4");
     expect(reservedFor(r.state.allowances, ITEM)).toBe(6);
+  });
+
+  it("can be given back by their own device, down to the units it sold, and the rest is free stock again", () => {
+    const back = (id: string, device: string, owner: string, granted: number): BatchInput => ({
+      key: id, raw: { id, kind: "allowance", at: AT, device, user: "u", item: ITEM, holder: device, granted }, scope: `seg-${owner}`, owner,
+    });
+    const s1 = run(stateWith([item(ITEM)], { [ITEM]: 10 }), [grant("g1", "tab-1", 8)]).state;
+    const s2 = run(s1, [claimed("s1", "tab-1", 3, 0)]).state;
+    const r = run(s2, [back("r-forged", "tab-1", "tab-2", 3), back("r-low", "tab-1", "tab-1", 2), back("r1", "tab-1", "tab-1", 3)]);
+    expect(statusOf(r.verdicts, "r-forged")).toBe("rejected");
+    expect(r.verdicts.find((v) => v.id === "r-low")?.reason).toBe("allowance of item i1 for device tab-1: units up to 3 are sold, cannot give back below");
+    expect(statusOf(r.verdicts, "r1")).toBe("accepted");
+    expect(reservedFor(r.state.allowances, ITEM)).toBe(0);
+    expect(statusOf(run(r.state, [claimed("s2", "tab-2", 7, undefined)]).verdicts, "s2")).toBe("accepted");
   });
 
   it("keep reserved units from sales without a claim and from write-offs", () => {
@@ -116,6 +130,11 @@ describe("property: sales within allowances, any delivery", () => {
               next += q;
             } else entries.push(claimed(id, d, q, undefined, d, at));
           });
+          // Every other device gives back what it did not sell, after its sales (as a device does).
+          if (di % 2 === 1 && next < (granted.get(d) ?? 0)) {
+            const id = `r-${d}`;
+            entries.push({ key: id, raw: { id, kind: "allowance", at: "2025-01-12T19:00:00.000Z", device: d, user: "u", item: ITEM, holder: d, granted: next }, scope: `seg-${d}`, owner: d });
+          }
         });
         // Other hazards: the gateway selling from the pool, a team mate forging device 0's claims.
         extra.forEach((q, i) => entries.push(claimed(`gw-${i}`, "gateway", q, undefined)));
@@ -138,6 +157,7 @@ describe("property: sales within allowances, any delivery", () => {
           expect(state.stock[ITEM]).toBeGreaterThanOrEqual(reservedFor(state.allowances, ITEM));
         }
         for (const id of within) expect(verdicts.get(id)?.status, id).toBe("accepted");
+        for (const [id, v] of verdicts) if (id.startsWith("r-")) expect(v.status, id).toBe("accepted");
         const sold = [...verdicts.values()].filter((v) => v.status === "accepted" && v.entry?.kind === "sale")
           .reduce((n, v) => n + (v.entry?.kind === "sale" ? v.entry.lines[0]!.quantity : 0), 0);
         expect(state.stock[ITEM]).toBe(stock - sold);
