@@ -492,6 +492,7 @@ export class TeamWorker {
     if (!outcome || outcome.records.length === 0) return;
     await this.publish(outcome);
     await this.anchor();
+    for (const r of outcome.records) this.opts.metrics.allowances.inc({ kind: "grant", status: r.status });
     this.log.info({ grants: outcome.records.filter((r) => r.status === "accepted").length, seq: outcome.records.at(-1)?.seq }, "allowances granted");
   }
 
@@ -511,7 +512,10 @@ export class TeamWorker {
   private observe(outcome: BatchOutcome, size: number, started: number, oldest: number | null): void {
     const m = this.opts.metrics;
     m.batchSize.observe(size);
-    for (const r of outcome.records) m.decided.inc({ status: r.status });
+    for (const r of outcome.records) {
+      m.decided.inc({ status: r.status });
+      if (r.kind === "allowance") m.allowances.inc({ kind: r.provenance.segment === GRANT_SCOPE ? "grant" : "return", status: r.status });
+    }
     if (outcome.deferred.length) m.decided.inc({ status: "deferred" }, outcome.deferred.length);
     if (outcome.tampered.length) m.tampers.inc(outcome.tampered.length);
     if (oldest !== null && outcome.records.length > 0) m.lag.observe((Date.now() - oldest) / 1000);

@@ -122,6 +122,13 @@ describe("offline allowances", () => {
     expect((await row())?.granted).toBe(0);
     expect(left(a)).toBe(8);
     expect(await db.collection("journal").countDocuments({ team: shop.team.team, kind: "allowance", "entry.holder": "alw-b", "entry.device": "alw-b", status: "accepted" })).toBe(1);
+    // What an auditor reads over HTTP: allowances by device.
+    const auditor = shop.relay.token({ sub: "audrey", team: shop.team.team, role: "auditor" });
+    const res = await fetch(`${shop.relay.service.url}/api/allowances?device=alw-b&limit=500`, { headers: { authorization: `Bearer ${auditor}` } });
+    const body = (await res.json()) as { rows: { item: string; device: string; granted: number; spent: number; left: number }[] };
+    expect(res.status).toBe(200);
+    expect(body.rows.every((r) => r.device === "alw-b")).toBe(true);
+    expect(body.rows.find((r) => r.item === jam.id)).toMatchObject({ granted: 0, spent: 0, left: 0 });
   }, 90_000);
 
   it("refuses a sale beyond the allowance on the tablet when the team says so", async () => {
