@@ -155,7 +155,7 @@ export const COMMANDS: Command[] = [
         const e = await d.recordSale({ lines: [line], paid: int(v, "paid", 0), ...(customer ? { customer } : {}) });
         const atRisk = d.saleAtRisk(e);
         const risk = atRisk.length === 0 ? "" : `; AT RISK: beyond this device's offline allowance of ${atRisk.map((l) => l.item).join(", ")}, may be rejected when synced`;
-        ctx.out.record({ ...e, atRisk }, entryText(e, `: total ${money(e.total)}, paid ${money(e.paid)}${risk}`));
+        ctx.out.record({ ...e, ...(atRisk.length > 0 ? { atRisk } : {}) }, entryText(e, `: total ${money(e.total)}, paid ${money(e.paid)}${risk}`));
       }),
   },
   {
