@@ -133,7 +133,14 @@ describe("offline allowances", () => {
 
   it("refuses a sale beyond the allowance on the tablet when the team says so", async () => {
     const a = opened[0]!;
-    await shop.relay.service.teams.updateSettings(shop.team.team, { allowances: { items: "all", atRisk: "refuse" } });
+    // Through the API, as an admin does; a bad value is refused with what is wrong.
+    const admin = shop.relay.token({ sub: "boss", team: shop.team.team, role: "admin" });
+    const patch = (body: unknown) => fetch(`${shop.relay.service.url}/api/teams/${shop.team.team}/settings`, {
+      method: "PATCH", headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    expect((await patch({ allowances: { items: "all", atRisk: "sometimes" } })).status).toBe(400);
+    const ok = await patch({ allowances: { items: "all", atRisk: "refuse" } });
+    expect(await ok.json()).toMatchObject({ settings: { allowances: { items: "all", atRisk: "refuse", sharePercent: 80 } } });
     const tea = a.catalog().items[0]!;
     const root = await a.repo.find<{ settings?: { allowances?: { atRisk?: string } } }>(shop.team.rootUrl);
     await eventually(() => root.doc().settings?.allowances?.atRisk === "refuse", "the setting on the tablet", 30_000);
