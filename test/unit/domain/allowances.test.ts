@@ -4,6 +4,7 @@ import {
   DEFAULT_SETTINGS,
   GRANT_SCOPE,
   decideBatch,
+  parseEntry,
   parseSettings,
   planGrants,
   reservedFor,
@@ -76,6 +77,22 @@ describe("allowance grants", () => {
     expect(statusOf(r.verdicts, "real")).toBe("accepted");
     expect(r.verdicts.find((v) => v.id === "twice")?.reason).toMatch(/^insufficient stock for item i1: requested 3, available 1/);
     expect(r.state.stock[ITEM]).toBe(1);
+  });
+
+  it("hostile claims and grants are invalid with a reason, never honoured", () => {
+    const line = (claim: unknown) => ({ ...sale("s-bad", [{ item: ITEM, quantity: 1, price: 100 }]), lines: [{ item: ITEM, quantity: 1, price: 100, claim }] });
+    for (const [claim, reason] of [
+      [-1, "lines[0].claim must be an integer between 0 and 1000000000"],
+      [1.5, "lines[0].claim must be an integer between 0 and 1000000000"],
+      ["0", "lines[0].claim must be an integer between 0 and 1000000000"],
+      [2 ** 60, "lines[0].claim must be an integer between 0 and 1000000000"],
+    ] as const) {
+      expect(parseEntry("s-bad", line(claim))).toEqual({ ok: false, reason: `entry s-bad: ${reason}` });
+    }
+    const g = { id: "g-bad", kind: "allowance", at: AT, device: "x", user: "x", item: ITEM, holder: "tab-1", granted: -5 };
+    expect(parseEntry("g-bad", g)).toEqual({ ok: false, reason: "entry g-bad: granted must be an integer between 0 and 1000000000" });
+    const { holder: _h, ...noHolder } = g;
+    expect(parseEntry("g-bad", { ...noHolder, granted: 5 })).toEqual({ ok: false, reason: "entry g-bad: holder is required" });
   });
 
   it("settings: allowances parse, and a bad value says what is wrong", () => {
