@@ -14,6 +14,7 @@ import {
   type AllowanceEntry,
   type AllowanceSettings,
   type DeviceAllowance,
+  type LedgerEntry,
   type SaleEntry,
 } from "../shared/domain/index.js";
 import type { CheckContext, CheckedEntry, SaleInput, SaleLineInput } from "./entries.js";
@@ -39,33 +40,53 @@ export interface AllowanceDeskOptions {
   policy: () => AllowanceSettings | undefined;
   /** The signed status: published allowances and stock, as of journal `seq`. */
   published: () => { allowances?: Map<string, Map<string, PublishedAllowance>>; stock: Map<string, number>; seq: number };
-  /** This device's own sales, each with whether the server has decided it. */
-  ownSales: () => Iterable<{ sale: SaleEntry; decided: boolean }>;
-  /** This device's own give-backs, with their verdict (status and journal seq) once decided. */
-  ownReturns: () => Iterable<{ entry: AllowanceEntry; status: string; seq?: number }>;
+  /** This device's own entries, parsed (read once; later ones come through `recorded`). */
+  ownEntries: () => Iterable<LedgerEntry>;
+  /** The published verdict of an entry: status, and the journal seq once decided. */
+  verdict: (entryId: string) => { status: string; seq?: number } | undefined;
 }
 
 /** How long an item's allowance lies unused (no own sale) while online before it is given back. */
 export const IDLE_RETURN_MS = 30 * 60 * 1000;
 
+/** What this device's own entries say about its allowances, kept up to date as it writes. */
+interface OwnRecord {
+  /** Item → one past the last unit its own sale lines claimed. */
+  ends: Map<string, number>;
+  /** Item → time of its last own sale or give-back (ms). */
+  lastAt: Map<string, number>;
+  /** Its own give-backs. */
+  returns: AllowanceEntry[];
+  /** Its own sales (for the units at risk). */
+  sales: SaleEntry[];
+}
+
 export class AllowanceDesk {
-  /** Item → one past the last unit this device's own sale lines claimed; built once, kept up to date by `recorded`. */
-  #claimEnds: Map<string, number> | undefined;
+  /** Built from the device's own entries at first use (parsing the ledger once), then kept up to date by `recorded`. */
+  #own: OwnRecord | undefined;
   /** Idle time of items this device never sold counts from here. */
   readonly #since = Date.now();
 
   constructor(private readonly opts: AllowanceDeskOptions) {}
 
-  #ends(): Map<string, number> {
-    if (this.#claimEnds) return this.#claimEnds;
-    const ends = new Map<string, number>();
-    for (const { sale } of this.opts.ownSales()) this.#note(ends, sale);
-    return (this.#claimEnds = ends);
+  #record(): OwnRecord {
+    if (this.#own) return this.#own;
+    const own: OwnRecord = { ends: new Map(), lastAt: new Map(), returns: [], sales: [] };
+    for (const e of this.opts.ownEntries()) this.#note(own, e);
+    return (this.#own = own);
   }
 
-  #note(ends: Map<string, number>, sale: SaleEntry): void {
-    for (const l of sale.lines) {
-      if (l.claim !== undefined) ends.set(l.item, Math.max(ends.get(l.item) ?? 0, l.claim + l.quantity));
+  #note(own: OwnRecord, e: LedgerEntry): void {
+    const seen = (item: string): void => void own.lastAt.set(item, Math.max(own.lastAt.get(item) ?? 0, Date.parse(e.at)));
+    if (e.kind === "allowance" && e.holder === this.opts.device) {
+      own.returns.push(e);
+      seen(e.item);
+    }
+    if (e.kind !== "sale") return;
+    own.sales.push(e);
+    for (const l of e.lines) {
+      seen(l.item);
+      if (l.claim !== undefined) own.ends.set(l.item, Math.max(own.ends.get(l.item) ?? 0, l.claim + l.quantity));
     }
   }
 
@@ -74,23 +95,23 @@ export class AllowanceDesk {
     const published = this.opts.published();
     const p = published.allowances?.get(item)?.get(this.opts.device);
     let granted = p?.granted ?? 0;
+    const own = this.#record();
     // A give-back the status does not show yet caps the allowance: units beyond it are free stock.
-    for (const r of this.opts.ownReturns()) {
-      if (r.entry.item !== item || r.status === "rejected" || r.status === "invalid") continue;
-      if (r.status === "undecided" || (r.seq ?? Infinity) > published.seq) granted = Math.min(granted, r.entry.granted);
+    for (const r of own.returns) {
+      if (r.item !== item) continue;
+      const v = this.opts.verdict(r.id);
+      if (v === undefined || (v.status === "accepted" && (v.seq ?? Infinity) > published.seq)) granted = Math.min(granted, r.granted);
     }
-    const end = this.#ends().get(item);
+    const end = own.ends.get(item);
     return deviceAllowance(item, granted, p?.next ?? 0, end === undefined ? [] : [end]);
   }
 
   /** Items whose allowance this device has left unused for `idleMs`: to give back (returnEntry). */
   idle(idleMs: number, nowMs: number): string[] {
-    const last = new Map<string, number>();
-    const seen = (item: string, at: string): void => void last.set(item, Math.max(last.get(item) ?? 0, Date.parse(at)));
-    for (const { sale } of this.opts.ownSales()) for (const l of sale.lines) seen(l.item, sale.at);
-    for (const r of this.opts.ownReturns()) seen(r.entry.item, r.entry.at);
+    if (this.opts.policy() === undefined) return [];
+    const lastAt = this.#record().lastAt;
     return this.list()
-      .filter((a) => a.left > 0 && nowMs - (last.get(a.item) ?? this.#since) >= idleMs)
+      .filter((a) => a.left > 0 && nowMs - (lastAt.get(a.item) ?? this.#since) >= idleMs)
       .map((a) => a.item);
   }
 
@@ -112,8 +133,8 @@ export class AllowanceDesk {
     for (const [item, byDevice] of allowances ?? []) if (byDevice.has(this.opts.device)) items.add(item);
     if (policy && policy.items !== "all") for (const item of policy.items) items.add(item);
     const risk = new Map<string, number>();
-    for (const { sale, decided } of this.opts.ownSales()) {
-      if (decided) continue;
+    for (const sale of this.#record().sales) {
+      if (this.opts.verdict(sale.id) !== undefined) continue;
       for (const line of this.atRisk(sale)) risk.set(line.item, (risk.get(line.item) ?? 0) + line.quantity);
     }
     return [...items].sort().map((item) => ({ ...this.of(item), stockKnown: stock.get(item) ?? 0, atRisk: risk.get(item) ?? 0 }));
@@ -146,9 +167,9 @@ export class AllowanceDesk {
     return { input: { ...input, lines }, atRisk };
   }
 
-  /** A sale this device just wrote: its claims are taken. */
-  recorded(sale: SaleEntry): void {
-    if (this.#claimEnds) this.#note(this.#claimEnds, sale);
+  /** An entry this device just wrote: a sale's claims are taken, a give-back counts at once. */
+  recorded(entry: LedgerEntry): void {
+    if (this.#own) this.#note(this.#own, entry);
   }
 
   /** Lines of a sale on items under the policy that carry no claim: they may be rejected. */

@@ -313,12 +313,8 @@ export class Device extends Emitter<DeviceEvents> {
         return typeof now === "string" ? this.#refs.settings.allowances : now.settings.allowances;
       },
       published: () => this.#statusView(),
-      ownSales: () => this.ownEntries().flatMap((e) => (e.entry.kind === "sale" ? [{ sale: e.entry, decided: e.status !== "undecided" }] : [])),
-      ownReturns: () => this.ownEntries().flatMap((e) => {
-        if (e.entry.kind !== "allowance") return [];
-        const seq = this.#verdictOf(e.entry.id)?.seq;
-        return [{ entry: e.entry, status: e.status, ...(seq === undefined ? {} : { seq }) }];
-      }),
+      ownEntries: () => this.entries().filter((e) => e.device === this.deviceId),
+      verdict: (id) => this.#verdictOf(id),
     });
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
@@ -708,7 +704,7 @@ export class Device extends Emitter<DeviceEvents> {
     return this.#write((id, at, ctx) => {
       const checked = buildSale(id, at, this.#actor(), this.#allowances.plan(input).input, ctx);
       // Inside the serialized write: the next sale's claims start after these, even if this write then fails.
-      this.#allowances.recorded(checked.entry as SaleEntry);
+      this.#allowances.recorded(checked.entry);
       return checked;
     }) as Promise<SaleEntry>;
   }
@@ -721,7 +717,11 @@ export class Device extends Emitter<DeviceEvents> {
   async returnIdleAllowances(idleMs = IDLE_RETURN_MS): Promise<string[]> {
     const items = this.#allowances.idle(idleMs, (this.#opts.now?.() ?? new Date()).getTime());
     for (const item of items) {
-      await this.#write((id, at, ctx) => this.#allowances.returnEntry(id, at, this.#actor(), item, ctx));
+      await this.#write((id, at, ctx) => {
+        const checked = this.#allowances.returnEntry(id, at, this.#actor(), item, ctx);
+        this.#allowances.recorded(checked.entry);
+        return checked;
+      });
     }
     return items;
   }
