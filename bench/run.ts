@@ -15,6 +15,7 @@ import { killChildrenOnExit, repoRoot } from "./lib/procs.js";
 import { progress } from "./lib/progress.js";
 import type { Row, Sizes } from "./lib/report.js";
 import { markdownTable } from "./lib/table.js";
+import { allowancesBench } from "./allowances.js";
 import { gatewayBench, gatewayExists, type GatewaySizes } from "./gateway.js";
 import { materializerBench } from "./materializer.js";
 import { reconnectBench } from "./reconnect.js";
@@ -51,7 +52,7 @@ const SIZES: Record<Mode, Sizes & GatewaySizes> = {
 /** One repetition by default: two cost ~15 minutes on this shared machine (--reps 3 for spreads). */
 const REPS: Record<Mode, number> = { quick: 1, default: 1, full: 3 };
 
-const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench, storageBench, relaysBench];
+const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench, storageBench, relaysBench, allowancesBench];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

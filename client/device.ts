@@ -40,6 +40,7 @@ import {
   type StockInput,
   type VoidInput,
 } from "./entries.js";
+import { AllowanceDesk, IDLE_RETURN_MS, type AllowanceView, type AtRiskLine } from "./allowances.js";
 import { ClientError } from "./errors.js";
 import { loadRecord, saveRecord } from "./local-records.js";
 import { keepCheckpoint, readKeptCheckpoints } from "./checkpoints.js";
@@ -176,6 +177,8 @@ export class Device extends Emitter<DeviceEvents> {
   readonly #relay: ReconnectingClientAdapter;
   readonly #token: () => string;
   #refs!: TeamRefs;
+  #root!: DocHandle<unknown>;
+  #allowances!: AllowanceDesk;
   #enrollment!: Enrollment;
   #registry!: DocHandle<SegmentRegistryDoc>;
   #catalog!: DocHandle<CatalogDoc>;
@@ -190,6 +193,7 @@ export class Device extends Emitter<DeviceEvents> {
   #acked: Record<string, number> = {};
   #progressTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
+  #allowanceTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
   /** Aborted at close: ends the document waits this device started. */
@@ -300,6 +304,18 @@ export class Device extends Emitter<DeviceEvents> {
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
     if (refs.team !== this.claims.team) throw new ClientError("bad-token", `token is for team ${this.claims.team}, root is ${refs.team}`);
     this.#refs = refs;
+    this.#root = root;
+    this.#allowances = new AllowanceDesk({
+      device: this.deviceId,
+      // Read at each sale: an admin may put items under the policy while the device runs.
+      policy: () => {
+        const now = readRoot(this.#root.doc());
+        return typeof now === "string" ? this.#refs.settings.allowances : now.settings.allowances;
+      },
+      published: () => this.#statusView(),
+      ownEntries: () => this.entries().filter((e) => e.device === this.deviceId),
+      verdict: (id) => this.#verdictOf(id),
+    });
     this.#registry = await this.repo.find<SegmentRegistryDoc>(refs.registry);
     this.#catalog = await this.repo.find<CatalogDoc>(refs.catalog);
     this.#status = await this.repo.find<unknown>(refs.status);
@@ -322,6 +338,11 @@ export class Device extends Emitter<DeviceEvents> {
     this.#onStatus();
     this.#scheduleProgress();
     this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
+    // Idle allowances flow back while online, where the server can hand them to busier tills.
+    this.#allowanceTimer = setInterval(() => {
+      if (this.online) void this.returnIdleAllowances().catch(() => undefined);
+    }, 60_000);
+    this.#allowanceTimer.unref?.();
   }
 
   /**
@@ -674,8 +695,45 @@ export class Device extends Emitter<DeviceEvents> {
     return { device: this.deviceId, user: this.claims.sub };
   }
 
+  /**
+   * Lines on items under the allowance policy take units of this device's offline allowance
+   * while it lasts (`claim`): those are accepted whatever other devices sell. Lines beyond it
+   * are at risk (saleAtRisk), or refused here under the team's `atRisk: "refuse"`.
+   */
   recordSale(input: SaleInput): Promise<SaleEntry> {
-    return this.#write((id, at, ctx) => buildSale(id, at, this.#actor(), input, ctx)) as Promise<SaleEntry>;
+    return this.#write((id, at, ctx) => {
+      const checked = buildSale(id, at, this.#actor(), this.#allowances.plan(input).input, ctx);
+      // Inside the serialized write: the next sale's claims start after these, even if this write then fails.
+      this.#allowances.recorded(checked.entry);
+      return checked;
+    }) as Promise<SaleEntry>;
+  }
+
+  /**
+   * Gives back what is left of allowances unused for `idleMs` (no own sale of the item), so the
+   * server can hand the units to other tills; returns the items given back. Runs by itself every
+   * minute while online with the default idle time (client/allowances.ts IDLE_RETURN_MS).
+   */
+  async returnIdleAllowances(idleMs = IDLE_RETURN_MS): Promise<string[]> {
+    const items = this.#allowances.idle(idleMs, (this.#opts.now?.() ?? new Date()).getTime());
+    for (const item of items) {
+      await this.#write((id, at, ctx) => {
+        const checked = this.#allowances.returnEntry(id, at, this.#actor(), item, ctx);
+        this.#allowances.recorded(checked.entry);
+        return checked;
+      });
+    }
+    return items;
+  }
+
+  /** Per item under the allowance policy: allowance left, stock known, units at risk (known offline). */
+  allowances(): AllowanceView[] {
+    return this.#allowances.list();
+  }
+
+  /** The lines of one of this device's sales that its allowance did not cover: they may be rejected. */
+  saleAtRisk(sale: SaleEntry): AtRiskLine[] {
+    return this.#allowances.atRisk(sale);
   }
 
   recordPayment(input: PaymentInput): Promise<PaymentEntry> {
@@ -833,6 +891,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#closing.abort();
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
+    if (this.#allowanceTimer) clearInterval(this.#allowanceTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#server?.close();
     try {

@@ -23,6 +23,8 @@ export interface SaleLineInput {
   price?: number;
   /** Lets the sale create an item the catalog does not know (legacy gateway behaviour). */
   name?: string;
+  /** The first unit of the device's offline allowance this line takes (client/allowances.ts sets it). */
+  claim?: number;
 }
 
 export interface SaleInput {
@@ -94,6 +96,7 @@ export function buildSale(id: string, at: string, actor: Actor, input: SaleInput
     if (price === undefined) throw invalidInput(`lines[${i}]: item ${String(l.item)} is not in the catalog; give a price and a name`);
     const line: SaleLine = { item: l.item as string, quantity: l.quantity as number, price: price as number };
     if (l.name !== undefined) line.name = l.name as string;
+    if (l.claim !== undefined) line.claim = l.claim as number;
     return line;
   });
   const tax = input.tax === undefined ? 0 : safeInt(input.tax, "tax");

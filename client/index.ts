@@ -8,6 +8,7 @@ export type { PeerAccess, CertificateRecord } from "./peer/links.js";
 export type { PeerIdentity } from "./peer/handshake.js";
 export { ClientError, type ClientErrorCode } from "./errors.js";
 export type { SaleInput, SaleLineInput, PaymentInput, StockInput, VoidInput } from "./entries.js";
+export { IDLE_RETURN_MS, type AllowanceView, type AtRiskLine } from "./allowances.js";
 export type { CatalogView, NewItem, CatalogEditor } from "./catalog.js";
 export { browserSocketFactory, type SocketFactory, type SocketLike } from "./socket.js";
 export { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";

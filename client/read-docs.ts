@@ -5,7 +5,7 @@
 import { isImmutableString } from "@automerge/automerge";
 import { isValidAutomergeUrl, type AutomergeUrl } from "@automerge/automerge-repo";
 import { parseSettings, type TeamSettings } from "../shared/domain/index.js";
-import type { PublishedInvoice, PublishedVerdict, VerdictStatus } from "../shared/docs.js";
+import type { PublishedAllowance, PublishedInvoice, PublishedVerdict, VerdictStatus } from "../shared/docs.js";
 
 export interface TeamRefs {
   team: string;
@@ -76,14 +76,37 @@ export interface StatusView {
   invoices: Map<string, PublishedInvoice>;
   /** Segment URL → verdicts document URL. */
   verdicts: Map<string, AutomergeUrl>;
+  /** Offline allowances: item → device → figures (client/allowances.ts). */
+  allowances?: Map<string, Map<string, PublishedAllowance>>;
 }
 
 function int(value: unknown): number | undefined {
   return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
 }
 
+/** The status document's `allowances` (item → device → figures), well-formed values only. */
+export function readPublishedAllowances(raw: unknown): Map<string, Map<string, PublishedAllowance>> {
+  const out = new Map<string, Map<string, PublishedAllowance>>();
+  if (typeof raw !== "object" || raw === null) return out;
+  const count = (v: unknown): number | undefined => (int(v) !== undefined && (v as number) >= 0 ? (v as number) : undefined);
+  for (const item of Object.keys(raw)) {
+    const byDevice = own(raw, item);
+    if (typeof byDevice !== "object" || byDevice === null) continue;
+    const m = new Map<string, PublishedAllowance>();
+    for (const device of Object.keys(byDevice)) {
+      const v = own(byDevice, device);
+      const granted = count(own(v, "granted"));
+      const spent = count(own(v, "spent"));
+      const next = count(own(v, "next"));
+      if (granted !== undefined && spent !== undefined && next !== undefined) m.set(device, { granted, spent, next });
+    }
+    out.set(item, m);
+  }
+  return out;
+}
+
 export function readStatus(raw: unknown): StatusView {
-  const view: StatusView = { seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map() };
+  const view: StatusView = { seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map(), allowances: readPublishedAllowances(own(raw, "allowances")) };
   const stock = own(raw, "stock");
   if (typeof stock === "object" && stock !== null) {
     for (const key of Object.keys(stock)) {

@@ -18,7 +18,12 @@ export interface TeamRootDoc {
   registry: AutomergeUrl;
   status: AutomergeUrl;
   /** Read-only copy of the team settings, so devices compute provisional figures alike. */
-  settings: { oversell: "reject" | "allow-negative"; deferWaitSeconds: number; closeAfterHours?: number | null };
+  settings: {
+    oversell: "reject" | "allow-negative";
+    deferWaitSeconds: number;
+    closeAfterHours?: number | null;
+    allowances?: { items: "all" | string[]; atRisk: "flag" | "refuse"; sharePercent: number };
+  };
   createdAt: string;
 }
 
@@ -109,6 +114,20 @@ export interface StatusDoc {
   checkpoint?: StoredCheckpoint;
   /** The team's last closed day (docs/AUDIT.md "Closed periods"); absent while none is. */
   closedThrough?: string;
+  /**
+   * Offline allowances (shared/domain/allowances.ts): item → device → what the journal says of
+   * that device's allowance. Signed with the rest, so a device trusts it offline.
+   */
+  allowances?: Record<string, Record<string, PublishedAllowance>>;
+}
+
+export interface PublishedAllowance {
+  /** Units granted so far, cumulative. */
+  granted: number;
+  /** Units sold within the allowance and accepted. */
+  spent: number;
+  /** One past the highest unit honoured: a device that lost count goes on from here. */
+  next: number;
 }
 
 export interface StoredCheckpoint {

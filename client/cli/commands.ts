@@ -95,6 +95,18 @@ export const COMMANDS: Command[] = [
       }),
   },
   {
+    name: "allowances",
+    summary: "show this device's offline allowances: units left to sell safely, stock known, units at risk",
+    options: { ...OFFLINE },
+    example: "npm run device -- allowances --data ./till-1 --offline",
+    run: (ctx) =>
+      withDevice(ctx, async (d) => {
+        for (const a of d.allowances()) {
+          ctx.out.record({ ...a }, `${String(a.left).padStart(6)} left  ${a.item}  (granted ${a.granted}, stock known ${a.stockKnown}${a.atRisk > 0 ? `, at risk ${a.atRisk}` : ""})`);
+        }
+      }),
+  },
+  {
     name: "stock receive",
     summary: "record goods received into stock",
     options: { ...ITEM, qty: { type: "string", value: "N", help: "how many units arrived", required: true }, reason: { type: "string", value: "TEXT", help: 'why (default: "delivery")' }, ...OFFLINE },
@@ -141,7 +153,9 @@ export const COMMANDS: Command[] = [
         if (name !== undefined) line.name = name;
         const customer = str(v, "customer");
         const e = await d.recordSale({ lines: [line], paid: int(v, "paid", 0), ...(customer ? { customer } : {}) });
-        ctx.out.record({ ...e }, entryText(e, `: total ${money(e.total)}, paid ${money(e.paid)}`));
+        const atRisk = d.saleAtRisk(e);
+        const risk = atRisk.length === 0 ? "" : `; AT RISK: beyond this device's offline allowance of ${atRisk.map((l) => l.item).join(", ")}, may be rejected when synced`;
+        ctx.out.record({ ...e, ...(atRisk.length > 0 ? { atRisk } : {}) }, entryText(e, `: total ${money(e.total)}, paid ${money(e.paid)}${risk}`));
       }),
   },
   {

@@ -93,7 +93,8 @@ export function replayJournal(
     if (r.hash !== entryHash(r.entry)) problem("hash does not match the entry (entry changed)");
     if (r.entry.id !== r.entryId || r.entry.kind !== r.kind) problem("entry id or kind differs from the record's");
     if (r.entry.kind === "sale") assumeCatalog(state, r, createdBySale);
-    const result = decideInto(state, [{ key: r.entryId, raw: r.entry }], settings, r.decidedAt, closedThrough(r.seq));
+    // Where the entry came from decides grants and allowance claims, as it did in the batch.
+    const result = decideInto(state, [{ key: r.entryId, raw: r.entry, scope: r.provenance.segment, owner: r.provenance.device }], settings, r.decidedAt, closedThrough(r.seq));
     const v = result.verdicts.find((x) => x.id === r.entryId);
     const expired = r.entry.kind === "payment" || r.entry.kind === "void" ? `Invoice not found for ${r.entry.kind}: ${r.entry.invoice}` : null;
     if (v?.status === "deferred" && r.status === "rejected" && r.reason === expired) {
@@ -182,6 +183,7 @@ export async function deepVerify(c: Collections, db: Db, team: string): Promise<
   const pairs: [string, keyof Collections, Iterable<unknown>][] = [
     ["decided_entries", "decided", p.decided.values()],
     ["stock_levels", "stock", p.stock.values()],
+    ["offline_allowances", "allowances", p.allowances.values()],
     ["stock_movements", "movements", p.movements.values()],
     ["invoices", "invoices", p.invoices.values()],
     ["payments", "payments", p.payments.values()],

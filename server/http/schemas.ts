@@ -75,6 +75,14 @@ export const SummaryRow: Schema = {
 export const RejectionRow: Schema = {
   type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, kind: strOrNull, reason: str, seq: int, at: strOrNull, device: strOrNull, segment: str },
 };
+export const AllowanceRow: Schema = {
+  type: "object",
+  required: ["item", "device", "granted", "spent", "left", "seq"],
+  properties: {
+    item: str, device: str, granted: int, spent: int, left: int, seq: int,
+    honoured: { type: "array", items: { type: "object", required: ["from", "to"], properties: { from: int, to: int } } },
+  },
+};
 export const QuarantineRow: Schema = {
   type: "object", required: ["entryId", "reason", "seq"], properties: { entryId: str, reason: str, seq: int, segment: str, decidedAt: str, submitted: str },
 };

@@ -6,6 +6,7 @@
  */
 import type { ClientSession, MongoClient } from "mongodb";
 import {
+  allowanceKey,
   decideBatch,
   keysTouched,
   parseEntry,
@@ -96,7 +97,7 @@ export async function processBatch(
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
   // Atomic groups are scoped to the segment the entries were read from.
-  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw, scope: b.provenance.segment })), settings, now, closedThrough);
+  const result = decideBatch(state, batch.map((b) => ({ key: b.key, raw: b.raw, scope: b.provenance.segment, owner: b.provenance.device })), settings, now, closedThrough);
   phase("decide");
   const provenance = (id: string): Provenance => provenanceOf.get(id) ?? { segment: "", device: null, change: null, actor: null };
 
@@ -265,6 +266,12 @@ export async function loadState(
   const itemKeys = keys.items.map((id) => teamKey(team, id));
   const catalogRead = { ...read, pointLookups: false };
   for (const s of await findByIds(c.stock, itemKeys, catalogRead)) putOwn(state.stock, s.item, s.level);
+  // Every device's allowance of the items touched: their sum is what no other sale may take.
+  if (keys.items.length > 0) {
+    for (const a of await c.allowances.find({ team, item: { $in: keys.items } }).toArray()) {
+      putOwn((state.allowances ??= {}), allowanceKey(a.item, a.device), { item: a.item, device: a.device, granted: a.granted, honoured: a.honoured });
+    }
+  }
   for (const it of await findByIds(c.items, itemKeys, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }

@@ -101,6 +101,13 @@ export interface DecidedDoc {
   seq: number;
 }
 export interface StockLevelDoc { _id: string; team: string; item: string; level: number; seq: number }
+/**
+ * A device's offline allowance of an item (shared/domain/allowances.ts), `_id = <team>:<item>/<device>`:
+ * cumulative units granted, unit ranges honoured, and `spent`/`left` for readers.
+ */
+export interface AllowanceDoc {
+  _id: string; team: string; item: string; device: string; granted: number; honoured: { from: number; to: number }[]; spent: number; left: number; seq: number;
+}
 export interface StockMovementDoc { _id: string; team: string; item: string; entry: string; delta: number; level: number; seq: number }
 export interface InvoiceDoc extends InvoiceRecord {
   _id: string;
@@ -197,6 +204,7 @@ export interface Collections {
   journalCheckpoints: Collection<JournalCheckpointDoc>;
   teamState: Collection<TeamStateDoc>;
   stock: Collection<StockLevelDoc>;
+  allowances: Collection<AllowanceDoc>;
   movements: Collection<StockMovementDoc>;
   invoices: Collection<InvoiceDoc>;
   payments: Collection<PaymentDoc>;
@@ -223,6 +231,7 @@ export function collections(db: Db): Collections {
     journalCheckpoints: db.collection("journal_checkpoints"),
     teamState: db.collection("materializer_state"),
     stock: db.collection("stock_levels"),
+    allowances: db.collection("offline_allowances"),
     movements: db.collection("stock_movements"),
     invoices: db.collection("invoices"),
     payments: db.collection("payments"),
@@ -245,6 +254,7 @@ export function collections(db: Db): Collections {
 export const JOURNAL_PROJECTIONS = [
   "decided",
   "stock",
+  "allowances",
   "movements",
   "invoices",
   "payments",
@@ -264,6 +274,7 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.checkpoints.createIndex({ team: 1 }, { name: "team" });
   await c.journalCheckpoints.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.stock.createIndex({ team: 1, item: 1 }, { unique: true, name: "team_item" });
+  await c.allowances.createIndex({ team: 1, item: 1 }, { name: "team_item" });
   await c.movements.createIndex({ team: 1, item: 1, seq: 1 }, { name: "team_item_seq" });
   await c.invoices.createIndex({ team: 1, day: 1 }, { name: "team_day" });
   await c.invoices.createIndex({ team: 1, customer: 1, status: 1 }, { name: "team_customer_status" });

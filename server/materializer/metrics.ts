@@ -14,6 +14,8 @@ export interface MaterializerMetrics {
   /** Projection rows the team's registered catalog does not account for, as found at team start. */
   foreignRows: Gauge<"team" | "collection">;
   selfChecks: Counter;
+  /** Allowance entries journaled: `grant` (the materializer's) or `return` (a device giving back), by verdict. */
+  allowances: Counter<"kind" | "status">;
   /** Summaries, balances and their parts that a self-check found different from the journal (and repaired). */
   selfCheckDifferences: Counter<"kind">;
 }
@@ -47,6 +49,12 @@ export function createMaterializerMetrics(): MaterializerMetrics {
       name: "materializer_foreign_catalog_rows",
       help: "Item, group and customer rows not from the team's registered catalog (found at team start)",
       labelNames: ["team", "collection"],
+      registers: [registry],
+    }),
+    allowances: new Counter({
+      name: "materializer_allowance_entries_total",
+      help: "Offline allowance entries decided: grants by the materializer, returns by devices; by verdict",
+      labelNames: ["kind", "status"],
       registers: [registry],
     }),
     selfChecks: new Counter({ name: "materializer_self_checks_total", help: "Self-checks of summaries and balances against the journal", registers: [registry] }),

@@ -5,7 +5,9 @@
  * their parts for the keys a range touched (aggregates.ts), never incremented.
  */
 import type { ClientSession, Collection, Document } from "mongodb";
+import { allowanceKey, reservedOf, spentOf } from "../../shared/domain/index.js";
 import type {
+  AllowanceDoc,
   AggregateParts, AggregatePartsDoc, Collections, CustomerBalanceDoc, DecidedDoc, DailySummaryDoc, InvoiceDoc, ItemDoc, JournalRecord, PaymentDoc, PurchaseDoc,
   QuarantineDoc, RejectionDoc, StockLevelDoc, StockMovementDoc,
 } from "./collections.js";
@@ -24,6 +26,7 @@ function saleLines(r: JournalRecord): Lines {
 /** The projected documents a range of journal records determines, by `_id`. */
 export interface ProjectedRecords {
   stock: Map<string, StockLevelDoc>;
+  allowances: Map<string, AllowanceDoc>;
   movements: Map<string, StockMovementDoc>;
   invoices: Map<string, InvoiceDoc>;
   payments: Map<string, PaymentDoc>;
@@ -45,6 +48,7 @@ export interface ProjectedRecords {
 export function projectRecords(team: string, records: readonly JournalRecord[]): ProjectedRecords {
   // Keyed maps: a later record's value for a key replaces an earlier one's.
   const stock = new Map<string, StockLevelDoc>();
+  const allowances = new Map<string, AllowanceDoc>();
   const movements = new Map<string, StockMovementDoc>();
   const invoices = new Map<string, InvoiceDoc>();
   const payments = new Map<string, PaymentDoc>();
@@ -97,6 +101,15 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
           purchases.set(key, { _id: key, team, ...e.purchase, seq: r.seq });
           break;
         }
+        case "allowance": {
+          const a = e.allowance;
+          const key = teamKey(team, allowanceKey(a.item, a.device));
+          allowances.set(key, {
+            _id: key, team, item: a.item, device: a.device, granted: a.granted, honoured: a.honoured,
+            spent: spentOf(a), left: reservedOf(a), seq: r.seq,
+          });
+          break;
+        }
         case "item": {
           const key = teamKey(team, e.item.id);
           items.set(key, {
@@ -110,12 +123,12 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
   }
 
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
-  return { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
+  return { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
 }
 
 export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
   const session = read.session;
-  const { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
+  const { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
   // These records exist, so point lookups are cheap even where `$in` scans.
@@ -130,6 +143,7 @@ export async function applyRecords(c: Collections, team: string, records: readon
   await Promise.all([
     replaceAll(c.decided, decided.values(), session),
     replaceAll(c.stock, stock.values(), session),
+    replaceAll(c.allowances, allowances.values(), session),
     replaceAll(c.movements, movements.values(), session),
     replaceAll(c.invoices, invoices.values(), session),
     replaceAll(c.payments, payments.values(), session),

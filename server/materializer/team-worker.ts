@@ -17,6 +17,7 @@ import { parseCheckpoint, type Checkpoint } from "../../shared/checkpoint.js";
 import type { CatalogDoc, DocKind, LedgerSegmentDoc, PublishedVerdict, SegmentRegistryDoc, StatusDoc, StoredCheckpoint, StoredVerdict, TeamRootDoc, VerdictsDoc } from "../../shared/docs.js";
 import {
   DEFAULT_SETTINGS,
+  GRANT_SCOPE,
   parseCustomer,
   parseGroup,
   parseItem,
@@ -28,6 +29,7 @@ import type { Logger } from "../log.js";
 import { checkedLink, ForeignDocumentError } from "../relay/links.js";
 import type { DocumentRegistry } from "../relay/registry.js";
 import { checkpointSignatureValid } from "../audit/signer.js";
+import { AllowanceKeeper, publishAllowances, republishAllowances } from "./allowances.js";
 import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
 import { teamKey, type ClosedPeriodDoc, type JournalRecord } from "./collections.js";
@@ -135,10 +137,20 @@ export class TeamWorker {
   private lastCheckpoint: Checkpoint | null | undefined;
   /** The close in force (periods.ts); `undefined` until read from MongoDB, and again after a failed batch. */
   private close: ClosedPeriodDoc | null | undefined;
+  private readonly allowances: AllowanceKeeper;
 
   constructor(private readonly opts: TeamWorkerOptions) {
     this.log = opts.logger.child({ module: "materializer", team: opts.team });
     this.now = opts.now ?? (() => new Date().toISOString());
+    this.allowances = new AllowanceKeeper({
+      ctx: opts.ctx,
+      team: opts.team,
+      settings: () => this.settings,
+      catalogItems: () => this.catalogItems,
+      devices: () => [...this.segments.values()].flatMap((s) => (s.device === null ? [] : [s.device])),
+      now: this.now,
+      closedThrough: () => this.close?.through ?? null,
+    });
   }
 
   async start(): Promise<void> {
@@ -153,6 +165,7 @@ export class TeamWorker {
     this.root.on("change", () => {
       this.readSettings(this.root.doc().settings);
       this.serverChange(this.root);
+      this.schedule(); // new allowance settings are planned for without waiting for a sale
     });
     this.registryDoc = await this.open<SegmentRegistryDoc>("segment-registry", root.registry);
     this.catalog = await this.open<CatalogDoc>("catalog", root.catalog);
@@ -235,8 +248,10 @@ export class TeamWorker {
 
   private readSettings(raw: unknown): void {
     const parsed = parseSettings(raw);
-    if (parsed.ok) this.settings = parsed.settings;
-    else this.log.warn({ reason: parsed.reason }, "team settings unreadable; keeping the previous ones");
+    if (parsed.ok) {
+      this.settings = parsed.settings;
+      this.allowances.touch();
+    } else this.log.warn({ reason: parsed.reason }, "team settings unreadable; keeping the previous ones");
   }
 
   /**
@@ -458,6 +473,7 @@ export class TeamWorker {
       await this.saveCheckpoints(advanced);
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
       if (this.selfChecksDue > 0) await this.runSelfCheck();
+      await this.rebalanceAllowances();
       return;
     }
     const started = Date.now();
@@ -473,6 +489,18 @@ export class TeamWorker {
     await this.publish(outcome);
     await this.anchor();
     this.observe(outcome, batch.length, started, oldest);
+    this.allowances.observe(outcome.records);
+    await this.rebalanceAllowances();
+  }
+
+  /** Grants due now (server/materializer/allowances.ts), journaled, then published like any batch. */
+  private async rebalanceAllowances(): Promise<void> {
+    const outcome = await this.allowances.rebalance();
+    if (!outcome || outcome.records.length === 0) return;
+    await this.publish(outcome);
+    await this.anchor();
+    for (const r of outcome.records) this.opts.metrics.allowances.inc({ kind: "grant", status: r.status });
+    this.log.info({ grants: outcome.records.filter((r) => r.status === "accepted").length, seq: outcome.records.at(-1)?.seq }, "allowances granted");
   }
 
   /** Applies a close an admin asked for or the setting makes due, and publishes the one in force. */
@@ -528,7 +556,10 @@ export class TeamWorker {
   private observe(outcome: BatchOutcome, size: number, started: number, oldest: number | null): void {
     const m = this.opts.metrics;
     m.batchSize.observe(size);
-    for (const r of outcome.records) m.decided.inc({ status: r.status });
+    for (const r of outcome.records) {
+      m.decided.inc({ status: r.status });
+      if (r.kind === "allowance") m.allowances.inc({ kind: r.provenance.segment === GRANT_SCOPE ? "grant" : "return", status: r.status });
+    }
     if (outcome.deferred.length) m.decided.inc({ status: "deferred" }, outcome.deferred.length);
     if (outcome.tampered.length) m.tampers.inc(outcome.tampered.length);
     if (oldest !== null && outcome.records.length > 0) m.lag.observe((Date.now() - oldest) / 1000);
@@ -613,7 +644,9 @@ export class TeamWorker {
       open[inv.id] = { total: inv.total, paid: inv.paid, outstanding: inv.outstanding, status: "open" };
     }
     const head = await c.journal.find({ team: this.opts.team }).sort({ seq: -1 }).limit(1).next();
+    const allowances = await republishAllowances(this.opts.ctx, this.opts.team);
     this.serverChange(this.status, (d) => {
+      allowances(d);
       for (const [k, v] of Object.entries(stock)) if (d.stock[k] !== v) d.stock[k] = v;
       // Stock is published from the same records as stock levels, so a key without a level was
       // not written for this team (earlier versions, following another team's root, wrote its
@@ -662,6 +695,7 @@ export class TeamWorker {
         if (inv.status === "open") d.invoices[id] = inv;
         else if (d.invoices[id]) delete d.invoices[id];
       }
+      publishAllowances(d, outcome.records);
       d.seq = last.seq;
       d.updatedAt = this.now();
     });
@@ -734,7 +768,8 @@ export class TeamWorker {
   }
 
   private async writeVerdicts(segmentId: string, verdicts: Map<string, PublishedVerdict>): Promise<void> {
-    if (!segmentId) return;
+    // Grants come from the materializer itself, not from a segment: no verdicts document.
+    if (!segmentId || segmentId === GRANT_SCOPE) return;
     const segmentUrl = `automerge:${segmentId}` as AutomergeUrl;
     let handle = this.verdictDocs.get(segmentUrl);
     if (!handle) {

@@ -111,7 +111,7 @@ export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
     async updateSettings(teamId, patch) {
       const rec = await registry.getTeam(teamId);
       if (!rec) throw new TeamError("no-such-team", 404, `team ${teamId} does not exist`);
-      if (Object.keys(patch).length === 0) throw new TeamError("invalid-settings", 400, "settings: expected oversell, deferWaitSeconds and/or closeAfterHours");
+      if (Object.keys(patch).length === 0) throw new TeamError("invalid-settings", 400, "settings: expected oversell, deferWaitSeconds, closeAfterHours and/or allowances");
       const root = await repo.find<TeamRootDoc>(`automerge:${rec.rootDocumentId}` as AutomergeUrl);
       const current = JSON.parse(JSON.stringify(root.doc().settings ?? {})) as Record<string, unknown>;
       const parsed = parseTeamSettings({ ...current, ...patch });
@@ -121,6 +121,9 @@ export function createTeams(repo: Repo, registry: DocumentRegistry): Teams {
         if (d.settings.oversell !== next.oversell) d.settings.oversell = next.oversell;
         if (d.settings.deferWaitSeconds !== next.deferWaitSeconds) d.settings.deferWaitSeconds = next.deferWaitSeconds;
         if ((d.settings.closeAfterHours ?? null) !== next.closeAfterHours) d.settings.closeAfterHours = next.closeAfterHours;
+        if (next.allowances && JSON.stringify(d.settings.allowances) !== JSON.stringify(next.allowances)) {
+          d.settings.allowances = { ...next.allowances, items: next.allowances.items === "all" ? "all" : [...next.allowances.items] };
+        }
       });
       await repo.flush([root.documentId]);
       await registry.setTeamSettings(teamId, { ...next });

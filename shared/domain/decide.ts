@@ -1,12 +1,13 @@
 // The materializer's decision function. Pure: the same state, batch, settings and `now` always
 // give the same result; the input state is never mutated.
+import { allowanceKey, claimedTo, claimFits, emptyAllowance, GRANT_SCOPE, reservedFor, withClaim, type AllowanceState } from "./allowances.js";
 import type { Effect, PaymentRecord, Tamper, Verdict } from "./effects.js";
 import { entryHash, sha256Hex } from "./hash.js";
 import { adjustment, dayOf, invoiceFigures, isClosed, nextDay, type Adjustment, type Booking } from "./periods.js";
 import { deleteOwn, getOwn, putOwn } from "./records.js";
 import type { TeamSettings } from "./settings.js";
 import { invoiceRecord, type InvoiceState, type LedgerState } from "./state.js";
-import type { LedgerEntry, PaymentEntry, SaleEntry, StockEntry, VoidEntry } from "./types.js";
+import type { AllowanceEntry, LedgerEntry, PaymentEntry, SaleEntry, StockEntry, VoidEntry } from "./types.js";
 import { atMillis, keyLabel, parseEntry } from "./validate.js";
 
 export interface BatchInput {
@@ -18,6 +19,12 @@ export interface BatchInput {
    * writer can tie someone else's entries to its own failing one.
    */
   scope?: string;
+  /**
+   * The device whose segment the entry was read from. Allowance claims count only on that
+   * device's own entries: a team mate writing entries in another device's name cannot spend
+   * its allowance.
+   */
+  owner?: string | null;
 }
 
 export interface BatchResult {
@@ -29,7 +36,7 @@ export interface BatchResult {
 }
 
 type Judged =
-  | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number; scope: string }
+  | { valid: true; id: string; entry: LedgerEntry; hash: string; ms: number; scope: string; owner: string | null }
   | { valid: false; id: string; reason: string; hash: string };
 
 type Outcome = { status: "accepted"; effects: Effect[]; flags: string[]; booking?: Booking | undefined } | { status: "rejected"; reason: string };
@@ -54,7 +61,8 @@ function judge(item: BatchInput): Judged {
   const parsed = parseEntry(id, raw);
   if (!parsed.ok) return { valid: false, id, reason: parsed.reason, hash: invalidHash(parsed.reason) };
   const scope = typeof item.scope === "string" ? item.scope : "";
-  return { valid: true, id, entry: parsed.entry, hash: entryHash(parsed.entry), ms: atMillis(parsed.entry.at), scope };
+  const owner = typeof item.owner === "string" ? item.owner : null;
+  return { valid: true, id, entry: parsed.entry, hash: entryHash(parsed.entry), ms: atMillis(parsed.entry.at), scope, owner };
 }
 
 type ValidJudged = Extract<Judged, { valid: true }>;
@@ -97,6 +105,12 @@ function rejectedInvoice(e: SaleEntry): InvoiceState {
   };
 }
 
+/** Without reservations, the message the classic rules always gave. */
+function insufficient(item: string, requested: number, available: number, reserved: number): string {
+  if (reserved <= 0) return `insufficient stock for item ${item}: requested ${requested}, available ${available}`;
+  return `insufficient stock for item ${item}: requested ${requested}, available ${Math.max(0, available - reserved)} (${reserved} held in devices' offline allowances)`;
+}
+
 function byAtThenId(a: { entry: LedgerEntry }, b: { entry: LedgerEntry }): number {
   return atMillis(a.entry.at) - atMillis(b.entry.at) || cmp(a.entry.id, b.entry.id);
 }
@@ -107,6 +121,8 @@ class Decider {
 
   /** While a group is decided: how to put back every record it changed, newest last. */
   private undo: (() => void)[] | null = null;
+  /** Where each valid entry of the batch came from (allowance grants and claims depend on it). */
+  private readonly origin = new Map<string, { scope: string; owner: string | null }>();
 
   constructor(
     readonly s: LedgerState,
@@ -120,6 +136,7 @@ class Decider {
     const groups = new Map<string, ValidJudged[]>();
     for (const j of judged) {
       if (!j.valid) continue;
+      if (!this.origin.has(j.id)) this.origin.set(j.id, { scope: j.scope, owner: j.owner });
       const key = groupKey(j);
       if (key === undefined) continue;
       const members = groups.get(key);
@@ -229,6 +246,9 @@ class Decider {
       case "stock":
         outcome = this.stock(entry);
         break;
+      case "allowance":
+        outcome = this.grant(entry);
+        break;
       case "payment":
       case "void": {
         if (entry.kind === "payment" && entry.amount <= 0) {
@@ -331,14 +351,19 @@ class Decider {
         return rejected(`Item not found for sale: ${line.item}`);
       }
     }
+    const claims = this.claimsOf(e);
     const flags: string[] = [];
     for (const [item, quantity] of need) {
+      // Units claimed within the device's allowance are covered by its reservation; the rest
+      // may take only what no allowance holds.
+      const fromPool = quantity - (claims.claimed.get(item) ?? 0);
       const available = getOwn(this.s.stock, item) ?? 0;
-      if (quantity <= available) continue;
+      const reserved = reservedFor(this.s.allowances, item);
+      if (fromPool <= available - reserved) continue;
       if (this.settings.oversell === "reject") {
-        return rejected(`insufficient stock for item ${item}: requested ${quantity}, available ${available}`);
+        return rejected(insufficient(item, fromPool, available, reserved));
       }
-      flags.push(`negative-stock:${item}`);
+      if (quantity > available) flags.push(`negative-stock:${item}`);
     }
 
     const effects: Effect[] = [];
@@ -353,6 +378,10 @@ class Decider {
       lines.push({ item, quantity });
       effects.push({ type: "stock", entry: e.id, item, delta: -quantity, level });
     }
+    for (const a of claims.after.values()) {
+      this.put(this.allowances(), allowanceKey(a.item, a.device), a);
+      effects.push({ type: "allowance", entry: e.id, allowance: a });
+    }
     const inv: InvoiceState = {
       total, paid: e.paid, initialPaid: e.paid, refundDue: 0,
       status: e.paid >= total ? "finalized" : "open",
@@ -365,15 +394,85 @@ class Decider {
     return { status: "accepted", effects, flags, booking };
   }
 
+  /**
+   * The lines of a sale that claim units of the writing device's allowance, honoured in line
+   * order: a claim outside the grant, or overlapping units honoured before (the same units sold
+   * twice: two segments, a replay, a forged entry), counts as a sale without a claim.
+   */
+  private claimsOf(e: SaleEntry): { claimed: Map<string, number>; after: Map<string, AllowanceState> } {
+    const claimed = new Map<string, number>();
+    const after = new Map<string, AllowanceState>();
+    if (this.s.allowances === undefined || this.origin.get(e.id)?.owner !== e.device) return { claimed, after };
+    for (const line of e.lines) {
+      if (line.claim === undefined) continue;
+      const current = after.get(line.item) ?? getOwn(this.s.allowances, allowanceKey(line.item, e.device));
+      if (!claimFits(current, line.claim, line.quantity)) continue;
+      after.set(line.item, withClaim(current!, line.claim, line.quantity));
+      claimed.set(line.item, (claimed.get(line.item) ?? 0) + line.quantity);
+    }
+    return { claimed, after };
+  }
+
+  private allowances(): Record<string, AllowanceState> {
+    return (this.s.allowances ??= {});
+  }
+
+  /**
+   * A grant raises a device's cumulative allowance, from stock no other allowance holds. Only
+   * the materializer grants: an entry of this kind from a device's segment can only give back.
+   */
+  private grant(e: AllowanceEntry): Outcome {
+    const origin = this.origin.get(e.id);
+    if (origin?.scope !== GRANT_SCOPE) return this.giveBack(e, origin?.owner ?? null);
+    const key = allowanceKey(e.item, e.holder);
+    const current = getOwn(this.allowances(), key) ?? emptyAllowance(e.item, e.holder);
+    if (e.granted < current.granted) {
+      return { status: "rejected", reason: `allowance of item ${e.item} for device ${e.holder} cannot shrink: granted ${current.granted}, asked ${e.granted}` };
+    }
+    const add = e.granted - current.granted;
+    const available = getOwn(this.s.stock, e.item) ?? 0;
+    const free = available - reservedFor(this.s.allowances, e.item);
+    if (add > free) {
+      return { status: "rejected", reason: `insufficient stock for allowance of item ${e.item} to device ${e.holder}: requested ${add}, unreserved ${Math.max(0, free)}` };
+    }
+    const next: AllowanceState = { ...current, granted: e.granted };
+    this.put(this.allowances(), key, next);
+    return { status: "accepted", effects: [{ type: "allowance", entry: e.id, allowance: next }], flags: [] };
+  }
+
+  /**
+   * A device gives back the units of its allowance it has not claimed, lowering its own
+   * `granted` to no less than the units honoured so far: from then on they are free stock. The
+   * device writes it from its own claim count, so none of its sales, even those still on their
+   * way, claims a unit given back.
+   */
+  private giveBack(e: AllowanceEntry, owner: string | null): Outcome {
+    const what = `allowance of item ${e.item} for device ${e.holder}`;
+    if (owner === null || owner !== e.device || e.holder !== e.device) {
+      return { status: "rejected", reason: `allowance ${e.id}: allowances are granted by the materializer only; a device may give back only its own` };
+    }
+    const current = getOwn(this.allowances(), allowanceKey(e.item, e.holder));
+    if (current === undefined || e.granted >= current.granted) {
+      return { status: "rejected", reason: `${what}: nothing to give back: granted ${current?.granted ?? 0}, asked ${e.granted}` };
+    }
+    if (e.granted < claimedTo(current)) {
+      return { status: "rejected", reason: `${what}: units up to ${claimedTo(current)} are sold, cannot give back below` };
+    }
+    const next: AllowanceState = { ...current, granted: e.granted };
+    this.put(this.allowances(), allowanceKey(e.item, e.holder), next);
+    return { status: "accepted", effects: [{ type: "allowance", entry: e.id, allowance: next }], flags: [] };
+  }
+
   private stock(e: StockEntry): Outcome {
     const available = getOwn(this.s.stock, e.item) ?? 0;
     const level = available + e.delta;
+    const reserved = e.delta < 0 ? reservedFor(this.s.allowances, e.item) : 0;
     const flags: string[] = [];
-    if (level < 0) {
+    if (level < reserved) {
       if (this.settings.oversell === "reject") {
-        return { status: "rejected", reason: `insufficient stock for item ${e.item}: requested ${-e.delta}, available ${available}` };
+        return { status: "rejected", reason: insufficient(e.item, -e.delta, available, reserved) };
       }
-      flags.push(`negative-stock:${e.item}`);
+      if (level < 0) flags.push(`negative-stock:${e.item}`);
     }
     this.put(this.s.stock, e.item, level);
     return { status: "accepted", effects: [{ type: "stock", entry: e.id, item: e.item, delta: e.delta, level }], flags, booking: this.booking(e, []) };

@@ -1,5 +1,6 @@
 // What a decision produces. Effects carry resulting absolute values (stock level, the full
 // invoice record) so projections are written as idempotent upserts by key, never increments.
+import type { AllowanceState } from "./allowances.js";
 import type { Booking } from "./periods.js";
 import type { LedgerEntry } from "./types.js";
 
@@ -61,7 +62,9 @@ export type Effect =
   | { type: "invoice"; entry: string; invoice: InvoiceRecord }
   | { type: "payment"; entry: string; payment: PaymentRecord }
   | { type: "item"; entry: string; item: CreatedItem }
-  | { type: "purchase"; entry: string; purchase: PurchaseRecord };
+  | { type: "purchase"; entry: string; purchase: PurchaseRecord }
+  /** A device's allowance of an item after a grant or a sale within it (whole, not a change). */
+  | { type: "allowance"; entry: string; allowance: AllowanceState };
 
 export interface Verdict {
   id: string;

@@ -2,6 +2,7 @@ export * from "./types.js";
 export * from "./bounds.js";
 export * from "./validate.js";
 export * from "./settings.js";
+export * from "./allowances.js";
 export * from "./hash.js";
 export * from "./records.js";
 export * from "./effects.js";

@@ -1,5 +1,6 @@
 // Team settings that relax or tune the decision rules. Read from the team root, which devices
 // cannot write, but still validated: a bad value must fall back to a clear error, not a crash.
+import { parseAllowanceSettings, type AllowanceSettings } from "./allowances.js";
 import { MAX_CLOSE_AFTER_HOURS, MAX_DEFER_WAIT_SECONDS } from "./bounds.js";
 
 export type OversellPolicy = "reject" | "allow-negative";
@@ -14,6 +15,8 @@ export interface TeamSettings {
    * change its summary (shared/domain/periods.ts). Null: days close only when an admin says so.
    */
   closeAfterHours: number | null;
+  /** Offline stock allowances (shared/domain/allowances.ts); absent: no item is under the policy. */
+  allowances?: AllowanceSettings;
 }
 
 export const DEFAULT_SETTINGS: Readonly<TeamSettings> = Object.freeze({
@@ -48,6 +51,10 @@ export function parseSettings(raw: unknown): SettingsParse {
           return { ok: false, reason: `settings: closeAfterHours must be null or an integer between 0 and ${MAX_CLOSE_AFTER_HOURS}` };
         }
         settings.closeAfterHours = value === 0 ? 0 : value;
+      } else if (key === "allowances") {
+        const parsed = parseAllowanceSettings(value);
+        if (!parsed.ok) return parsed;
+        settings.allowances = parsed.settings;
       } else {
         return { ok: false, reason: `settings: unknown field ${JSON.stringify(key.slice(0, 60))}` };
       }

@@ -1,5 +1,6 @@
 // The authoritative state decisions are made against. Plain JSON so the server can store it in
 // MongoDB piecewise and load only the keys a batch touches (see keysTouched).
+import type { AllowanceState } from "./allowances.js";
 import type { InvoiceRecord, VerdictStatus } from "./effects.js";
 import { getOwn, putOwn, type IdRecord } from "./records.js";
 import type { Item, LedgerEntry, PaymentEntry, VoidEntry } from "./types.js";
@@ -48,6 +49,11 @@ export interface LedgerState {
   invoices: IdRecord<InvoiceState>;
   decided: IdRecord<DecidedState>;
   deferred: IdRecord<DeferredState>;
+  /**
+   * Offline allowances by `${item}/${device}` (allowances.ts), every device's for each item the
+   * batch touches: the reservation of an item is their sum. Absent: none.
+   */
+  allowances?: IdRecord<AllowanceState>;
 }
 
 export function emptyState(): LedgerState {
@@ -99,6 +105,7 @@ export function keysTouched(
         invoiceIds.add(e.invoice);
         break;
       case "stock":
+      case "allowance":
         items.add(e.item);
         break;
     }

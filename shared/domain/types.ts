@@ -44,6 +44,11 @@ export interface SaleLine {
   price: number;
   /** Present when the line may create the item if the ledger does not know it yet. */
   name?: string;
+  /**
+   * The first of the `quantity` units this line takes from the device's offline allowance of the
+   * item (shared/domain/allowances.ts); absent for a sale outside any allowance.
+   */
+  claim?: number;
 }
 
 export interface SaleEntry extends EntryBase {
@@ -79,7 +84,17 @@ export interface VoidEntry extends EntryBase {
   reason: string;
 }
 
-export type LedgerEntry = SaleEntry | PaymentEntry | StockEntry | VoidEntry;
+/** A grant of offline allowance, written by the materializer only (shared/domain/allowances.ts). */
+export interface AllowanceEntry extends EntryBase {
+  kind: "allowance";
+  item: string;
+  /** The device the units are granted to. */
+  holder: string;
+  /** The device's new cumulative allowance of the item. */
+  granted: number;
+}
+
+export type LedgerEntry = SaleEntry | PaymentEntry | StockEntry | VoidEntry | AllowanceEntry;
 export type EntryKind = LedgerEntry["kind"];
 
 /** Entries that refer to an invoice and must wait for it when it has not arrived yet. */

@@ -36,15 +36,16 @@ const ID_RULE = `must be an id (1-${MAX_ID_LENGTH} letters, digits, '.', '_', ':
 const AT_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?Z$/;
 const MAX_FIELDS = 16;
 
-export const ENTRY_KINDS: readonly EntryKind[] = ["sale", "payment", "stock", "void"];
+export const ENTRY_KINDS: readonly EntryKind[] = ["sale", "payment", "stock", "void", "allowance"];
 const COMMON_FIELDS = ["id", "kind", "at", "device", "user", "batch", "batchSize"] as const;
 const KIND_FIELDS: Record<EntryKind, readonly string[]> = {
   sale: ["lines", "subtotal", "tax", "discount", "total", "customer", "paid"],
   payment: ["invoice", "amount"],
   stock: ["item", "delta", "reason"],
   void: ["invoice", "reason"],
+  allowance: ["item", "holder", "granted"],
 };
-const LINE_FIELDS = ["item", "quantity", "price", "name"] as const;
+const LINE_FIELDS = ["item", "quantity", "price", "name", "claim"] as const;
 
 /** Thrown inside this module only; turned into a reason at the boundary. */
 class Invalid {
@@ -169,6 +170,9 @@ function readLine(raw: unknown, path: string): SaleLine {
   }
   const line: SaleLine = { item, quantity: q, price };
   if (f.has("name")) line.name = readString(f.get("name"), `${path}.name`, MAX_NAME_LENGTH, false);
+  if (f.has("claim")) {
+    line.claim = readInt(f.get("claim"), `${path}.claim`, 0, MAX_STOCK_DELTA, `must be an integer between 0 and ${MAX_STOCK_DELTA}`);
+  }
   return line;
 }
 
@@ -243,6 +247,14 @@ function readEntry(key: string, raw: unknown): LedgerEntry {
         kind: "void",
         invoice: readId(required(f, "invoice", "invoice"), "invoice"),
         reason: readString(required(f, "reason", "reason"), "reason", MAX_TEXT_LENGTH, true),
+      };
+    case "allowance":
+      return {
+        ...base,
+        kind: "allowance",
+        item: readId(required(f, "item", "item"), "item"),
+        holder: readString(required(f, "holder", "holder"), "holder", MAX_ACTOR_LENGTH, false),
+        granted: readInt(required(f, "granted", "granted"), "granted", 0, MAX_STOCK_DELTA, `must be an integer between 0 and ${MAX_STOCK_DELTA}`),
       };
   }
 }

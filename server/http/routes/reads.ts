@@ -9,7 +9,7 @@ import { teamKey } from "../../materializer/collections.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiError, pageLimit, type Route, type RouteContext } from "../route.js";
 import {
-  BalanceRow, CheckpointPage, DeferredRow, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
+  AllowanceRow, BalanceRow, CheckpointPage, DeferredRow, errors, InvoiceRow, ItemRow, JournalRow, page, PaymentRow, PurchaseRow, QuarantineRow, RejectionRow, SummaryRow, TamperRow,
 } from "../schemas.js";
 
 /** Members, auditors and admins of the team; a service token names the team with `?team=`. */
@@ -111,6 +111,14 @@ export function readRoutes({ c, tokens }: ApiDeps): Route[] {
     listRoute({ path: "/customer-balances", summary: "Outstanding balance per customer", row: BalanceRow, collection: c.balances }),
     listRoute({ path: "/daily-summaries", summary: "Daily sales, payments and outstanding figures", row: SummaryRow, collection: c.summaries }),
     listRoute({ path: "/rejections", summary: "Entries the materializer rejected, with reasons", row: RejectionRow, collection: c.rejections }),
+    listRoute({
+      path: "/allowances",
+      summary: "Offline stock allowances per item and device: granted, spent, left, the unit ranges sold",
+      row: AllowanceRow,
+      collection: c.allowances,
+      query: { device: "only this device's allowances" },
+      filter: (ctx) => (ctx.query.device ? { device: ctx.query.device } : {}),
+    }),
     listRoute({ path: "/quarantine", summary: "Entries that did not parse, with reasons", row: QuarantineRow, collection: c.quarantine }),
     listRoute({ path: "/tamper-events", summary: "Decided entries that changed afterwards", row: TamperRow, collection: c.tampers }),
     listRoute({

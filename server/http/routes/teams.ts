@@ -13,12 +13,24 @@ const CreatedTeam = {
   properties: { team: { type: "string" }, rootUrl: { type: "string" }, catalogUrl: { type: "string" }, registryUrl: { type: "string" }, statusUrl: { type: "string" } },
 };
 
+/** Offline stock allowances (shared/domain/allowances.ts, README "Offline stock allowances"). */
+const Allowances = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    items: { oneOf: [{ const: "all" }, { type: "array", maxItems: 10_000, items: { type: "string", maxLength: 64 } }] },
+    atRisk: { enum: ["flag", "refuse"] },
+    sharePercent: { type: "integer", minimum: 0, maximum: 100 },
+  },
+};
+
 const Settings = {
   type: "object",
   required: ["oversell", "deferWaitSeconds"],
   properties: {
     oversell: { enum: ["reject", "allow-negative"] },
     deferWaitSeconds: { type: "integer", minimum: 0, maximum: 31_536_000 },
+    allowances: Allowances,
     closeAfterHours: { type: ["integer", "null"], minimum: 0, maximum: 8_760, description: "close each day this many hours after its end (UTC); null: only an admin closes days" },
   },
 };

@@ -82,6 +82,19 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
   }
 }
 
+/** A device of the shop's team (materializer harness) opened on its relay, trusting the service's key. */
+export async function shopDevice(shop: { relay: TestRelay; team: CreatedTeam }, id: string): Promise<Device> {
+  return openDevice({
+    serverUrl: shop.relay.service.url,
+    token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
+    rootUrl: shop.team.rootUrl,
+    deviceId: id,
+    dataDir: await tmpDir(id),
+    publicKeyPem: shop.relay.service.tokens.publicKeyPem,
+    backoff: { baseMs: 100, maxMs: 1000 },
+  });
+}
+
 /**
  * A device of `team` ready for peer links: enrolled (before it opens: an online device asks for
  * its certificate at once), opened on the relay, its key certified.

@@ -5,24 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../../client/device.js";
-import { openDevice } from "../../../client/node.js";
 import { startShop, type Shop } from "../materializer/harness.js";
-import { eventually, enrollForPeers, removeTmpDirs, tmpDir } from "./helpers.js";
+import { eventually, enrollForPeers, removeTmpDirs, shopDevice } from "./helpers.js";
 
 let shop: Shop;
 const opened: Device[] = [];
 
 async function open(id: string): Promise<Device> {
   await enrollForPeers(shop.relay.db.db, shop.team.team, id);
-  const d = await openDevice({
-    serverUrl: shop.relay.service.url,
-    token: shop.relay.token({ sub: `clerk-${id}`, team: shop.team.team, role: "member", device: id }),
-    rootUrl: shop.team.rootUrl,
-    deviceId: id,
-    dataDir: await tmpDir(id),
-    publicKeyPem: shop.relay.service.tokens.publicKeyPem,
-    backoff: { baseMs: 100, maxMs: 1000 },
-  });
+  const d = await shopDevice(shop, id);
   opened.push(d);
   await d.peers.certify();
   return d;
