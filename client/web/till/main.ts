@@ -1,0 +1,161 @@
+/**
+ * The web till: the same Device as the Node client, on IndexedDB and the browser's WebSocket.
+ * Boot order matters offline: the service worker serves these files, Automerge's wasm comes from
+ * the same cache, and the device opens from IndexedDB without waiting for the relay.
+ */
+import { initializeWasm } from "@automerge/automerge/slim";
+import type { AutomergeUrl } from "@automerge/automerge-repo";
+import { Device } from "../../index.js";
+import { browserPlatform } from "../../browser/platform.js";
+import type { LedgerEntry } from "../../../shared/domain/index.js";
+import { h, replace } from "../common/dom.js";
+import { forgetTillToken, loadTillSession, saveTillSession, type TillSession } from "../common/session.js";
+import { screens, type Screen } from "./screens.js";
+import { sessionFromLink, signInForm } from "./signin.js";
+import { OfflineMade } from "./offline-made.js";
+
+const root = document.getElementById("till")!;
+
+async function boot(): Promise<void> {
+  if ("serviceWorker" in navigator) {
+    // Not awaited: the till works without it, it only makes the next load work offline.
+    navigator.serviceWorker.register("./sw.js", { scope: "./" }).catch((err: unknown) => console.warn("service worker not registered", err));
+  }
+  await initializeWasm("./automerge.wasm");
+  const linked = sessionFromLink(location.hash);
+  if (linked !== undefined) history.replaceState(null, "", location.pathname);
+  if (typeof linked === "object") saveTillSession(linked);
+  const session = loadTillSession();
+  if (session && session.token) return open(session);
+  showSignIn(typeof linked === "string" ? linked : undefined);
+}
+
+function showSignIn(notice?: string): void {
+  replace(root, signInForm((s) => void open(s), notice));
+}
+
+async function open(session: TillSession): Promise<void> {
+  replace(root, h("p", { class: "card", role: "status" }, "Opening the till…"));
+  let device: Device;
+  try {
+    device = await Device.open({
+      serverUrl: location.origin,
+      token: () => loadTillSession()?.token ?? session.token,
+      deviceId: session.deviceId,
+      rootUrl: session.rootUrl as AutomergeUrl,
+      publicKeyPem: session.publicKey,
+      platform: browserPlatform(`ledger-sync/${session.team}/${session.deviceId}`),
+      offline: !navigator.onLine,
+    });
+  } catch (err) {
+    showSignIn(`The till could not open: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  runTill(device, session);
+}
+
+function runTill(device: Device, session: TillSession): void {
+  const offlineMade = new OfflineMade(session.deviceId);
+  const connection = h("span", { class: "pill", id: "connection", role: "status" });
+  const pending = h("span", { class: "pill", id: "pending", role: "status" });
+  const notices = h("div", { id: "notices", role: "alert", "aria-live": "assertive" });
+  const message = h("p", { id: "message", role: "status", "aria-live": "polite" });
+  const main = h("main", { id: "screen" });
+  const nav = h("nav", { "aria-label": "Screens" });
+  let lastReason = "";
+
+  const ctx = {
+    device,
+    say(text: string, error = false) {
+      message.textContent = text;
+      message.className = error ? "error" : "ok";
+    },
+    recorded(entry: LedgerEntry) {
+      if (!device.online) offlineMade.add(entry.id);
+      refresh();
+    },
+  };
+  const all = screens(ctx);
+  let current: Screen = all[0]!;
+  let live: HTMLElement = h("div");
+
+  function show(screen: Screen): void {
+    current = screen;
+    for (const b of Array.from(nav.querySelectorAll("button"))) b.setAttribute("aria-pressed", String(b.textContent === screen.name));
+    live = h("div");
+    replace(main, screen.form(), live);
+    message.textContent = "";
+    refresh();
+  }
+
+  function drawStatus(): void {
+    const online = device.online;
+    connection.textContent = online ? "Online" : `Offline${lastReason ? ` (${lastReason})` : ""}`;
+    connection.className = `pill ${online ? "online" : "offline"}`;
+    const n = device.pendingCount();
+    pending.textContent = n === 0 ? "All entries delivered" : `${n} not yet acknowledged`;
+    pending.className = `pill ${n === 0 ? "online" : "waiting"}`;
+    const rejected = device.ownEntries().filter((e) => e.status === "rejected" && offlineMade.shouldNotify(e.entry.id));
+    replace(
+      notices,
+      ...rejected.map((e) =>
+        h(
+          "div",
+          { class: "notice", "data-entry": e.entry.id },
+          h("strong", {}, `A ${e.entry.kind} made offline was rejected`),
+          ` (${e.entry.id.slice(0, 8)}, ${e.entry.at.slice(0, 16).replace("T", " ")}): ${e.reason ?? "no reason given"}`,
+          h("button", { type: "button", onclick: () => { offlineMade.dismiss(e.entry.id); drawStatus(); } }, "Dismiss"),
+        ),
+      ),
+    );
+  }
+
+  let scheduled = false;
+  function refresh(): void {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      drawStatus();
+      replace(live, current.live());
+    });
+  }
+
+  for (const s of all) nav.append(h("button", { type: "button", onclick: () => show(s) }, s.name));
+  const signOut = h("button", {
+    type: "button",
+    class: "link",
+    onclick: () => {
+      forgetTillToken();
+      void device.close().then(() => location.reload());
+    },
+  }, "Sign out");
+  replace(
+    root,
+    h("header", {}, h("span", { class: "who" }, `${session.team} · ${session.user} · ${session.deviceId}`), connection, pending, signOut),
+    notices,
+    nav,
+    message,
+    main,
+  );
+
+  device.on("online", () => { lastReason = ""; refresh(); });
+  device.on("offline", (e) => {
+    lastReason = e.reason;
+    // The relay refuses an expired token: the clerk signs in again, nothing recorded is lost.
+    if (/token|unauthori[sz]ed|401|expired/i.test(e.reason)) ctx.say("The sign-in has expired: sign out and in again to deliver entries (they are kept).", true);
+    refresh();
+  });
+  device.on("progress", refresh);
+  device.on("verdict", refresh);
+  // The browser knows first when the network goes: pause and resume the relay link with it.
+  window.addEventListener("offline", () => { device.goOffline(); refresh(); });
+  window.addEventListener("online", () => { device.goOnline(); refresh(); });
+  // Catalog and others' entries arrive without events of their own: a slow poll keeps figures fresh.
+  setInterval(refresh, 1000);
+  show(current);
+}
+
+boot().catch((err: unknown) => {
+  replace(root, h("p", { class: "card error", role: "alert" }, `The till could not start: ${err instanceof Error ? err.message : String(err)}`));
+});

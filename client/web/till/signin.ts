@@ -1,0 +1,77 @@
+/**
+ * Signing the till in: with team, user and password (POST /api/auth/login, then the team's root
+ * URL and public key from the API), or with an enrolment link from `npm run admin --
+ * enroll-device` (`/app/#enroll=<base64url JSON>`: the fragment never reaches a server or a log).
+ */
+import { api, ApiFailure, login } from "../common/api.js";
+import { field, formValue, h } from "../common/dom.js";
+import { parseTillSession, previousDeviceId, saveTillSession, type TillSession } from "../common/session.js";
+
+function newDeviceId(): string {
+  return `web-${globalThis.crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function signInWithPassword(team: string, user: string, password: string): Promise<TillSession> {
+  const answer = await login(team, user, password);
+  if (answer.role === "auditor") throw new ApiFailure(403, "auditor", "an auditor cannot sell: open the audit view at /audit/");
+  const { rootUrl } = await api<{ rootUrl: string }>(`/teams/${encodeURIComponent(answer.team)}`, { token: answer.token });
+  // The key that signs tokens also signs the server's statements; the checkpoints page names it.
+  const { publicKey } = await api<{ publicKey: string }>("/journal/checkpoints?limit=1", { token: answer.token });
+  const candidate = {
+    team: answer.team,
+    user: answer.user,
+    deviceId: answer.device ?? previousDeviceId(answer.team, answer.user) ?? newDeviceId(),
+    token: answer.token,
+    rootUrl,
+    publicKey,
+  };
+  const session = parseTillSession(candidate);
+  if (typeof session === "string") throw new ApiFailure(0, "bad-answer", `the service's answer is unusable: ${session}`);
+  saveTillSession(session);
+  return session;
+}
+
+/** The session carried by `#enroll=...`, or undefined when the page was opened without one. */
+export function sessionFromLink(hash: string): TillSession | string | undefined {
+  const m = /^#enroll=([A-Za-z0-9_-]+)$/.exec(hash);
+  if (!m) return undefined;
+  let raw: unknown;
+  try {
+    const b64 = m[1]!.replace(/-/g, "+").replace(/_/g, "/");
+    raw = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "=")), (c) => c.charCodeAt(0))));
+  } catch {
+    return "the enrolment link is damaged (copy it whole)";
+  }
+  const o = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  const session = parseTillSession({ ...o, deviceId: o.deviceId ?? o.device });
+  return typeof session === "string" ? `the enrolment link is not usable: ${session}` : session;
+}
+
+/** The sign-in form; resolves once a session is stored. */
+export function signInForm(onSession: (s: TillSession) => void, notice?: string): HTMLElement {
+  const error = h("p", { class: "error", role: "alert", "aria-live": "assertive" }, notice ?? "");
+  const form = h(
+    "form",
+    { class: "card signin", "aria-label": "Sign in" },
+    h("h1", {}, "Sign in to the till"),
+    field("Team", h("input", { name: "team", required: true, autocomplete: "organization", autocapitalize: "none" })),
+    field("User", h("input", { name: "user", required: true, autocomplete: "username", autocapitalize: "none" })),
+    field("Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+    error,
+    h("p", { class: "hint" }, "Or open the enrolment link an admin gave you (npm run admin -- enroll-device)."),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const button = form.querySelector("button")!;
+    button.disabled = true;
+    error.textContent = "Signing in…";
+    signInWithPassword(formValue(form, "team").trim(), formValue(form, "user").trim(), formValue(form, "password"))
+      .then(onSession)
+      .catch((err: unknown) => {
+        error.textContent = err instanceof Error ? err.message : String(err);
+        button.disabled = false;
+      });
+  });
+  return form;
+}
