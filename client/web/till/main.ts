@@ -10,7 +10,7 @@ import { browserPlatform } from "../../browser/platform.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
 import { h, replace } from "../common/dom.js";
 import { forgetTillToken, loadTillSession, saveTillSession, type TillSession } from "../common/session.js";
-import { screens, type Screen } from "./screens.js";
+import { readableReason, screens, type Screen } from "./screens.js";
 import { sessionFromLink, signInForm } from "./signin.js";
 import { OfflineMade } from "./offline-made.js";
 

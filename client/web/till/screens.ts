@@ -254,6 +254,14 @@ function catalog(ctx: ScreenContext): Screen {
   };
 }
 
+/** A server reason with item ids named ("insufficient stock for item Tea (b155ba9e)"). */
+export function readableReason(device: Device, reason: string): string {
+  return reason.replace(/item ([0-9a-f]{8}-[0-9a-f-]{27})/g, (whole, id: string) => {
+    const item = device.items().find((i) => i.id === id);
+    return item ? `item ${item.name} (${short(id)})` : whole;
+  });
+}
+
 const STATUS_TEXT: Record<EntryStatus, string> = { undecided: "pending", accepted: "accepted", rejected: "rejected", deferred: "deferred", invalid: "invalid" };
 
 function describe(ctx: ScreenContext, e: LedgerEntry): string {
@@ -296,7 +304,7 @@ function entries(ctx: ScreenContext): Screen {
                     h("td", {}, entry.at.slice(0, 19).replace("T", " ")),
                     h("td", {}, entry.kind),
                     h("td", {}, describe(ctx, entry)),
-                    h("td", { class: `verdict ${status}` }, STATUS_TEXT[status], reason ? `: ${reason}` : ""),
+                    h("td", { class: `verdict ${status}` }, STATUS_TEXT[status], reason ? `: ${readableReason(ctx.device, reason)}` : ""),
                   ),
                 ),
               ),
