@@ -103,7 +103,7 @@ function runTill(device: Device, session: TillSession): void {
           "div",
           { class: "notice", "data-entry": e.entry.id },
           h("strong", {}, `A ${e.entry.kind} made offline was rejected`),
-          ` (${e.entry.id.slice(0, 8)}, ${e.entry.at.slice(0, 16).replace("T", " ")}): ${e.reason ?? "no reason given"}`,
+          ` (${e.entry.id.slice(0, 8)}, ${e.entry.at.slice(0, 16).replace("T", " ")}): ${e.reason ? readableReason(device, e.reason) : "no reason given"}`,
           h("button", { type: "button", onclick: () => { offlineMade.dismiss(e.entry.id); drawStatus(); } }, "Dismiss"),
         ),
       ),
