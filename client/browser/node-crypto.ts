@@ -8,10 +8,11 @@
 import { p256 } from "@noble/curves/nist";
 import { sha256 } from "@noble/hashes/sha256";
 
-/** A P-256 public key: the uncompressed point of an SPKI PEM. */
+/** A P-256 public key: the uncompressed point of an SPKI PEM, and the SPKI's DER (key ids hash it). */
 export interface KeyObject {
   readonly type: "public";
   readonly point: Uint8Array;
+  readonly spki: Uint8Array;
 }
 
 /** DER prefix of an SPKI for an uncompressed P-256 point (id-ecPublicKey, prime256v1). */
@@ -39,7 +40,7 @@ export function createPublicKey(input: string | KeyObject): KeyObject {
   const point = der.slice(P256_SPKI_PREFIX.length);
   // Throws on a point off the curve: a bad key is refused when it is read, not at each check.
   p256.ProjectivePoint.fromHex(point).assertValidity();
-  return { type: "public", point };
+  return { type: "public", point, spki: der };
 }
 
 /** ES256 verification of an IEEE P1363 (r‖s) signature over `data`, as Node's `verify` does it. */

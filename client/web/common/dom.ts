@@ -42,6 +42,11 @@ export function parseMoney(text: string): number | string {
   return Number(whole) * 100 + Number(frac.padEnd(2, "0"));
 }
 
+/** Item ids in a text (a server reason) with the item's name beside them. */
+export function nameItems(text: string, names: ReadonlyMap<string, string>): string {
+  return text.replace(/([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (id: string, head: string) => (names.has(id) ? `${names.get(id)!} (${head})` : id));
+}
+
 export function field(label: string, input: HTMLElement, hint?: string): HTMLLabelElement {
   return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", {}, hint) : null);
 }

@@ -11,7 +11,7 @@ import type { LedgerEntry } from "../../../shared/domain/index.js";
 import { h, replace } from "../common/dom.js";
 import { forgetTillToken, loadTillSession, saveTillSession, type TillSession } from "../common/session.js";
 import { readableReason, screens, type Screen } from "./screens.js";
-import { sessionFromLink, signInForm } from "./signin.js";
+import { sessionFromLink, tillSignInForm } from "./signin.js";
 import { OfflineMade } from "./offline-made.js";
 
 const root = document.getElementById("till")!;
@@ -31,7 +31,7 @@ async function boot(): Promise<void> {
 }
 
 function showSignIn(notice?: string): void {
-  replace(root, signInForm((s) => void open(s), notice));
+  replace(root, tillSignInForm((s) => void open(s), notice));
 }
 
 async function open(session: TillSession): Promise<void> {

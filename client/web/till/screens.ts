@@ -5,7 +5,7 @@
  */
 import type { Device, EntryStatus } from "../../index.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
-import { field, formValue, h, money, parseMoney, replace, type Child } from "../common/dom.js";
+import { field, formValue, h, money, nameItems, parseMoney, replace, type Child } from "../common/dom.js";
 
 export interface Screen {
   name: string;
@@ -254,12 +254,9 @@ function catalog(ctx: ScreenContext): Screen {
   };
 }
 
-/** A server reason with item ids named ("insufficient stock for item Tea (b155ba9e)"). */
+/** A server reason with the items it names by id named by name. */
 export function readableReason(device: Device, reason: string): string {
-  return reason.replace(/item ([0-9a-f]{8}-[0-9a-f-]{27})/g, (whole, id: string) => {
-    const item = device.items().find((i) => i.id === id);
-    return item ? `item ${item.name} (${short(id)})` : whole;
-  });
+  return nameItems(reason, new Map(device.items().map((i) => [i.id, i.name])));
 }
 
 const STATUS_TEXT: Record<EntryStatus, string> = { undecided: "pending", accepted: "accepted", rejected: "rejected", deferred: "deferred", invalid: "invalid" };

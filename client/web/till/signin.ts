@@ -4,7 +4,7 @@
  * enroll-device` (`/app/#enroll=<base64url JSON>`: the fragment never reaches a server or a log).
  */
 import { api, ApiFailure, login } from "../common/api.js";
-import { field, formValue, h } from "../common/dom.js";
+import { signInForm } from "../common/signin-form.js";
 import { parseTillSession, previousDeviceId, saveTillSession, type TillSession } from "../common/session.js";
 
 function newDeviceId(): string {
@@ -47,31 +47,12 @@ export function sessionFromLink(hash: string): TillSession | string | undefined 
   return typeof session === "string" ? `the enrolment link is not usable: ${session}` : session;
 }
 
-/** The sign-in form; resolves once a session is stored. */
-export function signInForm(onSession: (s: TillSession) => void, notice?: string): HTMLElement {
-  const error = h("p", { class: "error", role: "alert", "aria-live": "assertive" }, notice ?? "");
-  const form = h(
-    "form",
-    { class: "card signin", "aria-label": "Sign in" },
-    h("h1", {}, "Sign in to the till"),
-    field("Team", h("input", { name: "team", required: true, autocomplete: "organization", autocapitalize: "none" })),
-    field("User", h("input", { name: "user", required: true, autocomplete: "username", autocapitalize: "none" })),
-    field("Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
-    h("button", { type: "submit", class: "primary" }, "Sign in"),
-    error,
-    h("p", { class: "hint" }, "Or open the enrolment link an admin gave you (npm run admin -- enroll-device)."),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const button = form.querySelector("button")!;
-    button.disabled = true;
-    error.textContent = "Signing in…";
-    signInWithPassword(formValue(form, "team").trim(), formValue(form, "user").trim(), formValue(form, "password"))
-      .then(onSession)
-      .catch((err: unknown) => {
-        error.textContent = err instanceof Error ? err.message : String(err);
-        button.disabled = false;
-      });
+/** The till's sign-in form; `onSession` gets the stored session. */
+export function tillSignInForm(onSession: (s: TillSession) => void, notice?: string): HTMLFormElement {
+  return signInForm({
+    title: "Sign in to the till",
+    hint: "Or open the enrolment link an admin gave you (npm run admin -- enroll-device).",
+    ...(notice ? { notice } : {}),
+    signIn: async (team, user, password) => onSession(await signInWithPassword(team, user, password)),
   });
-  return form;
 }

@@ -38,7 +38,8 @@ export async function buildPages(): Promise<void> {
 export async function startBrowserShop(): Promise<BrowserShop> {
   await buildPages();
   await mkdir(SCREENSHOTS, { recursive: true });
-  const shop = await startApiShop();
+  // Checkpoints signed every few records, so the audit view has signatures to check.
+  const shop = await startApiShop({}, { checkpoints: { everyRecords: 3, everyMs: 500 } });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   const contexts: BrowserContext[] = [];
   const c = collections(shop.relay.db.db);

@@ -1,7 +1,10 @@
 /**
- * The web till in a real Chromium: signed in with a password, selling online and offline (the
- * browser's offline emulation, a reload served by the service worker), and the notice when a sale
- * made offline comes back rejected. Each check is what the clerk sees or what MongoDB's journal holds.
+ * The browser pages in a real Chromium. The till: signed in with a password, selling online and
+ * offline (the browser's offline emulation, a reload served by the service worker), and the
+ * notice when a sale made offline comes back rejected. The audit view: the journal with that
+ * rejection, verified in the browser, read with GET requests only, and refused to a member.
+ * Each check is what the person sees or what MongoDB's journal holds. One shop for the file:
+ * later tests build on the ledger earlier ones made.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +27,37 @@ async function entryRows(page: Page): Promise<Array<{ id: string; status: string
     rows.map((r) => ({ id: r.getAttribute("data-entry") ?? "", status: r.getAttribute("data-status") ?? "", text: r.textContent ?? "" })),
   );
 }
+
+describe("serving the pages", () => {
+  it("answers each file with its content type and the pages' CSP, and nothing outside them", async () => {
+    const base = b.shop.relay.service.url;
+    const get = (p: string) => fetch(base + p, { redirect: "manual" });
+    const types: Record<string, string> = {
+      "/app/": "text/html", "/app/till.js": "text/javascript", "/app/sw.js": "text/javascript", "/app/style.css": "text/css",
+      "/app/automerge.wasm": "application/wasm", "/audit/": "text/html", "/audit/audit.js": "text/javascript",
+    };
+    for (const [p, type] of Object.entries(types)) {
+      const res = await get(p);
+      expect(res.status, p).toBe(200);
+      expect(res.headers.get("content-type"), p).toContain(type);
+      expect(res.headers.get("content-security-policy"), p).toContain("script-src 'self' 'wasm-unsafe-eval'");
+      expect(res.headers.get("x-content-type-options"), p).toBe("nosniff");
+    }
+    expect((await get("/app/sw.js")).headers.get("service-worker-allowed")).toBe("/app/");
+    const bare = await get("/app");
+    expect([bare.status, bare.headers.get("location")]).toEqual([301, "/app/"]);
+    for (const p of ["/app/%2e%2e/%2e%2e/package.json", "/app/..%2f..%2fpackage.json", "/audit/nothing.js", "/app/.tsbuildinfo"]) {
+      const res = await get(p);
+      expect(res.status, p).toBeGreaterThanOrEqual(400);
+      expect(await res.text(), p).not.toContain("ledger-sync");
+    }
+    // The bundles carry no key and no token: everything secret comes at sign-in.
+    for (const p of ["/app/till.js", "/audit/audit.js", "/app/sw.js"]) {
+      const text = await (await get(p)).text();
+      expect(text, p).not.toMatch(/PRIVATE KEY|eyJhbGci/);
+    }
+  });
+});
 
 describe.skipIf(!chromiumInstalled())("web till", () => {
   it("signs in, sells online, and shows the verdict the journal holds", async () => {
@@ -132,5 +166,58 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
     // Drawn together with the notices: once it shows, so would a notice.
     await expect.poll(() => page.locator("#pending").textContent(), LONG).toBe("All entries delivered");
     expect(await page.locator("#notices .notice").count()).toBe(0);
+  });
+});
+
+describe.skipIf(!chromiumInstalled())("audit view", () => {
+  it("lists the journal with the rejected sale, verifies it, links figures to records, and never writes", async () => {
+    const page = await (await b.context()).newPage();
+    const calls: string[] = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname.startsWith("/api/")) calls.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    });
+    await page.goto("/audit/");
+    await page.getByLabel("Team").fill(b.shop.team.team);
+    await page.getByLabel("User").fill("carol");
+    await page.getByLabel("Password").fill("pw-carol-12345");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const journal = await b.journal();
+    await expect.poll(() => page.locator("#verified").textContent(), LONG).toBe(`Journal verified: ${journal.size} records`);
+
+    const rejected = [...journal.entries()].filter(([, r]) => r.status === "rejected");
+    expect(rejected).toHaveLength(1);
+    const row = page.locator(`tr[data-seq="${rejected[0]![1].seq}"]`);
+    expect(await row.getAttribute("data-status")).toBe("rejected");
+    expect(await row.textContent()).toMatch(/insufficient stock/);
+    await page.getByLabel("Verdict").selectOption("rejected");
+    await expect.poll(() => page.locator("tr[data-seq]").count(), LONG).toBe(1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "audit-journal.png") });
+
+    // A day's figure opens that day's records.
+    await page.getByRole("button", { name: "Daily summaries" }).click();
+    const day = new Date().toISOString().slice(0, 10);
+    await page.getByRole("button", { name: day }).click();
+    await expect.poll(() => page.locator("tr[data-seq]").count(), LONG).toBe(journal.size);
+
+    await page.getByRole("button", { name: "Verification" }).click();
+    expect(await page.locator("#chain").textContent()).toMatch(/^Hash chain intact/);
+    const results = await page.locator("td .result-ok, td .result-bad").allTextContents();
+    expect(results.length).toBeGreaterThan(0);
+    expect(new Set(results)).toEqual(new Set(["signature valid, record matches"]));
+
+    // Read-only: one login, then reads only; no field on the page that could send anything else.
+    expect(calls.filter((c) => !c.startsWith("GET "))).toEqual(["POST /api/auth/login"]);
+  });
+
+  it("refuses a member's token", async () => {
+    const page = await (await b.context()).newPage();
+    const calls: string[] = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname.startsWith("/api/")) calls.push(r.url());
+    });
+    await page.goto(`/audit/#token=${b.shop.member}`);
+    await expect.poll(() => page.getByRole("alert").textContent(), LONG).toMatch(/The audit view is for auditors: this token is a member's/);
+    expect(calls).toEqual([]);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
   });
 });
