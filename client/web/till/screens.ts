@@ -23,6 +23,20 @@ export interface ScreenContext {
   recorded(entry: LedgerEntry): void;
 }
 
+/**
+ * Redraws only when what a list shows changed: a redraw under a clerk's fingers would take the
+ * focus and the half-typed price away.
+ */
+function unchanged(): (key: unknown) => boolean {
+  let last = "";
+  return (key) => {
+    const k = JSON.stringify(key);
+    if (k === last) return true;
+    last = k;
+    return false;
+  };
+}
+
 function short(id: string): string {
   return id.slice(0, 8);
 }
@@ -64,10 +78,12 @@ function openInvoices(ctx: ScreenContext): Array<{ id: string; label: string; ou
 
 function sell(ctx: ScreenContext): Screen {
   let quantities: HTMLElement;
+  let same = unchanged();
   return {
     name: "Sell",
     form() {
       quantities = h("div", { class: "lines" });
+      same = unchanged();
       const customers = ctx.device.catalog().customers.sort((a, b) => a.name.localeCompare(b.name));
       const form = h(
         "form",
@@ -104,6 +120,7 @@ function sell(ctx: ScreenContext): Screen {
       const typed = new Map(Array.from(quantities.querySelectorAll<HTMLInputElement>("input[data-item]")).map((i) => [i.dataset.item!, i.value]));
       const stock = ctx.device.provisional().stock;
       const items = ctx.device.items().filter((i) => i.active).sort((a, b) => a.name.localeCompare(b.name));
+      if (same(items.map((i) => [i, stock[i.id]]))) return null;
       replace(
         quantities,
         items.length === 0 ? h("p", {}, "No items yet: add some in Catalog.") : null,
@@ -188,6 +205,7 @@ function invoiceForm(ctx: ScreenContext, kind: "payment" | "void"): HTMLFormElem
 
 function catalog(ctx: ScreenContext): Screen {
   const list = h("div", { class: "table-wrap" });
+  const same = unchanged();
   const edit = (action: () => Promise<unknown>, done: string): void => {
     action().then(() => ctx.say(done), (err: unknown) => ctx.say(err instanceof Error ? err.message : String(err), true));
   };
@@ -217,6 +235,7 @@ function catalog(ctx: ScreenContext): Screen {
     live() {
       const stock = ctx.device.provisional().stock;
       const items = ctx.device.items().sort((a, b) => a.name.localeCompare(b.name));
+      if (same(items.map((i) => [i, stock[i.id]])) && list.isConnected) return null;
       replace(
         list,
         h(
@@ -277,11 +296,13 @@ function describe(ctx: ScreenContext, e: LedgerEntry): string {
 
 function entries(ctx: ScreenContext): Screen {
   const list = h("div", { class: "table-wrap" });
+  const same = unchanged();
   return {
     name: "Entries",
     form: () => h("section", { class: "card", "aria-label": "This device's entries" }, h("h2", {}, "This device's entries"), list),
     live() {
       const own = ctx.device.ownEntries().sort((a, b) => b.entry.at.localeCompare(a.entry.at));
+      if (same([own, ctx.device.items().map((i) => i.name)]) && list.isConnected) return null;
       replace(
         list,
         own.length === 0 ? h("p", {}, "Nothing recorded on this device yet.") : null,

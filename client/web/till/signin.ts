@@ -3,6 +3,7 @@
  * URL and public key from the API), or with an enrolment link from `npm run admin --
  * enroll-device` (`/app/#enroll=<base64url JSON>`: the fragment never reaches a server or a log).
  */
+import { readEnrolmentFragment } from "../../../shared/enrolment-link.js";
 import { api, ApiFailure, login } from "../common/api.js";
 import { signInForm } from "../common/signin-form.js";
 import { parseTillSession, previousDeviceId, saveTillSession, type TillSession } from "../common/session.js";
@@ -33,15 +34,8 @@ export async function signInWithPassword(team: string, user: string, password: s
 
 /** The session carried by `#enroll=...`, or undefined when the page was opened without one. */
 export function sessionFromLink(hash: string): TillSession | string | undefined {
-  const m = /^#enroll=([A-Za-z0-9_-]+)$/.exec(hash);
-  if (!m) return undefined;
-  let raw: unknown;
-  try {
-    const b64 = m[1]!.replace(/-/g, "+").replace(/_/g, "/");
-    raw = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "=")), (c) => c.charCodeAt(0))));
-  } catch {
-    return "the enrolment link is damaged (copy it whole)";
-  }
+  const raw = readEnrolmentFragment(hash);
+  if (raw === undefined || raw instanceof Error) return raw?.message;
   const o = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
   const session = parseTillSession({ ...o, deviceId: o.deviceId ?? o.device });
   return typeof session === "string" ? `the enrolment link is not usable: ${session}` : session;

@@ -9,6 +9,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
+import { enrolmentLink } from "../../../shared/enrolment-link.js";
 import { chromiumInstalled, SCREENSHOTS, signInTill, startBrowserShop, type BrowserShop } from "./harness.js";
 
 let b: BrowserShop;
@@ -69,7 +70,7 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
 
     await page.getByRole("button", { name: "Catalog" }).click();
     await page.getByLabel("Name").fill("Tea");
-    await page.getByLabel("Price").fill("2.50");
+    await page.getByLabel("Price", { exact: true }).fill("2.50");
     await page.getByRole("button", { name: "Add item" }).click();
     await expect.poll(() => page.locator("#message").textContent(), LONG).toContain("Item Tea added");
 
@@ -166,6 +167,44 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
     // Drawn together with the notices: once it shows, so would a notice.
     await expect.poll(() => page.locator("#pending").textContent(), LONG).toBe("All entries delivered");
     expect(await page.locator("#notices .notice").count()).toBe(0);
+  });
+});
+
+describe.skipIf(!chromiumInstalled())("two tablets", () => {
+  it("one enrolled by link, one by password, edit the catalog at once offline and converge", async () => {
+    const enrolled = await b.shop.call<Record<string, string>>("POST", `/teams/${b.shop.team.team}/devices`, { token: b.shop.adminToken, body: { device: "tab-9", user: "bob" } });
+    expect(enrolled.status, enrolled.raw).toBe(201);
+    const { team, device, user, token, rootUrl, publicKey } = enrolled.body;
+    const ctxA = await b.context();
+    const a = await ctxA.newPage();
+    await a.goto(enrolmentLink(b.shop.relay.service.url, { team, device, user, token, rootUrl, publicKey }));
+    await a.getByRole("navigation", { name: "Screens" }).waitFor(LONG);
+    expect(await a.locator("header .who").textContent()).toBe(`${team} · bob · tab-9`);
+    expect(new URL(a.url()).hash).toBe("");
+    const ctxB = await b.context({ width: 768, height: 1024 });
+    const t = await ctxB.newPage();
+    await signInTill(t, b.shop.team.team);
+    for (const p of [a, t]) {
+      await p.getByRole("button", { name: "Catalog" }).click();
+      await p.getByRole("cell", { name: "Tea", exact: true }).waitFor(LONG);
+    }
+
+    await ctxA.setOffline(true);
+    await ctxB.setOffline(true);
+    await a.getByLabel("New price of Tea").fill("3.10");
+    await a.getByRole("button", { name: "Reprice" }).click();
+    await t.getByLabel("Name").fill("Scone");
+    await t.getByLabel("Price", { exact: true }).fill("1.20");
+    await t.getByRole("button", { name: "Add item" }).click();
+    await expect.poll(() => t.locator("#message").textContent(), LONG).toContain("Item Scone added");
+    await ctxA.setOffline(false);
+    await ctxB.setOffline(false);
+
+    const catalog = (p: typeof a) => p.locator("tbody tr").evaluateAll((rows) => rows.map((r) => [r.children[0]?.textContent, (r.querySelector("input") as HTMLInputElement | null)?.value]));
+    const want = [["Scone", "1.20"], ["Tea", "3.10"]];
+    await expect.poll(() => catalog(a), LONG).toEqual(want);
+    await expect.poll(() => catalog(t), LONG).toEqual(want);
+    await t.screenshot({ path: path.join(SCREENSHOTS, "till-catalog-tablet.png") });
   });
 });
 
