@@ -21,6 +21,8 @@ async function boot(): Promise<void> {
     // Not awaited: the till works without it, it only makes the next load work offline.
     navigator.serviceWorker.register("./sw.js", { scope: "./" }).catch((err: unknown) => console.warn("service worker not registered", err));
   }
+  // Unacknowledged sales live only here: ask the browser not to evict them under storage pressure.
+  void navigator.storage?.persist?.().catch(() => false);
   await initializeWasm("./automerge.wasm");
   const linked = sessionFromLink(location.hash);
   if (linked !== undefined) history.replaceState(null, "", location.pathname);

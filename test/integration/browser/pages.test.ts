@@ -10,7 +10,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { enrolmentLink } from "../../../shared/enrolment-link.js";
-import { chromiumInstalled, SCREENSHOTS, signInTill, startBrowserShop, type BrowserShop } from "./harness.js";
+import { CHROMIUM, chromiumInstalled, SCREENSHOTS, signInTill, startBrowserShop, type BrowserShop } from "./harness.js";
+
+if (!chromiumInstalled()) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or CHROMIUM_PATH)`);
 
 let b: BrowserShop;
 beforeAll(async () => {
