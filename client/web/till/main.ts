@@ -6,6 +6,7 @@
 import { initializeWasm } from "@automerge/automerge/slim";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import { Device } from "../../index.js";
+import { readOwnClaims } from "../../token.js";
 import { browserPlatform } from "../../browser/platform.js";
 import type { LedgerEntry } from "../../../shared/domain/index.js";
 import { h, replace } from "../common/dom.js";
@@ -92,7 +93,9 @@ function runTill(device: Device, session: TillSession): void {
 
   function drawStatus(): void {
     const online = device.online;
-    connection.textContent = online ? "Online" : `Offline${lastReason ? ` (${lastReason})` : ""}`;
+    // A browser never learns why a WebSocket upgrade was refused: the token's own expiry tells.
+    const expired = !online && session.token !== "" && readOwnClaims(session.token).exp * 1000 <= Date.now();
+    connection.textContent = online ? "Online" : expired ? "Offline (sign-in expired)" : `Offline${lastReason ? ` (${lastReason})` : ""}`;
     connection.className = `pill ${online ? "online" : "offline"}`;
     const n = device.pendingCount();
     pending.textContent = n === 0 ? "All entries delivered" : `${n} not yet acknowledged`;
@@ -100,6 +103,9 @@ function runTill(device: Device, session: TillSession): void {
     const rejected = device.ownEntries().filter((e) => e.status === "rejected" && offlineMade.shouldNotify(e.entry.id));
     replace(
       notices,
+      expired
+        ? h("div", { class: "notice", id: "expired" }, h("strong", {}, "The sign-in has expired."), " Entries are kept on this device; sign in again to deliver them.", signOut("Sign in again"))
+        : null,
       ...rejected.map((e) =>
         h(
           "div",
@@ -124,17 +130,20 @@ function runTill(device: Device, session: TillSession): void {
   }
 
   for (const s of all) nav.append(h("button", { type: "button", onclick: () => show(s) }, s.name));
-  const signOut = h("button", {
-    type: "button",
-    class: "link",
-    onclick: () => {
-      forgetTillToken();
-      void device.close().then(() => location.reload());
-    },
-  }, "Sign out");
+  // Forgets the token only: the device id, its documents and unsent entries stay for the next sign-in.
+  function signOut(label: string): HTMLButtonElement {
+    return h("button", {
+      type: "button",
+      class: "link",
+      onclick: () => {
+        forgetTillToken();
+        void device.close().then(() => location.reload());
+      },
+    }, label);
+  }
   replace(
     root,
-    h("header", {}, h("span", { class: "who" }, `${session.team} · ${session.user} · ${session.deviceId}`), connection, pending, signOut),
+    h("header", {}, h("span", { class: "who" }, `${session.team} · ${session.user} · ${session.deviceId}`), connection, pending, signOut("Sign out")),
     notices,
     nav,
     message,
@@ -144,8 +153,6 @@ function runTill(device: Device, session: TillSession): void {
   device.on("online", () => { lastReason = ""; refresh(); });
   device.on("offline", (e) => {
     lastReason = e.reason;
-    // The relay refuses an expired token: the clerk signs in again, nothing recorded is lost.
-    if (/token|unauthori[sz]ed|401|expired/i.test(e.reason)) ctx.say("The sign-in has expired: sign out and in again to deliver entries (they are kept).", true);
     refresh();
   });
   device.on("progress", refresh);

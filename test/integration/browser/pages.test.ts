@@ -242,6 +242,39 @@ describe.skipIf(!chromiumInstalled())("two tablets", () => {
   });
 });
 
+describe.skipIf(!chromiumInstalled())("an expired sign-in", () => {
+  it("keeps recording, says so, and delivers after signing in again as the same device", async () => {
+    const page = await (await b.context()).newPage();
+    await signInTill(page, b.shop.team.team);
+    await expect.poll(() => page.locator("#connection").textContent(), LONG).toBe("Online");
+    const who = await page.locator("header .who").textContent();
+    const expired = b.shop.relay.token({ sub: "bob", team: b.shop.team.team, role: "member", exp: Math.floor(Date.now() / 1000) - 60 });
+    await page.evaluate((t) => {
+      const s = JSON.parse(localStorage.getItem("ledger-sync.till")!) as Record<string, string>;
+      localStorage.setItem("ledger-sync.till", JSON.stringify({ ...s, token: t }));
+    }, expired);
+    await page.reload();
+    await page.locator("#expired").waitFor(LONG);
+    expect(await page.locator("#connection").textContent()).toBe("Offline (sign-in expired)");
+
+    await page.getByRole("button", { name: "Receive stock" }).click();
+    await page.getByLabel("Item").selectOption({ label: "Scone (1.20)" });
+    await page.getByLabel("Quantity received").fill("2");
+    await page.getByRole("button", { name: "Record receipt" }).click();
+    await expect.poll(() => page.locator("#pending").textContent(), LONG).toBe("1 not yet acknowledged");
+
+    await page.locator("#expired").getByRole("button", { name: "Sign in again" }).click();
+    await page.getByLabel("Password").waitFor(LONG);
+    await page.getByLabel("Team").fill(b.shop.team.team);
+    await page.getByLabel("User").fill("bob");
+    await page.getByLabel("Password").fill("pw-bob-12345");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("navigation", { name: "Screens" }).waitFor(LONG);
+    expect(await page.locator("header .who").textContent()).toBe(who);
+    await expect.poll(async () => (await entryRows(page)).filter((r) => r.kind === "stock").map((r) => r.status), LONG).toEqual(["accepted"]);
+  });
+});
+
 describe.skipIf(!chromiumInstalled())("audit view", () => {
   it("lists the journal with the rejected sale, verifies it, links figures to records, and never writes", async () => {
     const page = await (await b.context()).newPage();
