@@ -20,7 +20,7 @@ import { accounts as createAccounts } from "./accounts/store.js";
 import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
 import { securityHeaders } from "./http/headers.js";
-import { webPages } from "./http/web.js";
+import { webPages, webPagesBuilt } from "./http/web.js";
 import { createHealthMetrics } from "./health/metrics.js";
 import { teamProblems } from "./health/team-health.js";
 import { collections } from "./materializer/collections.js";
@@ -145,6 +145,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       teamProblems: (team) => problems(team),
     }),
   );
+  if (!webPagesBuilt()) logger.warn("the browser pages are not built (dist/web): /app/ and /audit/ answer 404 until npm run build");
   app.use(webPages());
   // Malformed JSON bodies and the like: a JSON answer, never an HTML stack trace.
   app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {

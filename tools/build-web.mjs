@@ -5,12 +5,15 @@
 // module is a build error (platform "browser" has none). Usage: node tools/build-web.mjs [outDir]
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const out = path.resolve(process.argv[2] ?? path.join(root, "dist", "web"));
+const target = path.resolve(process.argv[2] ?? path.join(root, "dist", "web"));
+// Built beside the target and swapped in at the end: a build killed halfway leaves the previous
+// pages whole (or none), never a page without its script.
+const out = `${target}.building-${process.pid}`;
 const src = (p) => path.join(root, "client", p);
 
 await rm(out, { recursive: true, force: true });
@@ -88,4 +91,10 @@ await build({
   define: { ...common.define, __CACHE_NAME__: JSON.stringify(`till-${version}`), __APP_FILES__: JSON.stringify(["./", ...appFiles.filter((f) => f !== "index.html")]) },
 });
 await writeFile(path.join(out, "version.json"), `${JSON.stringify({ version })}\n`);
-process.stderr.write(`ledger-sync: browser pages built into ${path.relative(root, out) || out} (version ${version})\n`);
+const old = `${target}.old-${process.pid}`;
+await rename(target, old).catch((err) => {
+  if (err.code !== "ENOENT") throw err;
+});
+await rename(out, target);
+await rm(old, { recursive: true, force: true });
+process.stderr.write(`ledger-sync: browser pages built into ${path.relative(root, target) || target} (version ${version})\n`);
