@@ -216,7 +216,7 @@ function catalog(ctx: ScreenContext): Screen {
         "form",
         { class: "card", "aria-label": "Add an item" },
         h("h2", {}, "Add an item"),
-        field("Name", h("input", { name: "name", required: true, maxlength: 200 })),
+        field("Item name", h("input", { name: "name", required: true, maxlength: 200 })),
         field("Price", h("input", { name: "price", inputmode: "decimal", required: true, placeholder: "0.00", autocomplete: "off" })),
         field("Unit", h("input", { name: "unit", value: "unit", required: true, maxlength: 20 })),
         h("button", { type: "submit", class: "primary" }, "Add item"),
@@ -230,7 +230,23 @@ function catalog(ctx: ScreenContext): Screen {
           return `Item ${item.name} added`;
         });
       });
-      return h("div", {}, form, h("section", { class: "card", "aria-label": "Items" }, h("h2", {}, "Items"), list));
+      const customer = h(
+        "form",
+        { class: "card", "aria-label": "Add a customer" },
+        h("h2", {}, "Add a customer"),
+        field("Customer name", h("input", { name: "name", required: true, maxlength: 200 })),
+        field("Phone", h("input", { name: "phone", type: "tel", maxlength: 40, autocomplete: "off" })),
+        h("button", { type: "submit" }, "Add customer"),
+      );
+      customer.addEventListener("submit", (e) => {
+        e.preventDefault();
+        run(ctx, customer, async () => {
+          const phone = formValue(customer, "phone").trim();
+          const c = await ctx.device.catalogEditor.addCustomer({ name: formValue(customer, "name").trim(), phone: phone === "" ? null : phone });
+          return `Customer ${c.name} added`;
+        });
+      });
+      return h("div", {}, form, h("section", { class: "card", "aria-label": "Items" }, h("h2", {}, "Items"), list), customer);
     },
     live() {
       const stock = ctx.device.provisional().stock;

@@ -63,12 +63,15 @@ export async function startBrowserShop(): Promise<BrowserShop> {
   };
 }
 
-/** Signs the till in with a password and waits for the till's screens. */
+/** Signs the till in with a password, by keyboard only (Tab between fields, Enter submits), and waits for its screens. */
 export async function signInTill(page: Page, team: string, user = "bob"): Promise<void> {
   await page.goto("/app/");
-  await page.getByLabel("Team").fill(team);
-  await page.getByLabel("User").fill(user);
-  await page.getByLabel("Password").fill(`pw-${user}-12345`);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Screens" }).waitFor({ timeout: 60_000 });
+  await page.getByLabel("Team").focus();
+  await page.keyboard.type(team);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(user);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(`pw-${user}-12345`);
+  await page.keyboard.press("Enter");
+  await page.getByRole("navigation", { name: "Screens" }).waitFor({ timeout: 30_000 });
 }

@@ -72,7 +72,7 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
     await expect.poll(() => page.locator("#connection").textContent(), LONG).toBe("Online");
 
     await page.getByRole("button", { name: "Catalog" }).click();
-    await page.getByLabel("Name").fill("Tea");
+    await page.getByLabel("Item name").fill("Tea");
     await page.getByLabel("Price", { exact: true }).fill("2.50");
     await page.getByRole("button", { name: "Add item" }).click();
     await expect.poll(() => page.locator("#message").textContent(), LONG).toContain("Item Tea added");
@@ -99,14 +99,19 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
   it("takes a payment on an open invoice and voids a sale, each decided", async () => {
     const page = await (await b.context()).newPage();
     await signInTill(page, b.shop.team.team);
+    await page.getByRole("button", { name: "Catalog" }).click();
+    await page.getByLabel("Customer name").fill("Asha");
+    await page.getByRole("button", { name: "Add customer" }).click();
+    await expect.poll(() => page.locator("#message").textContent(), LONG).toBe("Customer Asha added");
     await page.getByRole("button", { name: "Sell" }).click();
     await page.getByLabel("Quantity of Tea").fill("1");
+    await page.getByLabel("Customer").selectOption({ label: "Asha" });
     await page.getByLabel("Paid now").fill("0");
     await page.getByRole("button", { name: "Record sale" }).click();
     await expect.poll(() => page.locator("#message").textContent(), LONG).toMatch(/total 2\.50, paid 0\.00/);
 
     await page.getByRole("button", { name: "Payment" }).click();
-    expect(await page.getByLabel("Open invoice").locator("option").allTextContents()).toEqual([expect.stringMatching(/walk-in .* owes 2\.50$/)]);
+    expect(await page.getByLabel("Open invoice").locator("option").allTextContents()).toEqual([expect.stringMatching(/Asha .* owes 2\.50$/)]);
     await page.getByLabel("Amount").fill("1.00");
     await page.getByRole("button", { name: "Record payment" }).click();
     await expect.poll(() => page.locator("#message").textContent(), LONG).toMatch(/Payment of 1\.00 on \w+ recorded/);
@@ -227,7 +232,7 @@ describe.skipIf(!chromiumInstalled())("two tablets", () => {
     await ctxB.setOffline(true);
     await a.getByLabel("New price of Tea").fill("3.10");
     await a.getByRole("button", { name: "Reprice" }).click();
-    await t.getByLabel("Name").fill("Scone");
+    await t.getByLabel("Item name").fill("Scone");
     await t.getByLabel("Price", { exact: true }).fill("1.20");
     await t.getByRole("button", { name: "Add item" }).click();
     await expect.poll(() => t.locator("#message").textContent(), LONG).toContain("Item Scone added");
