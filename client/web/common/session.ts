@@ -59,8 +59,21 @@ export function loadTillSession(): TillSession | undefined {
   }
 }
 
+/** team/user → the device id this browser used for them: a device's unsent entries wait in its own database. */
+const DEVICES_KEY = "ledger-sync.devices";
+
+function knownDevices(): Record<string, string> {
+  try {
+    const o = JSON.parse(localStorage.getItem(DEVICES_KEY) ?? "{}") as unknown;
+    return typeof o === "object" && o !== null && !Array.isArray(o) ? (o as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
 export function saveTillSession(s: TillSession): void {
   localStorage.setItem(TILL_KEY, JSON.stringify(s));
+  localStorage.setItem(DEVICES_KEY, JSON.stringify({ ...knownDevices(), [`${s.team}/${s.user}`]: s.deviceId }));
 }
 
 /** Signing out forgets the token only: the device id and its unsent entries stay in the browser. */
@@ -69,14 +82,13 @@ export function forgetTillToken(): void {
   if (s) localStorage.setItem(TILL_KEY, JSON.stringify({ ...s, token: "" }));
 }
 
-/** The device id this browser used for a team and user before, so a new sign-in reopens its entries. */
+/**
+ * The device id this browser used for a team and user before, so signing in again (after another
+ * user, after an expiry) reopens that device and delivers what it still holds.
+ */
 export function previousDeviceId(team: string, user: string): string | undefined {
-  try {
-    const o = JSON.parse(localStorage.getItem(TILL_KEY) ?? "null") as Record<string, unknown> | null;
-    return o && o.team === team && o.user === user && typeof o.deviceId === "string" ? o.deviceId : undefined;
-  } catch {
-    return undefined;
-  }
+  const id = Object.hasOwn(knownDevices(), `${team}/${user}`) ? knownDevices()[`${team}/${user}`] : undefined;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }
 
 export function loadAuditToken(): { token: string; claims: Claims } | undefined {

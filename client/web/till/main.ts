@@ -37,8 +37,28 @@ function showSignIn(notice?: string): void {
   replace(root, tillSignInForm((s) => void open(s), notice));
 }
 
+/**
+ * One page per device: two tabs would be two Repos writing one device's segment from one
+ * IndexedDB. Held (never released) until the page goes away; true when this page got it.
+ */
+function holdDeviceLock(name: string): Promise<boolean> {
+  if (!navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    navigator.locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        resolve(lock !== null);
+        return lock ? new Promise<void>(() => undefined) : undefined;
+      })
+      .catch(() => resolve(true));
+  });
+}
+
 async function open(session: TillSession): Promise<void> {
   replace(root, h("p", { class: "card", role: "status" }, "Opening the till…"));
+  if (!(await holdDeviceLock(`ledger-sync/${session.team}/${session.deviceId}`))) {
+    replace(root, h("p", { class: "card error", role: "alert", id: "other-tab" }, `This till (${session.deviceId}) is already open in another tab or window of this browser: use that one.`));
+    return;
+  }
   let device: Device;
   try {
     device = await Device.open({

@@ -130,6 +130,10 @@ describe.skipIf(!chromiumInstalled())("web till", () => {
     // The void gave the unit back: three Tea, as before this sale.
     await page.getByRole("button", { name: "Sell" }).click();
     await page.getByText("Tea · 2.50 · 3 in stock").waitFor(LONG);
+    // A second tab of the same browser does not open the same device twice.
+    const second = await page.context().newPage();
+    await second.goto("/app/");
+    await second.locator("#other-tab").waitFor(LONG);
   });
 
   it("works offline: a reload without network shows the till, sells, and delivers once online", async () => {
