@@ -336,3 +336,23 @@ describe.skipIf(!chromiumInstalled())("audit view", () => {
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
   });
 });
+
+describe.skipIf(!chromiumInstalled())("hostile names", () => {
+  it("an item named like markup shows as text on the till and in the audit view, and never runs", async () => {
+    const name = `<img src=x onerror="window.__pwned=1">`;
+    const made = await b.shop.call("POST", "/sync", { token: b.shop.member, body: { item: { create: [{ name, price: 100, stock: 0, unit: "nos" }] } } });
+    expect(made.status, made.raw).toBe(200);
+    const page = await (await b.context()).newPage();
+    await signInTill(page, b.shop.team.team);
+    await page.getByRole("button", { name: "Catalog" }).click();
+    await page.getByRole("cell", { name, exact: true }).waitFor(LONG);
+    const audit = await (await b.context()).newPage();
+    await audit.goto(`/audit/#token=${b.shop.auditor}`);
+    await audit.getByRole("button", { name: "Stock" }).click();
+    await audit.getByRole("button", { name, exact: true }).waitFor(LONG);
+    for (const p of [page, audit]) {
+      expect(await p.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      expect(await p.locator("img").count()).toBe(0);
+    }
+  });
+});
