@@ -1,6 +1,6 @@
 /**
- * The device client, platform-neutral part. Node code imports `openDevice` from ./node.js; a
- * browser build passes its own Platform (IndexedDB storage, browserSocketFactory) to Device.open.
+ * The device client, platform-neutral part. Node code imports `openDevice` from ./node.js; the
+ * web till passes browser/platform.ts's Platform (IndexedDB storage, browserSocketFactory).
  */
 export { Device, type DeviceEvents, type DeviceOptions, type EntryStatus, type InvoiceView, type Platform } from "./device.js";
 export type { PeerListener, ListenArgs, PeerPlatform, DeviceKeyStore, PeerDiscovery, FoundPeer, DiscoveryOptions } from "./peer/types.js";

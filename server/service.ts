@@ -1,6 +1,7 @@
 /**
  * The service on one port: HTTP API under `/api` (express), WebSocket sync at `/sync` (the
- * relay), and operations endpoints (`/healthz`, `/readyz`, `/metrics`).
+ * relay), operations endpoints (`/healthz`, `/readyz`, `/metrics`), and the browser pages
+ * (`/app/` the till, `/audit/` the audit view: server/http/web.ts).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,6 +20,7 @@ import { accounts as createAccounts } from "./accounts/store.js";
 import { Gateway } from "./gateway/gateway.js";
 import { apiRouter } from "./http/api.js";
 import { securityHeaders } from "./http/headers.js";
+import { webPages, webPagesBuilt } from "./http/web.js";
 import { createHealthMetrics } from "./health/metrics.js";
 import { teamProblems } from "./health/team-health.js";
 import { collections } from "./materializer/collections.js";
@@ -143,6 +145,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       teamProblems: (team) => problems(team),
     }),
   );
+  if (!webPagesBuilt()) logger.warn("the browser pages are not built (dist/web): /app/ and /audit/ answer 404 until npm run build");
+  app.use(webPages());
   // Malformed JSON bodies and the like: a JSON answer, never an HTML stack trace.
   app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     const status = typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;

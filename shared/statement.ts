@@ -91,11 +91,12 @@ export function signCanonical(privateKey: KeyInput, documentId: string, version:
 
 export function verifyCanonical(key: KeyInput, documentId: string, statement: Statement, canonicalContent: string): boolean {
   try {
+    // Plain bytes, no Buffer: the browser build verifies with the same code (client/browser/node-crypto.ts).
     return verify(
       "sha256",
-      Buffer.from(statementPayloadOf(documentId, statement.version, canonicalContent)),
+      new TextEncoder().encode(statementPayloadOf(documentId, statement.version, canonicalContent)),
       { key: publicKey(key), dsaEncoding: "ieee-p1363" },
-      Buffer.from(statement.signature, "base64"),
+      Uint8Array.from(atob(statement.signature), (c) => c.charCodeAt(0)),
     );
   } catch {
     return false;

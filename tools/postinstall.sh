@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "ledger-sync: compiling TypeScript into dist/ ..." >&2
 npx tsc -p tsconfig.build.json
+echo "ledger-sync: bundling the till (/app/) and the audit view (/audit/) into dist/web/ ..." >&2
+node tools/build-web.mjs
 
 if [[ -n "${MONGODB_URI:-}" ]] || command -v mongod >/dev/null 2>&1; then
   echo "ledger-sync: a MongoDB is at hand (MONGODB_URI or mongod); the embedded FerretDB is not built" >&2

@@ -12,6 +12,7 @@ import type { Role } from "../../shared/auth/claims.js";
 import { loadOrCreateKeys } from "../auth/keys.js";
 import { createTokenService } from "../auth/tokens.js";
 import { loadConfig } from "../config.js";
+import { enrolmentLink } from "../../shared/enrolment-link.js";
 import { parseArgs } from "./common.js";
 import { callService, ServiceRefused, ServiceUnreachable } from "./service-client.js";
 
@@ -75,14 +76,19 @@ const COMMANDS: AdminCommand[] = [
   },
   {
     name: "enroll-device",
-    summary: "enroll a device for a user: prints what the device's enroll needs (token, root URL, public key)",
-    usage: "enroll-device --team ID --device ID --user NAME [--label TEXT]",
+    summary: "enroll a device for a user: prints what the device's enroll needs (token, root URL, public key) and a link that opens the web till enrolled",
+    usage: "enroll-device --team ID --device ID --user NAME [--label TEXT] [--app-url URL]",
     example: "npm run admin -- enroll-device --team corner-shop --device till-1 --user ana > till-1.json",
     async run(args) {
       const team = flag(args, "team")!;
       const label = flag(args, "label", false);
       const body = { device: flag(args, "device")!, user: flag(args, "user")!, ...(label ? { label } : {}) };
-      return (await callService(loadConfig(), "POST", `/teams/${encodeURIComponent(team)}/devices`, body)) as Record<string, unknown>;
+      const config = loadConfig();
+      const enrolled = (await callService(config, "POST", `/teams/${encodeURIComponent(team)}/devices`, body)) as Record<string, unknown>;
+      // The address tablets reach the service at (a proxy's, say); the service's own by default.
+      const appUrl = flag(args, "app-url", false) ?? config.serviceUrl;
+      const { team: t, device, user, token, rootUrl, publicKey } = enrolled;
+      return { ...enrolled, link: enrolmentLink(appUrl, { team: t, device, user, token, rootUrl, publicKey }) };
     },
   },
   {

@@ -19,6 +19,7 @@ import { createFileStorage } from "../../../server/relay/storage.js";
 import { startService, type RunningService } from "../../../server/service.js";
 import { freshDb, type TestDb } from "../../helpers/db.js";
 import { filesUnder } from "../../helpers/files.js";
+import { readEnrolmentFragment } from "../../../shared/enrolment-link.js";
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -93,6 +94,10 @@ describe("admin CLI", () => {
       const dev = await admin(["enroll-device", "--team", "clishop", "--device", "pos-1", "--user", "dana"], env);
       expect(dev.code, dev.err).toBe(0);
       expect(dev.out).toMatchObject({ device: "pos-1", rootUrl: team.out.rootUrl });
+      // The web till's enrolment link carries the same answer in its fragment.
+      const link = new URL(String(dev.out.link));
+      expect(link.pathname).toBe("/app/");
+      expect(readEnrolmentFragment(link.hash)).toMatchObject({ team: "clishop", device: "pos-1", user: "dana", token: dev.out.token, rootUrl: team.out.rootUrl });
       const nobody = await admin(["enroll-device", "--team", "clishop", "--device", "pos-2", "--user", "nobody"], env);
       expect(nobody.code).toBe(1);
       expect(nobody.err).toContain("user nobody is not in team clishop");
