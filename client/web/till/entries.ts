@@ -22,6 +22,8 @@ function describe(ctx: ScreenContext, e: LedgerEntry): string {
       return `${e.delta > 0 ? "+" : ""}${e.delta} ${name(e.item)} (${e.reason})`;
     case "void":
       return `sale ${short(e.invoice)} (${e.reason})`;
+    case "allowance":
+      return `allowance of ${name(e.item)} given back to ${e.granted} units`;
   }
 }
 
