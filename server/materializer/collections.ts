@@ -152,6 +152,37 @@ export interface AggregateParts {
 export interface AggregatePartsDoc { _id: string; team: string; parts: string }
 export interface RejectionDoc { _id: string; team: string; entryId: string; kind: string | null; reason: string; seq: number; at: string | null; device: string | null; segment: string }
 export interface QuarantineDoc { _id: string; team: string; entryId: string; reason: string; seq: number; segment: string; decidedAt: string; submitted?: string }
+/**
+ * Sync-status figures of one ledger segment (`_id = <team>:<segment document id>`), kept by the
+ * materializer so `/api/sync-status` reads one small document per segment instead of scanning
+ * the journal and loading every segment. Written whole after each batch that touched the
+ * segment, from the segment's document and the journal (segment-counts.ts): recomputable, so a
+ * kill between writes leaves a row behind for one batch at most.
+ */
+export interface SegmentCountsDoc {
+  _id: string;
+  team: string;
+  /** Segment document id. */
+  segment: string;
+  device: string | null;
+  /** The segment's heads when `listed` was counted: a relay holding other heads has more to count. */
+  heads: string[];
+  /** Entry ids the segment lists. */
+  listed: number;
+  /** Journal records read from this segment, by verdict. */
+  accepted: number;
+  rejected: number;
+  invalid: number;
+  /** Entries from this segment waiting for their invoice. */
+  deferred: number;
+  /** Ids listed here whose decided (or deferred) copy came from another segment. */
+  duplicates: number;
+  /** Listed, neither decided nor deferred nor a duplicate (not read by the materializer yet). */
+  undecided: number;
+  /** Some of the duplicates (at most MAX_DUPLICATES_KEPT): the id and the segment holding its decided copy. */
+  duplicateEntries: { id: string; home: string }[];
+  updatedAt: string;
+}
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
 
 export interface Collections {
@@ -175,6 +206,7 @@ export interface Collections {
   rejections: Collection<RejectionDoc>;
   quarantine: Collection<QuarantineDoc>;
   tampers: Collection<TamperDoc>;
+  segmentCounts: Collection<SegmentCountsDoc>;
 }
 
 export function collections(db: Db): Collections {
@@ -199,6 +231,7 @@ export function collections(db: Db): Collections {
     rejections: db.collection("rejections"),
     quarantine: db.collection("quarantine"),
     tampers: db.collection("tamper_events"),
+    segmentCounts: db.collection("segment_counts"),
   };
 }
 
@@ -241,4 +274,5 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.rejections.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.quarantine.createIndex({ team: 1, seq: 1 }, { name: "team_seq" });
   await c.tampers.createIndex({ team: 1, seenAt: 1 }, { name: "team_seen" });
+  await c.segmentCounts.createIndex({ team: 1 }, { name: "team" });
 }
