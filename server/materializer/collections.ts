@@ -78,6 +78,13 @@ export interface TeamStateDoc {
   _id: string;
   /** Every journal record up to this seq is in the projections. */
   projectedSeq: number;
+  /**
+   * The journal's head as of the last batch (or catch-up) and when it was decided: what
+   * sync-status shows, read by `_id` (finding the head is a sort over the journal, a scan on
+   * FerretDB). Absent in databases from before it: sync-status then sorts.
+   */
+  journalSeq?: number;
+  lastDecisionAt?: string;
   updatedAt: string;
   /**
    * How daily summaries and customer balances are kept. Absent in databases written before

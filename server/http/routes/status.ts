@@ -92,13 +92,16 @@ export function statusRoutes({ c, db, repo, registry, teamProblems, pointLookups
           problems = await problemsNow();
           if (err instanceof ForeignDocumentError || problems.length === 0) throw err;
         }
-        const [counted, deferredTotal, activity, head, state] = await Promise.all([
+        const [counted, activity, state] = await Promise.all([
           c.segmentCounts.find({ team }).toArray(),
-          c.deferred.countDocuments({ team }),
           activityCollection(db).find({ team }).toArray(),
-          c.journal.find({ team }).sort({ seq: -1 }).limit(1).project<{ seq: number; decidedAt: string }>({ seq: 1, decidedAt: 1 }).next(),
           c.teamState.findOne({ _id: team }),
         ]);
+        // The head the materializer keeps; only a database from before it has the journal sorted.
+        const head =
+          state?.journalSeq !== undefined
+            ? { seq: Math.max(state.journalSeq, state.projectedSeq), decidedAt: state.lastDecisionAt ?? null }
+            : await c.journal.find({ team }).sort({ seq: -1 }).limit(1).project<{ seq: number; decidedAt: string }>({ seq: 1, decidedAt: 1 }).next();
         const rows = await deviceRows({ c, repo, registry, pointLookups }, team, segments, counted);
         const seen = new Map(activity.map((a) => [a.device ?? `user:${a.user}`, a]));
         const devices = [...rows.values()].map((r) => {
@@ -129,7 +132,7 @@ export function statusRoutes({ c, db, repo, registry, teamProblems, pointLookups
             devices,
             materializer: {
               journalSeq, projectedSeq, behind: Math.max(0, journalSeq - projectedSeq), undecided,
-              deferred: deferredTotal, lastDecisionAt: head?.decidedAt ?? null,
+              deferred: counted.reduce((n, r) => n + r.deferred, 0), lastDecisionAt: head?.decidedAt ?? null,
             },
           },
         };
