@@ -59,7 +59,7 @@ async function startMaterializer(team: string): Promise<ChildProcess> {
     // Every restart is the same instance: it takes its team's lease back at once.
     MATERIALIZER_INSTANCE: `crash-${team}`,
     MATERIALIZER_MAX_BATCH: "200",
-  }, Boolean(process.env.CRASH_VERBOSE));
+  }, { verbose: Boolean(process.env.CRASH_VERBOSE) });
   live.add(m.proc);
   m.proc.once("exit", () => live.delete(m.proc));
   return m.proc;

@@ -19,8 +19,17 @@ export interface MaterializerProcess {
   stop(signal: NodeJS.Signals): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** Print its log lines. */
+  verbose?: boolean;
+  /** Called with each log line as it comes. */
+  onLine?: (line: string) => void;
+  /** How long it may take to log `materializer ready` (default 30 s). */
+  readyMs?: number;
+}
+
 /** Starts one and resolves when it logs `materializer ready`; `env` adds to (or overrides) the defaults. */
-export function spawnMaterializer(relay: TestRelay, env: Record<string, string>, verbose = false): Promise<MaterializerProcess> {
+export function spawnMaterializer(relay: TestRelay, env: Record<string, string>, opts: SpawnOptions = {}): Promise<MaterializerProcess> {
   const proc = spawn(process.execPath, ["--import", "tsx", "server/materializer/main.ts"], {
     cwd: repoRoot,
     env: {
@@ -40,8 +49,9 @@ export function spawnMaterializer(relay: TestRelay, env: Record<string, string>,
   const waiters = new Set<{ text: string; resolve: () => void }>();
   for (const s of [proc.stdout, proc.stderr]) {
     createInterface({ input: s! }).on("line", (line) => {
-      if (verbose) console.log(line.slice(0, 300));
+      if (opts.verbose) console.log(line.slice(0, 300));
       lines.push(line);
+      opts.onLine?.(line);
       for (const w of waiters) {
         if (line.includes(w.text)) {
           waiters.delete(w);
@@ -72,7 +82,7 @@ export function spawnMaterializer(relay: TestRelay, env: Record<string, string>,
       await exited;
     },
   };
-  return handle.waitFor('"materializer ready"', 30_000).then(
+  return handle.waitFor('"materializer ready"', opts.readyMs ?? 30_000).then(
     () => handle,
     async (err: unknown) => {
       await handle.stop("SIGKILL");
