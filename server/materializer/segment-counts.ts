@@ -38,11 +38,11 @@ export class SegmentTally {
     d[status] += 1;
   }
 
-  /** An entry now waiting for its invoice; ignored once the journal has it. */
+  /** An entry now waiting for its invoice (from this segment's copy, as the deferred record says); ignored once the journal has it. */
   defer(entryId: string, segment: string): void {
     if (this.final.has(entryId)) return;
     this.waiting.set(entryId, segment);
-    if (!this.home.has(entryId)) this.home.set(entryId, segment);
+    this.home.set(entryId, segment);
   }
 
   /** The segment holding the decided or waiting copy of an entry id, if any. */

@@ -506,6 +506,8 @@ export class TeamWorker {
         tally.record(r.entryId, r.status, r.provenance.segment);
       }
       for (const d of outcome.deferred) {
+        const before = tally.homeOf(d.verdict.id);
+        if (before) touched.add(before);
         touched.add(d.provenance.segment);
         tally.defer(d.verdict.id, d.provenance.segment);
       }
