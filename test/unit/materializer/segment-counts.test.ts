@@ -53,7 +53,7 @@ describe("segment tally", () => {
       fc.property(
         fc.array(event, { maxLength: 80 }),
         fc.record({ s0: fc.uniqueArray(id, { maxLength: 20 }), s1: fc.uniqueArray(id, { maxLength: 20 }), s2: fc.uniqueArray(id, { maxLength: 20 }) }),
-        (events, listed) => {
+        (events, listed: Record<string, string[]>) => {
           const tally = new SegmentTally();
           for (const e of events) {
             if (e.kind === "record") tally.record(e.id, e.status, e.segment);
