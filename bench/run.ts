@@ -41,7 +41,7 @@ const SIZES: Record<Mode, Sizes & GatewaySizes> = {
   default: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 10, reconnectEntries: 10_000, materializerEntries: 2000,
     latencyDevices: 20, latencySeconds: 10, scaleEntries: 5000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 15,
-    gatewaySales: 200, gatewayBatch: 20, statusEntries: 100_000,
+    gatewaySales: 200, gatewayBatch: 20, statusEntries: 20_000,
   },
   full: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 15, reconnectEntries: 10_000, materializerEntries: 3000,
