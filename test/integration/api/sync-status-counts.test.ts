@@ -14,7 +14,7 @@ import { Device, sale, type Shop } from "../materializer/harness.js";
 import { spawnMaterializer, type MaterializerProcess } from "../materializer/process.js";
 import { connectClient, eventually, startTestRelay, type TestClient, type TestRelay } from "../relay/harness.js";
 
-const ENTRIES = 60;
+const ENTRIES = 40;
 
 interface Figures { device: string; entries: number | null; decided: number; deferred: number; rejected: number; quarantined: number; duplicates: number; undecided: number | null }
 interface Status { devices: (Figures & { segments: number; duplicateEntries: { id: string; segments: string[] }[] })[]; materializer: { undecided: number | null; deferred: number; behind: number } }
@@ -162,10 +162,11 @@ describe("sync-status counts", () => {
     const a = await status(teamA);
     const scanned = await scan(teamA);
     // The history is as messy as intended.
-    const dev0 = a.devices.find((d) => d.device === `${teamA.team}-dev-0`)!;
-    expect(dev0).toMatchObject({ duplicates: 4, undecided: 0 });
-    // Named with the segments holding a copy, in registry order.
-    expect([...(dev0.duplicateEntries.find((d) => d.id === "e-1-3")?.segments ?? [])].sort()).toEqual([`${teamA.team}-dev-0/1`, `${teamA.team}-dev-1/0`]);
+    // Four copies, whichever of each pair the materializer read first; named with the segments holding one.
+    expect(a.devices.reduce((n, d) => n + d.duplicates, 0)).toBe(4);
+    expect(a.devices.every((d) => d.undecided === 0)).toBe(true);
+    const named = a.devices.flatMap((d) => d.duplicateEntries).find((d) => d.id === "e-1-3");
+    expect([...(named?.segments ?? [])].sort()).toEqual([`${teamA.team}-dev-0/1`, `${teamA.team}-dev-1/0`]);
     expect(a.materializer.deferred).toBe(1);
     expect(scanned.reduce((s, d) => s + d.quarantined, 0)).toBeGreaterThan(1);
     expect(scanned.reduce((s, d) => s + d.rejected, 0)).toBeGreaterThan(1);
