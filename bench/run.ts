@@ -23,6 +23,7 @@ import { relayBench } from "./relay.js";
 import { scaleBench } from "./scale.js";
 import { startupBench } from "./startup.js";
 import { relaysBench } from "./relays.js";
+import { statusBench } from "./status.js";
 import { storageBench } from "./storage.js";
 
 type Mode = "quick" | "default" | "full";
@@ -36,23 +37,23 @@ const SIZES: Record<Mode, Sizes & GatewaySizes> = {
   quick: {
     relayDocEntries: 2000, relayClients: 20, relayExchangeSeconds: 5, reconnectEntries: 2000, materializerEntries: 300,
     latencyDevices: 20, latencySeconds: 5, scaleEntries: 600, scaleDevices: 20, concurrentDevices: 40, concurrentSeconds: 8,
-    gatewaySales: 60, gatewayBatch: 20,
+    gatewaySales: 60, gatewayBatch: 20, statusEntries: 10_000,
   },
   default: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 10, reconnectEntries: 10_000, materializerEntries: 2000,
     latencyDevices: 20, latencySeconds: 10, scaleEntries: 5000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 15,
-    gatewaySales: 200, gatewayBatch: 20,
+    gatewaySales: 200, gatewayBatch: 20, statusEntries: 20_000,
   },
   full: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 15, reconnectEntries: 10_000, materializerEntries: 3000,
     latencyDevices: 20, latencySeconds: 15, scaleEntries: 100_000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 20,
-    gatewaySales: 1000, gatewayBatch: 20,
+    gatewaySales: 1000, gatewayBatch: 20, statusEntries: 100_000,
   },
 };
 /** One repetition by default: two cost ~15 minutes on this shared machine (--reps 3 for spreads). */
 const REPS: Record<Mode, number> = { quick: 1, default: 1, full: 3 };
 
-const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench, storageBench, relaysBench, allowancesBench];
+const ALL: Benchmark[] = [startupBench, relayBench, reconnectBench, materializerBench, scaleBench, gatewayBench, storageBench, relaysBench, allowancesBench, statusBench];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

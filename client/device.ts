@@ -196,8 +196,8 @@ export class Device extends Emitter<DeviceEvents> {
   #allowanceTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
-  /** Aborted at close: ends the document waits this device started. */
-  readonly #closing = new AbortController();
+  /** The document waits under way, one signal each (#untilReady), aborted at close. */
+  readonly #openWaits = new Set<AbortController>();
   /** True while this device changes its own segment (the change event is its own). */
   #writing = false;
   readonly #links: PeerLinks;
@@ -398,7 +398,7 @@ export class Device extends Emitter<DeviceEvents> {
       }
       const handle = await this.repo.find<unknown>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
       if (handle.isReady()) return handle;
-      await Promise.race([handle.whenReady(["ready"], { signal: this.#closing.signal }).catch(() => undefined), sleep(Math.min(waitMs, Math.max(0, deadline - Date.now())))]);
+      await this.#untilReady(handle, Math.min(waitMs, Math.max(0, deadline - Date.now()))).catch(() => undefined);
       if (handle.isReady()) return handle;
       waitMs = handle.inState(["unavailable"]) ? 2000 : Math.min(waitMs * 2, 30_000);
       this.#relay.reconnectNow();
@@ -485,9 +485,31 @@ export class Device extends Emitter<DeviceEvents> {
   async #whenReadyWhileOpen(handle: DocHandle<unknown> | DocHandle<LedgerSegmentDoc>): Promise<boolean> {
     while (!this.#closed && !handle.isReady()) {
       if (handle.isDeleted()) return false;
-      await handle.whenReady(["ready"], { signal: this.#closing.signal }).catch(() => sleep(1000));
+      await this.#untilReady(handle).catch(() => sleep(1000));
     }
     return !this.#closed;
+  }
+
+  /**
+   * Until the handle is ready, `ms` have passed, or the device closes; rejects when automerge-repo
+   * gives up (its own timeout). Each wait has its own signal, aborted when the wait ends: a wait
+   * that lost a race to the timer would otherwise keep its listener (on a signal shared by every
+   * wait) for automerge-repo's two minutes, and they piled up (MaxListenersExceededWarning).
+   */
+  async #untilReady(handle: DocHandle<unknown> | DocHandle<LedgerSegmentDoc>, ms?: number): Promise<void> {
+    if (this.#closed) return;
+    const wait = new AbortController();
+    this.#openWaits.add(wait);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const ready = handle.whenReady(["ready"], { signal: wait.signal });
+      ready.catch(() => undefined); // ends with the abort below when the timer or the close comes first
+      await (ms === undefined ? ready : Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]));
+    } finally {
+      clearTimeout(timer);
+      this.#openWaits.delete(wait);
+      wait.abort();
+    }
   }
 
   #hold(slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }, handle: DocHandle<LedgerSegmentDoc>): void {
@@ -888,7 +910,7 @@ export class Device extends Emitter<DeviceEvents> {
     await this.#writeQueue.catch(() => undefined);
     this.#closed = true;
     // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
-    this.#closing.abort();
+    for (const wait of this.#openWaits) wait.abort();
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     if (this.#allowanceTimer) clearInterval(this.#allowanceTimer);

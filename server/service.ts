@@ -142,6 +142,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       loginTicketKey: loginTicketKey(keys.privateKeyPem),
       gateway,
       c: collections(db),
+      pointLookups: !database.features.indexedQueries,
       teamProblems: (team) => problems(team),
     }),
   );

@@ -30,6 +30,8 @@ export interface Sizes {
   scaleDevices: number;
   concurrentDevices: number;
   concurrentSeconds: number;
+  /** Entries in the team whose `/api/sync-status` the status bench times. */
+  statusEntries: number;
 }
 
 /** Collects values per repetition, then turns them into rows. */

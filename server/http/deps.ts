@@ -27,6 +27,8 @@ export interface ApiDeps {
   gateway: Gateway;
   /** The materializer's collections (read-only here, but for admins' close requests: routes/periods.ts). */
   c: Collections;
+  /** Look documents up one `_id` at a time instead of with `$in` (FerretDB scans for `$in`; DatabaseFeatures). */
+  pointLookups?: boolean;
   /** Why a team's documents cannot be loaded (the service's); absent: the materializer's records only. */
   teamProblems?: (team: string) => Promise<TeamProblem[]>;
 }

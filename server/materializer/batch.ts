@@ -140,6 +140,8 @@ export async function processBatch(
     const records = seal(head, unsealed);
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
+      // A kill before this write leaves the head shown one batch behind until catch-up sets it.
+      await c.teamState.updateOne({ _id: team }, { $set: { journalSeq: records[records.length - 1]!.seq, lastDecisionAt: now } }, { upsert: true, ...opts });
       phase("journal");
       await pausePoint("after-journal");
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);

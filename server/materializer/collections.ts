@@ -80,6 +80,13 @@ export interface TeamStateDoc {
   _id: string;
   /** Every journal record up to this seq is in the projections. */
   projectedSeq: number;
+  /**
+   * The journal's head as of the last batch (or catch-up) and when it was decided: what
+   * sync-status shows, read by `_id` (finding the head is a sort over the journal, a scan on
+   * FerretDB). Absent in databases from before it: sync-status then sorts.
+   */
+  journalSeq?: number;
+  lastDecisionAt?: string;
   updatedAt: string;
   /**
    * How daily summaries and customer balances are kept. Absent in databases written before
@@ -194,6 +201,37 @@ export interface ClosedPeriodDoc {
 }
 /** An admin's request to close through a day, applied (and deleted) by the materializer. */
 export interface CloseRequestDoc { _id: string; team: string; through: string; by: string; requestedAt: string }
+/**
+ * Sync-status figures of one ledger segment (`_id = <team>:<segment document id>`), kept by the
+ * materializer so `/api/sync-status` reads one small document per segment instead of scanning
+ * the journal and loading every segment. Written whole after each batch that touched the
+ * segment, from the segment's document and the journal (segment-counts.ts): recomputable, so a
+ * kill between writes leaves a row behind for one batch at most.
+ */
+export interface SegmentCountsDoc {
+  _id: string;
+  team: string;
+  /** Segment document id. */
+  segment: string;
+  device: string | null;
+  /** The segment's heads when `listed` was counted: a relay holding other heads has more to count. */
+  heads: string[];
+  /** Entry ids the segment lists. */
+  listed: number;
+  /** Journal records read from this segment, by verdict. */
+  accepted: number;
+  rejected: number;
+  invalid: number;
+  /** Entries from this segment waiting for their invoice. */
+  deferred: number;
+  /** Ids listed here whose decided (or deferred) copy came from another segment. */
+  duplicates: number;
+  /** Listed, neither decided nor deferred nor a duplicate (not read by the materializer yet). */
+  undecided: number;
+  /** Some of the duplicates (at most MAX_DUPLICATES_KEPT): the id and the segment holding its decided copy. */
+  duplicateEntries: { id: string; home: string }[];
+  updatedAt: string;
+}
 export interface TamperDoc { _id: string; team: string; entryId: string; decidedHash: string; newHash: string; segment: string; device: string | null; seenAt: string }
 
 export interface Collections {
@@ -220,6 +258,7 @@ export interface Collections {
   tampers: Collection<TamperDoc>;
   closedPeriods: Collection<ClosedPeriodDoc>;
   closeRequests: Collection<CloseRequestDoc>;
+  segmentCounts: Collection<SegmentCountsDoc>;
 }
 
 export function collections(db: Db): Collections {
@@ -247,6 +286,7 @@ export function collections(db: Db): Collections {
     tampers: db.collection("tamper_events"),
     closedPeriods: db.collection("closed_periods"),
     closeRequests: db.collection("period_close_requests"),
+    segmentCounts: db.collection("segment_counts"),
   };
 }
 
@@ -293,4 +333,5 @@ export async function ensureIndexes(c: Collections): Promise<void> {
   await c.tampers.createIndex({ team: 1, seenAt: 1 }, { name: "team_seen" });
   await c.closedPeriods.createIndex({ team: 1, through: 1 }, { unique: true, name: "team_through" });
   await c.closeRequests.createIndex({ team: 1 }, { name: "team" });
+  await c.segmentCounts.createIndex({ team: 1 }, { name: "team" });
 }

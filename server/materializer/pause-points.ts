@@ -3,9 +3,9 @@
  * the whole service lands exactly there (between the writes of one batch's projections) instead
  * of wherever a timer happens to fall. Armed only by MATERIALIZER_PAUSE_AT; a no-op otherwise.
  */
-export type PausePoint = "after-journal" | "after-project" | "parts-write" | "after-parts" | "before-mark" | "after-close";
+export type PausePoint = "after-journal" | "after-project" | "parts-write" | "after-parts" | "before-mark" | "after-close" | "before-counts";
 
-export const PAUSE_POINTS: readonly PausePoint[] = ["after-journal", "after-project", "parts-write", "after-parts", "before-mark", "after-close"];
+export const PAUSE_POINTS: readonly PausePoint[] = ["after-journal", "after-project", "parts-write", "after-parts", "before-mark", "after-close", "before-counts"];
 
 interface Armed {
   point: PausePoint;

@@ -264,10 +264,18 @@ export async function catchUp(
   const from = state?.projectedSeq ?? 0;
   let projected = from;
   let records = 0;
+  let lastDecisionAt: string | undefined;
   const repaired = noRepairs();
   for (;;) {
     const page = await c.journal.find({ team, seq: { $gt: projected } }).sort({ seq: 1 }).limit(pageSize).toArray();
-    if (page.length === 0) return { from, to: projected, records, repaired };
+    if (page.length === 0) {
+      // The head sync-status shows, in case a kill came between a journal write and its update.
+      if (projected > 0 && (state?.journalSeq ?? 0) < projected) {
+        await c.teamState.updateOne({ _id: team }, { $set: { journalSeq: projected, ...(lastDecisionAt ? { lastDecisionAt } : {}) } }, { upsert: true });
+      }
+      return { from, to: projected, records, repaired };
+    }
+    lastDecisionAt = page[page.length - 1]!.decidedAt;
     const touched = await applyRecords(c, team, page, read);
     const r = await recomputeAggregates(c, team, touched, { ...read, compare });
     repaired.parts.push(...r.parts);

@@ -17,6 +17,9 @@ export async function rebuildTeam(
 ): Promise<number> {
   const total = await c.journal.countDocuments({ team });
   for (const name of JOURNAL_PROJECTIONS) await c[name].deleteMany({ team });
+  // Sync-status rows need the segments' documents too: the materializer counts every segment
+  // again at its next start (until then sync-status counts the segments it can load).
+  await c.segmentCounts.deleteMany({ team });
   // Items a sale line created come from the journal; catalog items are the catalog's, and the
   // journal's sale lines below only fill the gaps the catalog leaves.
   if (catalog) await rewriteCatalogRows(c, team, catalog, new Date().toISOString());

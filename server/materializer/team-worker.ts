@@ -32,14 +32,16 @@ import { checkpointSignatureValid } from "../audit/signer.js";
 import { AllowanceKeeper, publishAllowances, republishAllowances } from "./allowances.js";
 import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
-import { teamKey, type ClosedPeriodDoc, type JournalRecord } from "./collections.js";
+import { teamKey, type ClosedPeriodDoc, type JournalRecord, type SegmentCountsDoc } from "./collections.js";
 import { findForeignCatalogRows } from "./catalog-rows.js";
+import { figuresOf, sameFigures, SegmentTally } from "./segment-counts.js";
+import { pausePoint } from "./pause-points.js";
 import { chainHead, type ChainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { closeDue, latestClose } from "./periods.js";
 import { segmentDelta } from "./segment-changes.js";
 import type { StatementSigner } from "./statements.js";
-import { replaceAll } from "./write-set.js";
+import { replaceAll, upsertEach } from "./write-set.js";
 
 const FIND_TIMEOUT_MS = 15_000;
 const SEGMENT_OPENS_AT_ONCE = 4;
@@ -133,6 +135,14 @@ export class TeamWorker {
   private catchUpFirst = false;
   private readonly projectedCatalog = new Map<string, string>();
   private foreignCheck: Promise<void> | null = null;
+  /**
+   * What the journal says per segment, for the sync-status rows (segment-counts.ts); read with
+   * the journal at start, advanced by each batch, and dropped when a batch fails (it may have
+   * journaled records it never returned), to be read again before the next one.
+   */
+  private tally: SegmentTally | null = null;
+  /** Set when the tally was (re)read: every segment's row is rewritten at the next batch. */
+  private recountAll = false;
   /** The latest checkpoint signed for this team; `undefined` until read from MongoDB. */
   private lastCheckpoint: Checkpoint | null | undefined;
   /** The close in force (periods.ts); `undefined` until read from MongoDB, and again after a failed batch. */
@@ -337,6 +347,7 @@ export class TeamWorker {
           this.opts.metrics.batchFailures.inc();
           this.catchUpFirst = true;
           this.close = undefined;
+          this.tally = null;
           this.rerun = true;
         })
         .finally(() => {
@@ -425,6 +436,10 @@ export class TeamWorker {
       this.catchUpFirst = false;
     }
     if (this.selfChecksDue >= 2) await this.runSelfCheck();
+    if (!this.tally) {
+      this.tally = await SegmentTally.load(this.opts.ctx.c, this.opts.team);
+      this.recountAll = true;
+    }
     // Waits for a refresh under way (it returns that one), so segments that arrive together are
     // decided together; except during the team's first opening, which schedules a batch for each
     // segment it opens and retries what it could not open once it is done.
@@ -471,6 +486,7 @@ export class TeamWorker {
     const hasDeferred = (await c.deferred.countDocuments({ team: this.opts.team })) > 0;
     if (batch.length === 0 && !hasDeferred) {
       await this.saveCheckpoints(advanced);
+      await this.writeCounts(advanced.map((a) => a.seg));
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
       if (this.selfChecksDue > 0) await this.runSelfCheck();
       await this.rebalanceAllowances();
@@ -486,6 +502,7 @@ export class TeamWorker {
       throw err;
     }
     await this.saveCheckpoints(advanced);
+    await this.writeCounts(this.countsTouched(outcome, advanced));
     await this.publish(outcome);
     await this.anchor();
     this.observe(outcome, batch.length, started, oldest);
@@ -544,6 +561,87 @@ export class TeamWorker {
     if (!this.opts.selfCheck) return;
     this.selfChecksDue = 0;
     await this.opts.selfCheck.run();
+    await this.checkCounts();
+  }
+
+  /** The segments whose rows a batch changed (read, or holding an entry it decided), with the tally advanced. */
+  private countsTouched(outcome: BatchOutcome, advanced: readonly { seg: Segment }[]): Segment[] {
+    const touched = new Set<string>(advanced.map((a) => a.seg.documentId));
+    const tally = this.tally;
+    if (tally) {
+      for (const r of outcome.records) {
+        // A waiting entry decided from another segment's copy leaves its first segment too.
+        const before = tally.homeOf(r.entryId);
+        if (before) touched.add(before);
+        touched.add(r.provenance.segment);
+        tally.record(r.entryId, r.status, r.provenance.segment);
+      }
+      for (const d of outcome.deferred) {
+        const before = tally.homeOf(d.verdict.id);
+        if (before) touched.add(before);
+        touched.add(d.provenance.segment);
+        tally.defer(d.verdict.id, d.provenance.segment);
+      }
+    }
+    return [...touched].flatMap((id) => this.segments.get(id) ?? []);
+  }
+
+  /** A segment's sync-status row: its document as it is now, and the tally. */
+  private countsOf(seg: Segment, tally: SegmentTally, now: string): SegmentCountsDoc {
+    const doc = seg.handle.doc();
+    return tally.row(this.opts.team, seg.documentId, seg.device, Object.keys(doc.entries ?? {}), A.getHeads(doc), now);
+  }
+
+  /** Rewrites the rows of these segments (all of them after the tally was read again), whole, after the batch's projections. */
+  private async writeCounts(touched: readonly Segment[]): Promise<void> {
+    const tally = this.tally;
+    if (!tally) return;
+    const segments = this.recountAll ? [...this.segments.values()] : touched;
+    if (segments.length === 0) return;
+    const now = this.now();
+    const rows = segments.map((seg) => this.countsOf(seg, tally, now));
+    await pausePoint("before-counts");
+    // One upsert each: a kill between two leaves no row absent, only behind until the next batch.
+    await upsertEach(this.opts.ctx.c.segmentCounts, rows);
+    this.recountAll = false;
+  }
+
+  /**
+   * Part of the self-check: every segment's row recomputed from the whole journal (read again,
+   * so the tally itself is checked too) and the segment's document, compared with the stored
+   * one, and rewritten where it differs. Segments with changes not yet decided are left to their
+   * next batch.
+   */
+  private async checkCounts(): Promise<void> {
+    const { c } = this.opts.ctx;
+    const team = this.opts.team;
+    const started = Date.now();
+    const tally = await SegmentTally.load(c, team);
+    this.tally = tally;
+    const now = this.now();
+    const stored = new Map((await c.segmentCounts.find({ team }).toArray()).map((r) => [r.segment, r]));
+    const wrong: SegmentCountsDoc[] = [];
+    for (const seg of this.segments.values()) {
+      if (seg.dirtySince !== null) continue;
+      const want = this.countsOf(seg, tally, now);
+      const have = stored.get(seg.documentId);
+      if (!have || !sameFigures(have, want)) wrong.push(want);
+    }
+    const detail = { segments: this.segments.size, ms: Date.now() - started };
+    if (wrong.length === 0) {
+      this.log.info(detail, "self-check: sync-status counts agree with the journal");
+      return;
+    }
+    this.opts.metrics.selfCheckDifferences.inc({ kind: "segment-counts" }, wrong.length);
+    this.log.warn(
+      {
+        ...detail,
+        repaired: wrong.length,
+        differences: wrong.slice(0, 20).map((w) => ({ segment: w.segment, stored: figuresOf(stored.get(w.segment)), expected: figuresOf(w) })),
+      },
+      "self-check: repaired sync-status counts that differed from the journal",
+    );
+    await upsertEach(c.segmentCounts, wrong);
   }
 
   private async saveCheckpoints(advanced: { seg: Segment; heads: string[] }[]): Promise<void> {
@@ -626,17 +724,23 @@ export class TeamWorker {
   private async republish(): Promise<void> {
     const { c } = this.opts.ctx;
     const bySegment = new Map<string, Map<string, PublishedVerdict>>();
+    // The same read gives the sync-status tally: no second scan of the journal at start.
+    const tally = new SegmentTally();
     for await (const r of c.journal.find({ team: this.opts.team }).sort({ seq: 1 })) {
       let m = bySegment.get(r.provenance.segment);
       if (!m) bySegment.set(r.provenance.segment, (m = new Map()));
       m.set(r.entryId, published(r));
+      tally.record(r.entryId, r.status, r.provenance.segment);
     }
     for await (const d of c.deferred.find({ team: this.opts.team })) {
+      tally.defer(d.entryId, d.provenance.segment);
       let m = bySegment.get(d.provenance.segment);
       if (!m) bySegment.set(d.provenance.segment, (m = new Map()));
       if (!m.has(d.entryId)) m.set(d.entryId, { status: "deferred", reason: `waiting for invoice ${d.entry.invoice}`, decidedAt: d.since });
     }
     for (const [segment, verdicts] of bySegment) await this.writeVerdicts(segment, verdicts);
+    this.tally = tally;
+    this.recountAll = true;
     const stock: Record<string, number> = {};
     for await (const s of c.stock.find({ team: this.opts.team })) stock[s.item] = s.level;
     const open: Record<string, { total: number; paid: number; outstanding: number; status: "open" }> = {};

@@ -7,9 +7,7 @@
  * items and collects only its own invoices, so the verdicts do not depend on how entries happen
  * to be cut into batches, and any difference is the crash's doing.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Document } from "mongodb";
 import type { LedgerSegmentDoc } from "../../../shared/docs.js";
@@ -17,10 +15,10 @@ import { collections, JOURNAL_PROJECTIONS, type Collections } from "../../../ser
 import { connectClient, eventually, startTestRelay, type TestClient, type TestRelay } from "../relay/harness.js";
 import { comparable, rng, seedItems, writeMessyLedger } from "./crash-ledger.js";
 import { Device, type Shop } from "./harness.js";
+import { spawnMaterializer } from "./process.js";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 
-const repoRoot = path.resolve(import.meta.dirname, "../../..");
 const DEVICES = Number(process.env.CRASH_DEVICES ?? 4);
 const ENTRIES_PER_DEVICE = Number(process.env.CRASH_ENTRIES ?? 500);
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);
@@ -55,46 +53,16 @@ async function writeLedger(team: CreatedTeam): Promise<void> {
   }
 }
 
-function startMaterializer(team: string): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "server/materializer/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      RELAY_URL: relay.service.syncUrl,
-      MONGODB_URI: relay.db.uri,
-      MONGODB_DB: relay.db.dbName,
-      DATA_DIR: relay.dataDir,
-      MATERIALIZER_TEAMS: team,
-      // Every restart is the same instance: it takes its team's lease back at once.
-      MATERIALIZER_INSTANCE: `crash-${team}`,
-      MATERIALIZER_MAX_BATCH: "200",
-      LOG_LEVEL: "info",
-      // Our stdin pipe ties it to this process: it exits if the test process dies.
-      MATERIALIZER_SUPERVISED: "1",
-    },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  live.add(proc);
-  proc.once("exit", () => live.delete(proc));
-  return new Promise((resolve, reject) => {
-    const tail: string[] = [];
-    const timer = setTimeout(() => reject(new Error(`materializer not ready:\n${tail.join("\n")}`)), 30_000);
-    for (const s of [proc.stdout, proc.stderr]) {
-      createInterface({ input: s! }).on("line", (line) => {
-        if (process.env.CRASH_VERBOSE) console.log(line.slice(0, 300));
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        if (line.includes('"materializer ready"')) {
-          clearTimeout(timer);
-          resolve(proc);
-        }
-      });
-    }
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`materializer exited (${code}) before ready:\n${tail.join("\n")}`));
-    });
-  });
+async function startMaterializer(team: string): Promise<ChildProcess> {
+  const m = await spawnMaterializer(relay, {
+    MATERIALIZER_TEAMS: team,
+    // Every restart is the same instance: it takes its team's lease back at once.
+    MATERIALIZER_INSTANCE: `crash-${team}`,
+    MATERIALIZER_MAX_BATCH: "200",
+  }, { verbose: Boolean(process.env.CRASH_VERBOSE) });
+  live.add(m.proc);
+  m.proc.once("exit", () => live.delete(m.proc));
+  return m.proc;
 }
 
 async function complete(team: string): Promise<void> {

@@ -8,9 +8,7 @@
  *    one stops its teams and never writes again (its lease epoch shows no write after it resumed);
  * and through it all every journal stays gapless, each entry decided once, the chain verifying.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CatalogDoc } from "../../../shared/docs.js";
 import { collections, type Collections } from "../../../server/materializer/collections.js";
@@ -19,8 +17,8 @@ import { FencedError, Leases, LEASES_COLLECTION } from "../../../server/material
 import type { CreatedTeam } from "../../../server/relay/teams.js";
 import { connectClient, eventually, startTestRelay, type TestClient, type TestRelay } from "../relay/harness.js";
 import { Device, sale, type Shop } from "./harness.js";
+import { spawnMaterializer } from "./process.js";
 
-const repoRoot = path.resolve(import.meta.dirname, "../../..");
 const LEASE_MS = 4000;
 const TEAMS = ["lease-a", "lease-b"] as const;
 
@@ -65,50 +63,23 @@ function write(team: string, count: number): void {
   }
 }
 
-function startMaterializer(name: string): Promise<Instance> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "server/materializer/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      RELAY_URL: relay.service.syncUrl,
-      MONGODB_URI: relay.db.uri,
-      MONGODB_DB: relay.db.dbName,
-      DATA_DIR: relay.dataDir,
-      MATERIALIZER_LEASE_MS: String(LEASE_MS),
-      LOG_LEVEL: "info",
-      MATERIALIZER_SUPERVISED: "1",
-    },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  live.add(proc);
-  proc.once("exit", () => live.delete(proc));
-  const instance: Instance = { name, proc, started: [], lost: [] };
-  return new Promise((resolve, reject) => {
-    const tail: string[] = [];
-    const timer = setTimeout(() => reject(new Error(`${name} not ready:\n${tail.join("\n")}`)), 60_000);
-    for (const s of [proc.stdout, proc.stderr]) {
-      createInterface({ input: s! }).on("line", (line) => {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        let parsed: { msg?: string; team?: string } = {};
-        try {
-          parsed = JSON.parse(line) as typeof parsed;
-        } catch {
-          return;
-        }
-        if (parsed.msg === "team materializing" && parsed.team) instance.started.push(parsed.team);
-        if (parsed.msg === "team lease lost: stopped deciding this team" && parsed.team) instance.lost.push(parsed.team);
-        if (parsed.msg === "materializer ready") {
-          clearTimeout(timer);
-          resolve(instance);
-        }
-      });
+async function startMaterializer(name: string): Promise<Instance> {
+  const started: string[] = [];
+  const lost: string[] = [];
+  const onLine = (line: string): void => {
+    let parsed: { msg?: string; team?: string } = {};
+    try {
+      parsed = JSON.parse(line) as typeof parsed;
+    } catch {
+      return;
     }
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${code}) before ready:\n${tail.join("\n")}`));
-    });
-  });
+    if (parsed.msg === "team materializing" && parsed.team) started.push(parsed.team);
+    if (parsed.msg === "team lease lost: stopped deciding this team" && parsed.team) lost.push(parsed.team);
+  };
+  const m = await spawnMaterializer(relay, { MATERIALIZER_LEASE_MS: String(LEASE_MS) }, { onLine, readyMs: 60_000 });
+  live.add(m.proc);
+  m.proc.once("exit", () => live.delete(m.proc));
+  return { name, proc: m.proc, started, lost };
 }
 
 const signal = (p: ChildProcess, sig: NodeJS.Signals): Promise<void> =>
