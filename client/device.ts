@@ -63,7 +63,8 @@ import type { PeerIdentity } from "./peer/handshake.js";
 import { PeerLinks, type PeerAccess } from "./peer/links.js";
 import type { PeerPlatform } from "./peer/types.js";
 import { readOwnClaims } from "./token.js";
-import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
+import type { LinkStatus } from "./ws-client-adapter.js";
+import { RelayConnection } from "./relay-connection.js";
 
 /** What differs between Node and a browser. */
 export interface Platform {
@@ -77,6 +78,14 @@ export interface Platform {
 export interface DeviceOptions {
   /** http(s):// address of the relay; the WebSocket endpoint is `/sync` on it. */
   serverUrl: string;
+  /**
+   * Every relay of the service, when there are several (serverUrl is then used for the API
+   * only, e.g. certificates): the device stays on one while it works and moves to the next
+   * when it dies. Without it, serverUrl is the one relay.
+   */
+  relayUrls?: readonly string[];
+  /** Index in relayUrls of the relay tried first (default 0): spreads a shop's devices. */
+  relayIndex?: number;
   /** The device's token, or a function returning the current one (refreshed tokens). */
   token: string | (() => string);
   /** The team root URL from enrollment; needed only the first time. */
@@ -147,7 +156,6 @@ interface CurrentSegment {
 }
 
 const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
-const PROGRESS_THROTTLE_MS = 200;
 const OWN_SEGMENTS_LOAD_MS = 10_000;
 /** How often held documents are probed for the failed-send wedge (safe-change.ts `isWedged`). */
 const WEDGE_CHECK_MS = 5_000;
@@ -160,20 +168,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function syncUrl(serverUrl: string): string {
-  const u = new URL(serverUrl);
-  u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
-  u.pathname = "/sync";
-  u.search = "";
-  return u.toString();
-}
-
 export class Device extends Emitter<DeviceEvents> {
   readonly deviceId: string;
   readonly claims: Claims;
   readonly repo: Repo;
   readonly #opts: DeviceOptions;
-  readonly #relay: ReconnectingClientAdapter;
+  readonly #relay: RelayConnection;
   readonly #token: () => string;
   #refs!: TeamRefs;
   #enrollment!: Enrollment;
@@ -187,10 +187,7 @@ export class Device extends Emitter<DeviceEvents> {
   #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
-  #acked: Record<string, number> = {};
-  #progressTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
-  #lastPending = -1;
   #closed = false;
   /** Aborted at close: ends the document waits this device started. */
   readonly #closing = new AbortController();
@@ -209,17 +206,22 @@ export class Device extends Emitter<DeviceEvents> {
     this.claims = claims;
     this.deviceId = opts.deviceId;
     this.#token = typeof opts.token === "function" ? opts.token : () => opts.token as string;
-    this.#relay = new ReconnectingClientAdapter({
-      url: syncUrl(opts.serverUrl),
+    this.#relay = new RelayConnection({
+      urls: opts.relayUrls && opts.relayUrls.length > 0 ? opts.relayUrls : [opts.serverUrl],
+      ...(opts.relayIndex !== undefined ? { startIndex: opts.relayIndex } : {}),
       token: this.#token,
       createSocket: opts.platform.relaySocket,
+      storage: opts.platform.storage,
       paused: opts.offline ?? false,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      repo: () => this.repo,
+      ownSegments: () => this.#ownSegmentSlots(),
       onStatus: (s) => this.#onRelayStatus(s),
+      onProgress: (pending) => this.emit("progress", { pending }),
     });
     this.repo = new Repo({
       storage: opts.platform.storage,
-      network: [this.#relay],
+      network: [this.#relay.adapter],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
     this.#links = new PeerLinks({
@@ -307,10 +309,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#server.addMember(this.#catalog.documentId);
     this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids), this.deviceId);
     this.#checkpoints = readKeptCheckpoints(await loadRecord(this.#opts.platform.storage, "checkpoints"));
-    const acked = await loadRecord(this.#opts.platform.storage, "acked");
-    if (typeof acked === "object" && acked !== null) {
-      for (const [k, v] of Object.entries(acked)) if (Number.isSafeInteger(v)) this.#acked[k] = v as number;
-    }
+    await this.#relay.load();
 
     this.#watch(this.#registry, () => void this.#onRegistry());
     this.#watch(this.#catalog, () => (this.#provisional = undefined));
@@ -320,7 +319,7 @@ export class Device extends Emitter<DeviceEvents> {
     // only matters if storage lost one (it would then wait for a peer that may never come).
     await Promise.race([Promise.all(this.#onRegistry()), sleep(OWN_SEGMENTS_LOAD_MS)]);
     this.#onStatus();
-    this.#scheduleProgress();
+    this.#relay.scheduleProgress();
     this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
   }
 
@@ -347,10 +346,10 @@ export class Device extends Emitter<DeviceEvents> {
     if (!rootUrl) throw new ClientError("not-enrolled", "this device is not enrolled: give the team's root URL and reach the relay once");
     if (this.#opts.offline) throw new ClientError("not-enrolled", "this device is not enrolled yet and was started offline");
     const deadline = Date.now() + (this.#opts.enrollTimeoutMs ?? DEFAULT_ENROLL_TIMEOUT_MS);
-    const root = await this.#fetch(rootUrl, deadline);
+    const root = await this.#relay.fetch(rootUrl, deadline, this.#closing.signal);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
-    for (const u of [refs.registry, refs.catalog, refs.status]) await this.#fetch(u, deadline);
+    for (const u of [refs.registry, refs.catalog, refs.status]) await this.#relay.fetch(u, deadline, this.#closing.signal);
     await this.repo.flush();
     const enrollment: Enrollment = {
       rootUrl, team: refs.team, catalog: refs.catalog, registry: refs.registry, status: refs.status,
@@ -358,31 +357,6 @@ export class Device extends Emitter<DeviceEvents> {
     };
     await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     return enrollment;
-  }
-
-  /**
-   * find() right after connecting can report a document unavailable while the relay is still
-   * loading it (AUTOMERGE-NOTES.md): wait for the relay session first, and re-ask on a new
-   * session until the deadline. While the relay has not answered at all, each wait is twice the
-   * last (2 s to 30 s): a relay busy with a large team answers late, and reconnecting every 2 s
-   * would only restart the wait. An answer of "unavailable" is asked again after 2 s.
-   */
-  async #fetch(url: AutomergeUrl, deadline: number): Promise<DocHandle<unknown>> {
-    let waitMs = 2000;
-    while (Date.now() < deadline) {
-      if (this.#closed) throw new ClientError("closed", "device closed");
-      if (!this.#relay.online) {
-        await sleep(100);
-        continue;
-      }
-      const handle = await this.repo.find<unknown>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
-      if (handle.isReady()) return handle;
-      await Promise.race([handle.whenReady(["ready"], { signal: this.#closing.signal }).catch(() => undefined), sleep(Math.min(waitMs, Math.max(0, deadline - Date.now())))]);
-      if (handle.isReady()) return handle;
-      waitMs = handle.inState(["unavailable"]) ? 2000 : Math.min(waitMs * 2, 30_000);
-      this.#relay.reconnectNow();
-    }
-    throw new ClientError("not-enrolled", `could not fetch ${url} from the relay: ${this.#relay.lastReason}`);
   }
 
   #watch(handle: DocHandle<unknown> | DocHandle<SegmentRegistryDoc> | DocHandle<CatalogDoc>, fn: () => void): void {
@@ -477,7 +451,7 @@ export class Device extends Emitter<DeviceEvents> {
       // Own writes keep the provisional view up to date themselves; others' entries invalidate it.
       if (!this.#writing) this.#provisional = undefined;
     };
-    const onRemoteHeads = (): void => this.#scheduleProgress();
+    const onRemoteHeads = (): void => this.#relay.scheduleProgress();
     handle.on("change", onChange);
     handle.on("remote-heads", onRemoteHeads);
     this.#unsubscribe.push(() => {
@@ -525,7 +499,7 @@ export class Device extends Emitter<DeviceEvents> {
       this.emit("online", { remotePeerId: s.remotePeerId });
     }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
-    this.#scheduleProgress();
+    this.#relay.scheduleProgress();
   }
 
   get online(): boolean {
@@ -540,60 +514,23 @@ export class Device extends Emitter<DeviceEvents> {
     this.#relay.resume();
   }
 
-  #scheduleProgress(): void {
-    if (this.#progressTimer || this.#closed) return;
-    this.#progressTimer = setTimeout(() => {
-      this.#progressTimer = undefined;
-      if (this.#closed) return;
-      const pending = this.pendingCount();
-      if (pending !== this.#lastPending) {
-        this.#lastPending = pending;
-        this.emit("progress", { pending });
-        void saveRecord(this.#opts.platform.storage, "acked", this.#acked).catch(() => undefined);
-      }
-    }, PROGRESS_THROTTLE_MS);
+  /** The relay's sync address in use now (or dialled next, while offline). */
+  get relayUrl(): string {
+    return this.#relay.url;
   }
 
-  /**
-   * Own entries the relay has not acknowledged. The relay answers only with what it has saved
-   * (server/relay/durable-outbox.ts), so the heads it reports are durable there. Counts are
-   * remembered across restarts: after an offline restart the relay's heads are unknown until
-   * it is reached again.
-   */
+  /** Own entries the relay has not acknowledged (relay-connection.ts). */
   pendingCount(): number {
-    const relayPeer = this.#relay.remotePeerId;
-    const storageId = relayPeer ? this.repo.getStorageIdOfPeer(relayPeer) : undefined;
-    let pending = 0;
-    for (const [key, seg] of this.#segments) {
-      if (!key.startsWith(`${this.deviceId}/`) || !seg.handle) continue;
-      const doc = seg.handle.doc();
-      const size = segmentSize(doc);
-      const info = storageId ? seg.handle.getSyncInfo(storageId) : undefined;
-      if (info) {
-        const heads = seg.handle.heads();
-        let acked: number | undefined;
-        if (info.lastHeads.length === heads.length && info.lastHeads.every((h) => heads.includes(h))) acked = size;
-        else {
-          try {
-            acked = segmentSize(seg.handle.view(info.lastHeads).doc());
-          } catch {
-            acked = undefined;
-          }
-        }
-        if (acked !== undefined && acked >= (this.#acked[seg.url] ?? 0)) this.#acked[seg.url] = acked;
-      }
-      pending += Math.max(0, size - (this.#acked[seg.url] ?? 0));
-    }
-    return pending;
+    return this.#relay.pendingCount();
   }
 
   /** Resolves when the relay has acknowledged every own entry (or rejects at the deadline). */
-  async whenSynced(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pendingCount() > 0) {
-      if (Date.now() > deadline) throw new Error(`still ${this.pendingCount()} entries not on the relay after ${timeoutMs} ms`);
-      await sleep(100);
-    }
+  whenSynced(timeoutMs = 60_000): Promise<void> {
+    return this.#relay.whenSynced(timeoutMs);
+  }
+
+  *#ownSegmentSlots(): Iterable<{ url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }> {
+    for (const [key, seg] of this.#segments) if (key.startsWith(`${this.deviceId}/`)) yield seg;
   }
 
   // ---- peer to peer (client/peer/) ----
@@ -665,7 +602,7 @@ export class Device extends Emitter<DeviceEvents> {
         prov.projection = foldEffects(prov.projection, checked.verdict.effects);
         prov.tentative.set(id, checked.verdict);
       }
-      this.#scheduleProgress();
+      this.#relay.scheduleProgress();
       return checked.entry;
     });
   }
@@ -831,16 +768,10 @@ export class Device extends Emitter<DeviceEvents> {
     this.#closed = true;
     // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
     this.#closing.abort();
-    if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#server?.close();
-    try {
-      if (this.#segments.size > 0) this.pendingCount();
-      await saveRecord(this.#opts.platform.storage, "acked", this.#acked);
-    } catch {
-      // Best effort: the counts are rebuilt on the next relay session.
-    }
+    await this.#relay.close();
     await this.#links.close();
     try {
       await this.repo.shutdown();
