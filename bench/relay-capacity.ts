@@ -1,0 +1,157 @@
+/**
+ * Issue 17: how many devices, and changes per second, 1, 2 and 3 linked relays hold on this
+ * machine. For each relay count, a fresh set of relays on one database (each with its own files,
+ * linked with RELAY_PEERS: the multi-relay setup on FerretDB), devices spread over them, each
+ * appending one sale a second to its own segment, and one reader on the last relay (where the
+ * materializer would be) that follows every segment. The load doubles until a step fails: p99
+ * from write to the reader above 2 s, a change not delivered within 10 s, or a device that cannot
+ * connect. What stopped it is named, with the CPU each side used.
+ */
+import { cp, readFile } from "node:fs/promises";
+import path from "node:path";
+import type { DocHandle } from "@automerge/automerge-repo";
+import type { LedgerSegmentDoc } from "../shared/docs.js";
+import { connect, type Client } from "./lib/client.js";
+import type { BenchContext } from "./lib/context.js";
+import { LightDevice, writeSalesSteadily } from "./lib/light-device.js";
+import { progress, sleep, until } from "./lib/progress.js";
+import type { Collector } from "./lib/report.js";
+import { benchDir, startOurs } from "./lib/servers.js";
+import { percentile } from "./lib/stats.js";
+
+const TEAM = "capacity";
+const P99_LIMIT_MS = 2000;
+const DRAIN_MS = 10_000;
+const FIRST_STEP = 10;
+
+type Relay = Awaited<ReturnType<typeof startOurs>>;
+
+export interface CapacityResult {
+  relays: number;
+  /** Most devices (one change a second each) that held; 0 when the first step failed. */
+  devices: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** What stopped the next step (or "largest step tried"). */
+  limit: string;
+}
+
+/** CPU seconds a process has used (Linux /proc; 0 elsewhere). */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function startLinked(count: number, mongoUri: string, dbName: string): Promise<Relay[]> {
+  const relays: Relay[] = [await startOurs({ mongoUri, dbName, materializer: false })];
+  for (let i = 1; i < count; i++) {
+    // Every relay needs the same JWT keys (they check each other's service tokens).
+    const dataDir = await benchDir(`capacity-relay${i + 1}`);
+    await cp(path.join(relays[0]!.dataDir, "keys"), path.join(dataDir, "keys"), { recursive: true });
+    const peers = relays.map((r) => r.syncUrl).join(",");
+    relays.push(await startOurs({ mongoUri, dbName, dataDir, materializer: false, env: { RELAY_PEERS: peers } }));
+  }
+  await sleep(1500); // links are dialled at start; give them a moment
+  return relays;
+}
+
+interface Step {
+  p50: number;
+  p99: number;
+  failed?: string;
+  benchCpu: number;
+  relayCpu: number[];
+}
+
+/** The reader follows a device's segment: when each entry first reaches it. */
+async function follow(reader: Client, handle: DocHandle<LedgerSegmentDoc>, seenAt: Map<string, number>): Promise<void> {
+  const h = await reader.repo.find<LedgerSegmentDoc>(handle.url);
+  h.on("change", ({ doc }) => {
+    const now = Date.now();
+    for (const id of Object.keys(doc.entries ?? {})) if (!seenAt.has(id)) seenAt.set(id, now);
+  });
+}
+
+async function runStep(relays: Relay[], devices: LightDevice[], seenAt: Map<string, number>, seconds: number): Promise<Step> {
+  const cpu0 = process.cpuUsage();
+  const relayCpu0 = await Promise.all(relays.map((r) => cpuSeconds(r.pid())));
+  const wall0 = Date.now();
+  const writtenAt = await writeSalesSteadily(devices, 1000, seconds);
+  const delivered = (): boolean => [...writtenAt.keys()].every((id) => seenAt.has(id));
+  await until(delivered, "every change at the reader", DRAIN_MS).catch(() => undefined);
+  const wall = (Date.now() - wall0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const relayCpu = (await Promise.all(relays.map((r) => cpuSeconds(r.pid())))).map((c, i) => (c - relayCpu0[i]!) / wall);
+  const latencies = [...writtenAt].flatMap(([id, t]) => (seenAt.has(id) ? [seenAt.get(id)! - t] : []));
+  const missing = writtenAt.size - latencies.length;
+  const step: Step = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), benchCpu: (cpu.user + cpu.system) / 1e6 / wall, relayCpu };
+  if (missing > 0) step.failed = `${missing} of ${writtenAt.size} changes not at the reader ${DRAIN_MS / 1000} s after the last`;
+  else if (step.p99 > P99_LIMIT_MS) step.failed = `p99 ${Math.round(step.p99)} ms > ${P99_LIMIT_MS} ms`;
+  return step;
+}
+
+function cpuNote(s: Step): string {
+  return `bench process ${Math.round(s.benchCpu * 100)}% of a core, relays ${s.relayCpu.map((c) => `${Math.round(c * 100)}%`).join("/")}`;
+}
+
+/** Doubles the devices on `count` relays until a step fails or `maxDevices` is passed. */
+export async function measureCapacity(ctx: BenchContext, count: number, maxDevices: number, seconds: number): Promise<CapacityResult> {
+  const { name: dbName } = ctx.db.fresh(`capacity${count}`);
+  const relays = await startLinked(count, ctx.db.handle.uri, dbName);
+  const devices: LightDevice[] = [];
+  const seenAt = new Map<string, number>();
+  let reader: Client | undefined;
+  const result: CapacityResult = { relays: count, devices: 0, p50Ms: Number.NaN, p99Ms: Number.NaN, limit: `largest step tried (${maxDevices} devices)` };
+  try {
+    const team = await relays[0]!.createTeam(TEAM);
+    const last = relays.at(-1)!;
+    reader = await connect(last.dial({ sub: "reader", team: TEAM, role: "auditor" }), "reader");
+    for (let target = FIRST_STEP; target <= maxDevices; target *= 2) {
+      progress(`relays capacity: ${count} relay(s), ${target} devices × 1 change/s for ${seconds} s`);
+      try {
+        while (devices.length < target) {
+          const d = new LightDevice(relays[devices.length % count]!, team, `cap${count}-${devices.length}`);
+          await d.online();
+          devices.push(d);
+          await follow(reader, d.addSegment(), seenAt);
+        }
+      } catch (err) {
+        result.limit = `${target} devices: a device could not connect (${err instanceof Error ? err.message : String(err)})`;
+        break;
+      }
+      const step = await runStep(relays, devices, seenAt, seconds);
+      if (step.failed) {
+        result.limit = `${target} devices: ${step.failed}; ${cpuNote(step)}`;
+        break;
+      }
+      Object.assign(result, { devices: target, p50Ms: step.p50, p99Ms: step.p99 });
+      result.limit = `largest step tried (${target} devices held; ${cpuNote(step)})`;
+    }
+  } finally {
+    await Promise.all(devices.map((d) => d.close()));
+    await reader?.close();
+    for (const r of relays.reverse()) await r.stop();
+  }
+  return result;
+}
+
+/** Adds one row per relay count: devices held, with p50/p99 at that load and the limit in the note. */
+export async function capacityRows(ctx: BenchContext, col: Collector): Promise<CapacityResult[]> {
+  const maxDevices = Math.max(FIRST_STEP, ctx.sizes.concurrentDevices);
+  const seconds = ctx.sizes.relayExchangeSeconds;
+  const out: CapacityResult[] = [];
+  for (const count of [1, 2, 3]) {
+    const r = await measureCapacity(ctx, count, maxDevices, seconds);
+    out.push(r);
+    const metric = `${count} relay${count > 1 ? "s" : ""}: devices held (1 change/s each = changes/s)`;
+    col.define(metric, "devices", "higher", { size: `steps ×2 from ${FIRST_STEP} to ${maxDevices}, ${seconds} s each, p99 ≤ ${P99_LIMIT_MS} ms to a reader on the last relay` });
+    col.ours(metric, r.devices);
+    col.note(metric, `p50 ${Math.round(r.p50Ms)} ms, p99 ${Math.round(r.p99Ms)} ms at that load; stopped by: ${r.limit}`);
+    progress(`relays capacity: ${count} relay(s) held ${r.devices} devices (${r.limit})`);
+  }
+  return out;
+}
