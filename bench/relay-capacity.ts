@@ -5,13 +5,15 @@
  * appending one sale a second to its own segment, and one reader on the last relay (where the
  * materializer would be) that follows every segment. The load doubles until a step fails: p99
  * from write to the reader above 2 s, a change not delivered within 10 s, or a device that cannot
- * connect. What stopped it is named, with the CPU each side used.
+ * connect. What stopped it is named, with the CPU each side used (and `uptime`'s load, since
+ * other work on the machine moves every figure).
  */
 import { cp, readFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type { DocHandle } from "@automerge/automerge-repo";
 import type { LedgerSegmentDoc } from "../shared/docs.js";
-import { connect, type Client } from "./lib/client.js";
+import { connect, waitRelayHolds, type Client } from "./lib/client.js";
 import type { BenchContext } from "./lib/context.js";
 import { LightDevice, writeSalesSteadily } from "./lib/light-device.js";
 import { progress, sleep, until } from "./lib/progress.js";
@@ -23,6 +25,7 @@ const TEAM = "capacity";
 const P99_LIMIT_MS = 2000;
 const DRAIN_MS = 10_000;
 const FIRST_STEP = 10;
+const WARM_UP_SECONDS = 2;
 
 type Relay = Awaited<ReturnType<typeof startOurs>>;
 
@@ -77,6 +80,9 @@ async function follow(reader: Client, handle: DocHandle<LedgerSegmentDoc>, seenA
 }
 
 async function runStep(relays: Relay[], devices: LightDevice[], seenAt: Map<string, number>, seconds: number): Promise<Step> {
+  // Unmeasured first: the reader's first sync of a segment it just asked for (through the links)
+  // is a one-off, not the steady cost of a change.
+  await writeSalesSteadily(devices, 1000, WARM_UP_SECONDS);
   const cpu0 = process.cpuUsage();
   const relayCpu0 = await Promise.all(relays.map((r) => cpuSeconds(r.pid())));
   const wall0 = Date.now();
@@ -95,7 +101,7 @@ async function runStep(relays: Relay[], devices: LightDevice[], seenAt: Map<stri
 }
 
 function cpuNote(s: Step): string {
-  return `bench process ${Math.round(s.benchCpu * 100)}% of a core, relays ${s.relayCpu.map((c) => `${Math.round(c * 100)}%`).join("/")}`;
+  return `bench process ${Math.round(s.benchCpu * 100)}% of a core, relays ${s.relayCpu.map((c) => `${Math.round(c * 100)}%`).join("/")}, load average ${os.loadavg()[0]!.toFixed(1)}`;
 }
 
 /** Doubles the devices on `count` relays until a step fails or `maxDevices` is passed. */
@@ -117,10 +123,13 @@ export async function measureCapacity(ctx: BenchContext, count: number, maxDevic
           const d = new LightDevice(relays[devices.length % count]!, team, `cap${count}-${devices.length}`);
           await d.online();
           devices.push(d);
-          await follow(reader, d.addSegment(), seenAt);
+          const segment = d.addSegment();
+          // The reader asks for the segment once the device's relay holds it (before, it is unavailable).
+          await waitRelayHolds(d.client.repo, [segment], `segment of ${d.id} on its relay`, 30_000);
+          await follow(reader, segment, seenAt);
         }
       } catch (err) {
-        result.limit = `${target} devices: a device could not connect (${err instanceof Error ? err.message : String(err)})`;
+        result.limit = `${target} devices: a device could not connect or sync its segment (${err instanceof Error ? err.message : String(err)})`;
         break;
       }
       const step = await runStep(relays, devices, seenAt, seconds);
@@ -141,7 +150,7 @@ export async function measureCapacity(ctx: BenchContext, count: number, maxDevic
 
 /** Adds one row per relay count: devices held, with p50/p99 at that load and the limit in the note. */
 export async function capacityRows(ctx: BenchContext, col: Collector): Promise<CapacityResult[]> {
-  const maxDevices = Math.max(FIRST_STEP, ctx.sizes.concurrentDevices);
+  const maxDevices = Math.max(FIRST_STEP, ctx.sizes.capacityDevices);
   const seconds = ctx.sizes.relayExchangeSeconds;
   const out: CapacityResult[] = [];
   for (const count of [1, 2, 3]) {

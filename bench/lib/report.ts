@@ -30,6 +30,8 @@ export interface Sizes {
   scaleDevices: number;
   concurrentDevices: number;
   concurrentSeconds: number;
+  /** Most devices the relay capacity steps go to (doubling from 10). */
+  capacityDevices: number;
 }
 
 /** Collects values per repetition, then turns them into rows. */
