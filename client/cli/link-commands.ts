@@ -49,12 +49,12 @@ export const ENROLL: Command = {
   example: "npm run device -- enroll --data ./till-1 --server ws://127.0.0.1:8080/sync --enrollment till-1.json",
   async run(ctx) {
     const { values: v, dataDir } = ctx;
+    const relays = relayList(v);
+    if (relays.length === 0 && str(v, "server") === undefined) throw new ClientError("invalid-input", "--server or --relay is required; see: npm run device -- enroll --help");
     await mkdir(dataDir, { recursive: true });
     const file = str(v, "enrollment");
     const given = file ? await readEnrollment(file) : {};
     const pick = (name: string, fromFile: string | undefined): string => str(v, name) ?? fromFile ?? need(v, name);
-    const relays = relayList(v);
-    if (relays.length === 0 && str(v, "server") === undefined) throw new ClientError("invalid-input", "--server or --relay is required; see: npm run device -- enroll --help");
     const config: CliConfig = { server: str(v, "server") ?? (relays[0] as string), token: pick("token", given.token), device: pick("device", given.device), root: pick("root", given.rootUrl) as AutomergeUrl };
     const keyFile = str(v, "public-key");
     const publicKeyPem = keyFile ? await readFile(keyFile, "utf8") : given.publicKey;
