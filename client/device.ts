@@ -79,9 +79,9 @@ export interface DeviceOptions {
   /** http(s):// address of the relay; the WebSocket endpoint is `/sync` on it. */
   serverUrl: string;
   /**
-   * Every relay of the service, when there are several (serverUrl is then used for the API
-   * only, e.g. certificates): the device stays on one while it works and moves to the next
-   * when it dies. Without it, serverUrl is the one relay.
+   * Every relay of the service, when there are several (serverUrl is then not dialled): the
+   * device stays on one while it works, moves to the next when it dies, and asks the one it is
+   * on for its peer certificate. Without it, serverUrl is the one relay.
    */
   relayUrls?: readonly string[];
   /** Index in relayUrls of the relay tried first (default 0): spreads a shop's devices. */
@@ -231,7 +231,7 @@ export class Device extends Emitter<DeviceEvents> {
       deviceId: opts.deviceId,
       team: claims.team,
       token: this.#token,
-      serverUrl: opts.serverUrl,
+      serverUrl: opts.relayUrls && opts.relayUrls.length > 0 ? () => this.#relay.url : opts.serverUrl,
       pinnedPublicKeyPem: () => this.#enrollment?.publicKeyPem ?? opts.publicKeyPem,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       events: {
