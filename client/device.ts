@@ -112,7 +112,8 @@ export interface DeviceOptions {
 export type EntryStatus = "undecided" | VerdictStatus;
 
 export interface DeviceEvents {
-  online: (e: { remotePeerId: string }) => void;
+  /** A relay session began; `url`: that relay's sync address (which one, after a failover). */
+  online: (e: { remotePeerId: string; url: string }) => void;
   offline: (e: { reason: string; retryInMs: number | null }) => void;
   /** Own entries the relay has not acknowledged yet. */
   progress: (e: { pending: number }) => void;
@@ -496,7 +497,7 @@ export class Device extends Emitter<DeviceEvents> {
     if (s.state === "online") {
       // Peer links work offline on a certificate got while online: get or renew it now.
       this.#links.renewIfDue();
-      this.emit("online", { remotePeerId: s.remotePeerId });
+      this.emit("online", { remotePeerId: s.remotePeerId, url: s.url });
     }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
     this.#relay.scheduleProgress();

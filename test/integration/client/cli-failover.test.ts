@@ -45,6 +45,8 @@ describe("device enroll --relay", () => {
     expect(sync.code, sync.stderr).toBe(0);
     expect(sync.lines[0]).toMatchObject({ synced: true, pending: 0 });
     expect((await relayEntries(relay, team.registryUrl)).entries.has(String(entry.lines[0]!.id))).toBe(true);
+    const status = await runCli(["status", "--data", data, "--json"]);
+    expect(status.lines[0]).toMatchObject({ online: true, relay: relay.service.syncUrl, pending: 0 });
   }, 120_000);
 
   it("refuses an address that is not a URL, naming it, and makes no data folder", async () => {

@@ -171,7 +171,7 @@ describe("3 relays, 2 materializers, 10 devices, processes killed at random", ()
     });
     for (const d of await Promise.all(opened)) {
       const seen = new Set([d.relayUrl]);
-      d.on("online", () => void seen.add(d.relayUrl));
+      d.on("online", (e) => void seen.add(e.url));
       devices.push(d);
       visited.push(seen);
     }
