@@ -36,17 +36,17 @@ type Mode = "quick" | "default" | "full";
 const SIZES: Record<Mode, Sizes & GatewaySizes> = {
   quick: {
     relayDocEntries: 2000, relayClients: 20, relayExchangeSeconds: 5, reconnectEntries: 2000, materializerEntries: 300,
-    latencyDevices: 20, latencySeconds: 5, scaleEntries: 600, scaleDevices: 20, concurrentDevices: 40, concurrentSeconds: 8,
+    latencyDevices: 20, latencySeconds: 5, scaleEntries: 600, scaleDevices: 20, concurrentDevices: 40, concurrentSeconds: 8, capacityDevices: 40,
     gatewaySales: 60, gatewayBatch: 20, statusEntries: 10_000,
   },
   default: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 10, reconnectEntries: 10_000, materializerEntries: 2000,
-    latencyDevices: 20, latencySeconds: 10, scaleEntries: 5000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 15,
+    latencyDevices: 20, latencySeconds: 10, scaleEntries: 5000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 15, capacityDevices: 160,
     gatewaySales: 200, gatewayBatch: 20, statusEntries: 20_000,
   },
   full: {
     relayDocEntries: 10_000, relayClients: 50, relayExchangeSeconds: 15, reconnectEntries: 10_000, materializerEntries: 3000,
-    latencyDevices: 20, latencySeconds: 15, scaleEntries: 100_000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 20,
+    latencyDevices: 20, latencySeconds: 15, scaleEntries: 100_000, scaleDevices: 20, concurrentDevices: 200, concurrentSeconds: 20, capacityDevices: 640,
     gatewaySales: 1000, gatewayBatch: 20, statusEntries: 100_000,
   },
 };

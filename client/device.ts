@@ -64,7 +64,8 @@ import type { PeerIdentity } from "./peer/handshake.js";
 import { PeerLinks, type PeerAccess } from "./peer/links.js";
 import type { PeerPlatform } from "./peer/types.js";
 import { readOwnClaims } from "./token.js";
-import { ReconnectingClientAdapter, type LinkStatus } from "./ws-client-adapter.js";
+import type { LinkStatus } from "./ws-client-adapter.js";
+import { RelayConnection, type DocumentWait } from "./relay-connection.js";
 
 /** What differs between Node and a browser. */
 export interface Platform {
@@ -78,6 +79,14 @@ export interface Platform {
 export interface DeviceOptions {
   /** http(s):// address of the relay; the WebSocket endpoint is `/sync` on it. */
   serverUrl: string;
+  /**
+   * Every relay of the service, when there are several (serverUrl is then not dialled): the
+   * device stays on one while it works, moves to the next when it dies, and asks the one it is
+   * on for its peer certificate. Without it, serverUrl is the one relay.
+   */
+  relayUrls?: readonly string[];
+  /** Index in relayUrls of the relay tried first (default 0): spreads a shop's devices. */
+  relayIndex?: number;
   /** The device's token, or a function returning the current one (refreshed tokens). */
   token: string | (() => string);
   /** The team root URL from enrollment; needed only the first time. */
@@ -104,7 +113,8 @@ export interface DeviceOptions {
 export type EntryStatus = "undecided" | VerdictStatus;
 
 export interface DeviceEvents {
-  online: (e: { remotePeerId: string }) => void;
+  /** A relay session began; `url`: that relay's sync address (which one, after a failover). */
+  online: (e: { remotePeerId: string; url: string }) => void;
   offline: (e: { reason: string; retryInMs: number | null }) => void;
   /** Own entries the relay has not acknowledged yet. */
   progress: (e: { pending: number }) => void;
@@ -148,7 +158,6 @@ interface CurrentSegment {
 }
 
 const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
-const PROGRESS_THROTTLE_MS = 200;
 const OWN_SEGMENTS_LOAD_MS = 10_000;
 /** How often held documents are probed for the failed-send wedge (safe-change.ts `isWedged`). */
 const WEDGE_CHECK_MS = 5_000;
@@ -161,20 +170,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function syncUrl(serverUrl: string): string {
-  const u = new URL(serverUrl);
-  u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
-  u.pathname = "/sync";
-  u.search = "";
-  return u.toString();
-}
-
 export class Device extends Emitter<DeviceEvents> {
   readonly deviceId: string;
   readonly claims: Claims;
   readonly repo: Repo;
   readonly #opts: DeviceOptions;
-  readonly #relay: ReconnectingClientAdapter;
+  readonly #relay: RelayConnection;
   readonly #token: () => string;
   #refs!: TeamRefs;
   #root!: DocHandle<unknown>;
@@ -190,11 +191,8 @@ export class Device extends Emitter<DeviceEvents> {
   #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
-  #acked: Record<string, number> = {};
-  #progressTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
   #allowanceTimer: ReturnType<typeof setInterval> | undefined;
-  #lastPending = -1;
   #closed = false;
   /** The document waits under way, one signal each (#untilReady), aborted at close. */
   readonly #openWaits = new Set<AbortController>();
@@ -213,17 +211,22 @@ export class Device extends Emitter<DeviceEvents> {
     this.claims = claims;
     this.deviceId = opts.deviceId;
     this.#token = typeof opts.token === "function" ? opts.token : () => opts.token as string;
-    this.#relay = new ReconnectingClientAdapter({
-      url: syncUrl(opts.serverUrl),
+    this.#relay = new RelayConnection({
+      urls: opts.relayUrls && opts.relayUrls.length > 0 ? opts.relayUrls : [opts.serverUrl],
+      ...(opts.relayIndex !== undefined ? { startIndex: opts.relayIndex } : {}),
       token: this.#token,
       createSocket: opts.platform.relaySocket,
+      storage: opts.platform.storage,
       paused: opts.offline ?? false,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      repo: () => this.repo,
+      ownSegments: () => this.#ownSegmentSlots(),
       onStatus: (s) => this.#onRelayStatus(s),
+      onProgress: (pending) => this.emit("progress", { pending }),
     });
     this.repo = new Repo({
       storage: opts.platform.storage,
-      network: [this.#relay],
+      network: [this.#relay.adapter],
       peerId: `device-${opts.deviceId}-${globalThis.crypto.randomUUID().slice(0, 8)}` as PeerId,
     });
     this.#links = new PeerLinks({
@@ -233,7 +236,7 @@ export class Device extends Emitter<DeviceEvents> {
       deviceId: opts.deviceId,
       team: claims.team,
       token: this.#token,
-      serverUrl: opts.serverUrl,
+      serverUrl: opts.relayUrls && opts.relayUrls.length > 0 ? () => this.#relay.url : opts.serverUrl,
       pinnedPublicKeyPem: () => this.#enrollment?.publicKeyPem ?? opts.publicKeyPem,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       events: {
@@ -323,10 +326,7 @@ export class Device extends Emitter<DeviceEvents> {
     this.#server.addMember(this.#catalog.documentId);
     this.#catalogEditor = new CatalogEditor(this.#catalog, this.#recovery, (ids) => this.repo.flush(ids), this.deviceId);
     this.#checkpoints = readKeptCheckpoints(await loadRecord(this.#opts.platform.storage, "checkpoints"));
-    const acked = await loadRecord(this.#opts.platform.storage, "acked");
-    if (typeof acked === "object" && acked !== null) {
-      for (const [k, v] of Object.entries(acked)) if (Number.isSafeInteger(v)) this.#acked[k] = v as number;
-    }
+    await this.#relay.load();
 
     this.#watch(this.#registry, () => void this.#onRegistry());
     this.#watch(this.#catalog, () => (this.#provisional = undefined));
@@ -336,7 +336,7 @@ export class Device extends Emitter<DeviceEvents> {
     // only matters if storage lost one (it would then wait for a peer that may never come).
     await Promise.race([Promise.all(this.#onRegistry()), sleep(OWN_SEGMENTS_LOAD_MS)]);
     this.#onStatus();
-    this.#scheduleProgress();
+    this.#relay.scheduleProgress();
     this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
     // Idle allowances flow back while online, where the server can hand them to busier tills.
     this.#allowanceTimer = setInterval(() => {
@@ -368,10 +368,10 @@ export class Device extends Emitter<DeviceEvents> {
     if (!rootUrl) throw new ClientError("not-enrolled", "this device is not enrolled: give the team's root URL and reach the relay once");
     if (this.#opts.offline) throw new ClientError("not-enrolled", "this device is not enrolled yet and was started offline");
     const deadline = Date.now() + (this.#opts.enrollTimeoutMs ?? DEFAULT_ENROLL_TIMEOUT_MS);
-    const root = await this.#fetch(rootUrl, deadline);
+    const root = await this.#relay.fetch(rootUrl, deadline, this.#documentWait);
     const refs = readRoot(root.doc());
     if (typeof refs === "string") throw new ClientError("bad-document", refs);
-    for (const u of [refs.registry, refs.catalog, refs.status]) await this.#fetch(u, deadline);
+    for (const u of [refs.registry, refs.catalog, refs.status]) await this.#relay.fetch(u, deadline, this.#documentWait);
     await this.repo.flush();
     const enrollment: Enrollment = {
       rootUrl, team: refs.team, catalog: refs.catalog, registry: refs.registry, status: refs.status,
@@ -379,31 +379,6 @@ export class Device extends Emitter<DeviceEvents> {
     };
     await saveRecord(this.#opts.platform.storage, "enrollment", enrollment);
     return enrollment;
-  }
-
-  /**
-   * find() right after connecting can report a document unavailable while the relay is still
-   * loading it (AUTOMERGE-NOTES.md): wait for the relay session first, and re-ask on a new
-   * session until the deadline. While the relay has not answered at all, each wait is twice the
-   * last (2 s to 30 s): a relay busy with a large team answers late, and reconnecting every 2 s
-   * would only restart the wait. An answer of "unavailable" is asked again after 2 s.
-   */
-  async #fetch(url: AutomergeUrl, deadline: number): Promise<DocHandle<unknown>> {
-    let waitMs = 2000;
-    while (Date.now() < deadline) {
-      if (this.#closed) throw new ClientError("closed", "device closed");
-      if (!this.#relay.online) {
-        await sleep(100);
-        continue;
-      }
-      const handle = await this.repo.find<unknown>(url, { allowableStates: ["ready", "unavailable", "requesting"] });
-      if (handle.isReady()) return handle;
-      await this.#untilReady(handle, Math.min(waitMs, Math.max(0, deadline - Date.now()))).catch(() => undefined);
-      if (handle.isReady()) return handle;
-      waitMs = handle.inState(["unavailable"]) ? 2000 : Math.min(waitMs * 2, 30_000);
-      this.#relay.reconnectNow();
-    }
-    throw new ClientError("not-enrolled", `could not fetch ${url} from the relay: ${this.#relay.lastReason}`);
   }
 
   #watch(handle: DocHandle<unknown> | DocHandle<SegmentRegistryDoc> | DocHandle<CatalogDoc>, fn: () => void): void {
@@ -482,6 +457,11 @@ export class Device extends Emitter<DeviceEvents> {
    * 100,000-entry team at once), and it still sends it when it can. Until then, and while this
    * device is open, keep waiting: a document given up on here would never be held.
    */
+  readonly #documentWait: DocumentWait = {
+    closed: () => this.#closed,
+    untilReady: (handle, ms) => this.#untilReady(handle, ms),
+  };
+
   async #whenReadyWhileOpen(handle: DocHandle<unknown> | DocHandle<LedgerSegmentDoc>): Promise<boolean> {
     while (!this.#closed && !handle.isReady()) {
       if (handle.isDeleted()) return false;
@@ -520,7 +500,7 @@ export class Device extends Emitter<DeviceEvents> {
       // Own writes keep the provisional view up to date themselves; others' entries invalidate it.
       if (!this.#writing) this.#provisional = undefined;
     };
-    const onRemoteHeads = (): void => this.#scheduleProgress();
+    const onRemoteHeads = (): void => this.#relay.scheduleProgress();
     handle.on("change", onChange);
     handle.on("remote-heads", onRemoteHeads);
     this.#unsubscribe.push(() => {
@@ -565,10 +545,10 @@ export class Device extends Emitter<DeviceEvents> {
     if (s.state === "online") {
       // Peer links work offline on a certificate got while online: get or renew it now.
       this.#links.renewIfDue();
-      this.emit("online", { remotePeerId: s.remotePeerId });
+      this.emit("online", { remotePeerId: s.remotePeerId, url: s.url });
     }
     else this.emit("offline", { reason: s.reason, retryInMs: s.retryInMs });
-    this.#scheduleProgress();
+    this.#relay.scheduleProgress();
   }
 
   get online(): boolean {
@@ -583,60 +563,23 @@ export class Device extends Emitter<DeviceEvents> {
     this.#relay.resume();
   }
 
-  #scheduleProgress(): void {
-    if (this.#progressTimer || this.#closed) return;
-    this.#progressTimer = setTimeout(() => {
-      this.#progressTimer = undefined;
-      if (this.#closed) return;
-      const pending = this.pendingCount();
-      if (pending !== this.#lastPending) {
-        this.#lastPending = pending;
-        this.emit("progress", { pending });
-        void saveRecord(this.#opts.platform.storage, "acked", this.#acked).catch(() => undefined);
-      }
-    }, PROGRESS_THROTTLE_MS);
+  /** The relay's sync address in use now (or dialled next, while offline). */
+  get relayUrl(): string {
+    return this.#relay.url;
   }
 
-  /**
-   * Own entries the relay has not acknowledged. The relay answers only with what it has saved
-   * (server/relay/durable-outbox.ts), so the heads it reports are durable there. Counts are
-   * remembered across restarts: after an offline restart the relay's heads are unknown until
-   * it is reached again.
-   */
+  /** Own entries the relay has not acknowledged (relay-connection.ts). */
   pendingCount(): number {
-    const relayPeer = this.#relay.remotePeerId;
-    const storageId = relayPeer ? this.repo.getStorageIdOfPeer(relayPeer) : undefined;
-    let pending = 0;
-    for (const [key, seg] of this.#segments) {
-      if (!key.startsWith(`${this.deviceId}/`) || !seg.handle) continue;
-      const doc = seg.handle.doc();
-      const size = segmentSize(doc);
-      const info = storageId ? seg.handle.getSyncInfo(storageId) : undefined;
-      if (info) {
-        const heads = seg.handle.heads();
-        let acked: number | undefined;
-        if (info.lastHeads.length === heads.length && info.lastHeads.every((h) => heads.includes(h))) acked = size;
-        else {
-          try {
-            acked = segmentSize(seg.handle.view(info.lastHeads).doc());
-          } catch {
-            acked = undefined;
-          }
-        }
-        if (acked !== undefined && acked >= (this.#acked[seg.url] ?? 0)) this.#acked[seg.url] = acked;
-      }
-      pending += Math.max(0, size - (this.#acked[seg.url] ?? 0));
-    }
-    return pending;
+    return this.#relay.pendingCount();
   }
 
   /** Resolves when the relay has acknowledged every own entry (or rejects at the deadline). */
-  async whenSynced(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pendingCount() > 0) {
-      if (Date.now() > deadline) throw new Error(`still ${this.pendingCount()} entries not on the relay after ${timeoutMs} ms`);
-      await sleep(100);
-    }
+  whenSynced(timeoutMs = 60_000): Promise<void> {
+    return this.#relay.whenSynced(timeoutMs);
+  }
+
+  *#ownSegmentSlots(): Iterable<{ url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }> {
+    for (const [key, seg] of this.#segments) if (key.startsWith(`${this.deviceId}/`)) yield seg;
   }
 
   // ---- peer to peer (client/peer/) ----
@@ -708,7 +651,7 @@ export class Device extends Emitter<DeviceEvents> {
         prov.projection = foldEffects(prov.projection, checked.verdict.effects);
         prov.tentative.set(id, checked.verdict);
       }
-      this.#scheduleProgress();
+      this.#relay.scheduleProgress();
       return checked.entry;
     });
   }
@@ -911,17 +854,11 @@ export class Device extends Emitter<DeviceEvents> {
     this.#closed = true;
     // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
     for (const wait of this.#openWaits) wait.abort();
-    if (this.#progressTimer) clearTimeout(this.#progressTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     if (this.#allowanceTimer) clearInterval(this.#allowanceTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#server?.close();
-    try {
-      if (this.#segments.size > 0) this.pendingCount();
-      await saveRecord(this.#opts.platform.storage, "acked", this.#acked);
-    } catch {
-      // Best effort: the counts are rebuilt on the next relay session.
-    }
+    await this.#relay.close();
     await this.#links.close();
     try {
       await this.repo.shutdown();

@@ -14,9 +14,11 @@
  *   the handshake becomes a status event and a reconnect, never an unhandled `error`.
  * - **backoff with jitter** instead of a fixed retry interval, and a handshake deadline.
  * - **pause/resume**, so a device can go offline on purpose without shutting its repo down.
+ * - **several addresses** (failover.ts): when its relay dies, the next attempt dials the next one.
  */
 import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } from "@automerge/automerge-repo";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+import { RelayRotation } from "./failover.js";
 import { messageBytes, SOCKET_OPEN, type SocketFactory, type SocketLike } from "./socket.js";
 
 const PROTOCOL_V1 = "1";
@@ -24,12 +26,14 @@ const PROTOCOL_V1 = "1";
 const DEFAULT_HANDSHAKE_MS = 10_000;
 
 export type LinkStatus =
-  | { state: "online"; remotePeerId: PeerId }
+  | { state: "online"; remotePeerId: PeerId; url: string }
   | { state: "offline"; reason: string; retryInMs: number | null };
 
 export interface ClientAdapterOptions {
-  /** ws:// or wss:// address of the sync endpoint. */
-  url: string;
+  /** ws:// or wss:// address of the sync endpoint, or several tried in turn (failover). */
+  url: string | readonly string[];
+  /** With several addresses, the index of the first one dialled. */
+  startIndex?: number;
   /** Called on every attempt, so a refreshed token is used on the next reconnect. */
   token: () => string;
   createSocket: SocketFactory;
@@ -44,7 +48,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
   readonly #opts: ClientAdapterOptions;
   #socket: SocketLike | undefined;
   #remotePeerId: PeerId | undefined;
-  #attempt = 0;
+  readonly #rotation: RelayRotation;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** connect() was called by the repo and disconnect() was not. */
@@ -59,6 +63,12 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     super();
     this.#opts = opts;
     this.#paused = opts.paused ?? false;
+    this.#rotation = new RelayRotation(typeof opts.url === "string" ? [opts.url] : opts.url, opts.startIndex ?? 0);
+  }
+
+  /** The address dialled now (or next, while offline). */
+  get url(): string {
+    return this.#rotation.url;
   }
 
   /** The peer id of the other end while a session is established. */
@@ -118,15 +128,16 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#attempt = 0;
+    this.#rotation.reset();
     if (this.#wanted && !this.#socket) this.#open();
   }
 
   /** Drops the current connection (if any) and reconnects after the usual backoff. */
   reconnectNow(): void {
     if (!this.#wanted || this.#paused) return;
-    this.#attempt = 0;
-    if (this.#socket) this.#drop("reconnect requested");
+    this.#rotation.reset();
+    // Asked for, not a failure of this relay: come back to the same one.
+    if (this.#socket) this.#drop("reconnect requested", false);
     else {
       this.#clearTimers();
       this.#open();
@@ -151,7 +162,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     if (!this.#wanted || this.#paused || this.#socket) return;
     let socket: SocketLike;
     try {
-      socket = this.#opts.createSocket(this.#opts.url, this.#opts.token());
+      socket = this.#opts.createSocket(this.#rotation.url, this.#opts.token());
       socket.binaryType = "arraybuffer";
     } catch (err) {
       this.#scheduleRetry(`cannot open socket: ${errorText(err)}`);
@@ -209,11 +220,11 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
       if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = undefined;
       this.#remotePeerId = m.senderId as PeerId;
-      this.#attempt = 0;
+      this.#rotation.succeeded();
       this.#lastReason = "connected";
       this.#markReady();
       this.emit("peer-candidate", { peerId: this.#remotePeerId, peerMetadata: sanitizeMetadata(m.peerMetadata) });
-      this.#opts.onStatus?.({ state: "online", remotePeerId: this.#remotePeerId });
+      this.#opts.onStatus?.({ state: "online", remotePeerId: this.#remotePeerId, url: this.#rotation.url });
       return;
     }
     if (m.type === "error") {
@@ -233,8 +244,8 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     }
   }
 
-  /** Closes the current socket; its close event reconnects. */
-  #drop(reason: string): void {
+  /** Closes the current socket and reconnects; `failed`: to the next address. */
+  #drop(reason: string, failed = true): void {
     const socket = this.#socket;
     if (!socket) return;
     this.#lastReason = reason;
@@ -245,7 +256,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     } catch {
       // Already closed.
     }
-    this.#scheduleRetry(reason);
+    this.#scheduleRetry(reason, failed);
   }
 
   #lostSession(): void {
@@ -256,7 +267,7 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
     if (peerId !== undefined) this.emit("peer-disconnected", { peerId });
   }
 
-  #scheduleRetry(reason: string): void {
+  #scheduleRetry(reason: string, failed = true): void {
     this.#lastReason = reason;
     this.#markReady();
     if (!this.#wanted || this.#paused) {
@@ -264,7 +275,8 @@ export class ReconnectingClientAdapter extends NetworkAdapter {
       return;
     }
     if (this.#retryTimer) return;
-    const delay = backoffDelay(this.#attempt++, this.#opts.backoff ?? DEFAULT_BACKOFF);
+    const backoff = this.#opts.backoff ?? DEFAULT_BACKOFF;
+    const delay = failed ? this.#rotation.failed(backoff) : backoffDelay(0, backoff);
     this.#opts.onStatus?.({ state: "offline", reason, retryInMs: delay });
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;

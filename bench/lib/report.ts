@@ -32,6 +32,8 @@ export interface Sizes {
   concurrentSeconds: number;
   /** Entries in the team whose `/api/sync-status` the status bench times. */
   statusEntries: number;
+  /** Most devices the relay capacity steps go to (doubling from 10). */
+  capacityDevices: number;
 }
 
 /** Collects values per repetition, then turns them into rows. */

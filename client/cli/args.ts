@@ -62,6 +62,30 @@ export function need(values: Values, name: string): string {
   return v;
 }
 
+/**
+ * Relay addresses from `--relay`, repeated or comma-separated, each checked to be a ws(s) or
+ * http(s) URL (a typo is named, not dialled forever).
+ */
+export function relayList(values: Values): string[] {
+  const raw = values.relay;
+  const given = Array.isArray(raw) ? raw : typeof raw === "string" ? [raw] : [];
+  const out: string[] = [];
+  for (const part of given.flatMap((g) => g.split(","))) {
+    const url = part.trim();
+    if (url === "") continue;
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      throw new ClientError("invalid-input", `--relay ${JSON.stringify(url)} is not a URL; expected e.g. ws://shop-server:8080/sync`);
+    }
+    if (!["ws:", "wss:", "http:", "https:"].includes(protocol)) throw new ClientError("invalid-input", `--relay ${url}: expected a ws://, wss://, http:// or https:// address`);
+    if (out.includes(url)) throw new ClientError("invalid-input", `--relay ${url} is given twice`);
+    out.push(url);
+  }
+  return out;
+}
+
 /** A safe integer flag; `fallback` when absent (required when there is none). */
 export function int(values: Values, name: string, fallback?: number): number {
   const v = str(values, name);

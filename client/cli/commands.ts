@@ -284,14 +284,14 @@ export const COMMANDS: Command[] = [
   },
   {
     name: "status",
-    summary: "online or not, entries recorded and not yet acknowledged",
+    summary: "online or not (and through which relay), entries recorded and not yet acknowledged",
     options: { ...OFFLINE },
     example: "npm run device -- status --data ./till-1",
     run: (ctx) =>
       withDevice(ctx, async (d) => {
         if (ctx.values.offline !== true) await sleep(1000);
-        const row = { online: d.online, pending: d.pendingCount(), entries: d.ownEntries().length, segment: d.currentSegment() ?? null };
-        ctx.out.record(row, `${row.online ? "online" : "offline"}; ${row.entries} entries, ${row.pending} not yet acknowledged by the relay`);
+        const row = { online: d.online, relay: d.relayUrl, pending: d.pendingCount(), entries: d.ownEntries().length, segment: d.currentSegment() ?? null };
+        ctx.out.record(row, `${row.online ? `online through ${row.relay}` : "offline"}; ${row.entries} entries, ${row.pending} not yet acknowledged by the relay`);
       }),
   },
   {

@@ -13,6 +13,8 @@ import type { Output } from "./output.js";
 
 export interface CliConfig {
   server: string;
+  /** Every relay of the service (enroll --relay), when there are several. */
+  relays?: string[];
   token: string;
   device: string;
   root: AutomergeUrl;
@@ -49,6 +51,7 @@ export async function withDevice(ctx: Context, fn: (d: Device) => Promise<void>,
   const device = await openDevice({
     serverUrl: c.server, token: c.token, deviceId: c.device, rootUrl: c.root, dataDir: ctx.dataDir, offline,
     ...(c.publicKeyPem ? { publicKeyPem: c.publicKeyPem } : {}),
+    ...(Array.isArray(c.relays) && c.relays.length > 0 ? { relayUrls: c.relays } : {}),
   });
   // A peer's change to a server-owned document was refused: worth a line, it is someone's forgery.
   device.on("dropped", (e) => process.stderr.write(`${JSON.stringify({ warning: "dropped-peer-change", ...e })}\n`));

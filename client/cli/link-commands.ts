@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AutomergeUrl } from "@automerge/automerge-repo";
 import { ClientError } from "../errors.js";
-import { OFFLINE, int, need, str } from "./args.js";
+import { OFFLINE, int, need, relayList, str } from "./args.js";
 import { CONFIG_FILE, sleep, withDevice, type CliConfig, type Command } from "./context.js";
 
 /** The admin's enroll-device output: token, rootUrl, device and the team's public key. */
@@ -38,7 +38,8 @@ export const ENROLL: Command = {
   name: "enroll",
   summary: "set up this device's data folder from what the admin gave it, fetch the team's documents and certify the device's key",
   options: {
-    server: { type: "string", value: "URL", help: "the relay, e.g. ws://shop-server:8080/sync", required: true },
+    server: { type: "string", value: "URL", help: "the relay, e.g. ws://shop-server:8080/sync (or --relay)" },
+    relay: { type: "string", value: "URL[,URL]", multiple: true, help: "the service's relays, comma-separated or repeated: the device moves to the next when its relay dies" },
     enrollment: { type: "string", value: "FILE", help: "what `npm run admin -- enroll-device --json` printed (token, device, root URL, public key)" },
     token: { type: "string", value: "TOKEN", help: "the device token (instead of --enrollment)" },
     device: { type: "string", value: "ID", help: "this device's id, as enrolled (instead of --enrollment)" },
@@ -48,14 +49,17 @@ export const ENROLL: Command = {
   example: "npm run device -- enroll --data ./till-1 --server ws://127.0.0.1:8080/sync --enrollment till-1.json",
   async run(ctx) {
     const { values: v, dataDir } = ctx;
+    const relays = relayList(v);
+    if (relays.length === 0 && str(v, "server") === undefined) throw new ClientError("invalid-input", "--server or --relay is required; see: npm run device -- enroll --help");
     await mkdir(dataDir, { recursive: true });
     const file = str(v, "enrollment");
     const given = file ? await readEnrollment(file) : {};
     const pick = (name: string, fromFile: string | undefined): string => str(v, name) ?? fromFile ?? need(v, name);
-    const config: CliConfig = { server: need(v, "server"), token: pick("token", given.token), device: pick("device", given.device), root: pick("root", given.rootUrl) as AutomergeUrl };
+    const config: CliConfig = { server: str(v, "server") ?? (relays[0] as string), token: pick("token", given.token), device: pick("device", given.device), root: pick("root", given.rootUrl) as AutomergeUrl };
     const keyFile = str(v, "public-key");
     const publicKeyPem = keyFile ? await readFile(keyFile, "utf8") : given.publicKey;
     if (publicKeyPem) config.publicKeyPem = publicKeyPem;
+    if (relays.length > 0) config.relays = relays;
     await writeFile(path.join(dataDir, CONFIG_FILE), JSON.stringify(config), { mode: 0o600 });
     await withDevice(
       ctx,

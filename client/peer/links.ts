@@ -44,7 +44,8 @@ export interface PeerLinksOptions {
   team: string;
   /** The device's own token: sent to the service only (certify), never to a peer. */
   token: () => string;
-  serverUrl: string;
+  /** The service's address, read at each certification (a device failing over moves it). */
+  serverUrl: string | (() => string);
   /** A service key the device was given at enrolment: a certificate signed otherwise is refused. */
   pinnedPublicKeyPem: () => string | undefined;
   backoff?: BackoffOptions;
@@ -180,7 +181,7 @@ export class PeerLinks {
 
   async #certify(): Promise<CertificateRecord> {
     const key = await this.#ensureKey();
-    const url = certificateUrl(this.#o.serverUrl);
+    const url = certificateUrl(typeof this.#o.serverUrl === "string" ? this.#o.serverUrl : this.#o.serverUrl());
     let res: Response;
     try {
       res = await fetch(url, {
