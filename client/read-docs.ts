@@ -76,6 +76,8 @@ export interface StatusView {
   invoices: Map<string, PublishedInvoice>;
   /** Segment URL → verdicts document URL. */
   verdicts: Map<string, AutomergeUrl>;
+  /** Segment URL → day of its latest decided entry (client/working-set.ts). */
+  activity: Map<string, string>;
 }
 
 function int(value: unknown): number | undefined {
@@ -83,7 +85,7 @@ function int(value: unknown): number | undefined {
 }
 
 export function readStatus(raw: unknown): StatusView {
-  const view: StatusView = { seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map() };
+  const view: StatusView = { seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map(), activity: new Map() };
   const stock = own(raw, "stock");
   if (typeof stock === "object" && stock !== null) {
     for (const key of Object.keys(stock)) {
@@ -101,7 +103,8 @@ export function readStatus(raw: unknown): StatusView {
       const status = own(inv, "status");
       if (total === undefined || paid === undefined || outstanding === undefined) continue;
       if (status !== "open" && status !== "finalized" && status !== "void") continue;
-      view.invoices.set(key, { total, paid, outstanding, status });
+      const segment = url(scalarText(own(inv, "segment")));
+      view.invoices.set(key, segment ? { total, paid, outstanding, status, segment } : { total, paid, outstanding, status });
     }
   }
   const verdicts = own(raw, "verdicts");
@@ -109,6 +112,13 @@ export function readStatus(raw: unknown): StatusView {
     for (const key of Object.keys(verdicts)) {
       const u = url(own(verdicts, key));
       if (u) view.verdicts.set(key, u);
+    }
+  }
+  const activity = own(raw, "activity");
+  if (typeof activity === "object" && activity !== null) {
+    for (const key of Object.keys(activity)) {
+      const day = scalarText(own(activity, key));
+      if (url(key) && day !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(day)) view.activity.set(key, day);
     }
   }
   return view;

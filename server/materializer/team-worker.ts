@@ -35,6 +35,7 @@ import { findForeignCatalogRows } from "./catalog-rows.js";
 import { chainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { segmentDelta } from "./segment-changes.js";
+import { addFact, applyActivity, emptyFacts, factsOf, segmentMissing, storedInvoice } from "./segment-facts.js";
 import type { StatementSigner } from "./statements.js";
 import { replaceAll } from "./write-set.js";
 
@@ -552,7 +553,9 @@ export class TeamWorker {
   private async republish(): Promise<void> {
     const { c } = this.opts.ctx;
     const bySegment = new Map<string, Map<string, PublishedVerdict>>();
+    const facts = emptyFacts();
     for await (const r of c.journal.find({ team: this.opts.team }).sort({ seq: 1 })) {
+      addFact(facts, r);
       let m = bySegment.get(r.provenance.segment);
       if (!m) bySegment.set(r.provenance.segment, (m = new Map()));
       m.set(r.entryId, published(r));
@@ -579,8 +582,9 @@ export class TeamWorker {
       for (const k of Object.keys(d.invoices)) if (!Object.hasOwn(open, k)) delete d.invoices[k];
       for (const [k, v] of Object.entries(open)) {
         const cur = d.invoices[k];
-        if (!cur || cur.paid !== v.paid || cur.total !== v.total) d.invoices[k] = v;
+        if (!cur || cur.paid !== v.paid || cur.total !== v.total || segmentMissing(cur, k, facts)) d.invoices[k] = storedInvoice(v, k, facts, cur);
       }
+      applyActivity(d, facts);
       // A team without a journal yet is at 0, whatever another team's materializer wrote here.
       if (d.seq !== (head?.seq ?? 0)) {
         d.seq = head?.seq ?? 0;
@@ -612,13 +616,15 @@ export class TeamWorker {
       }
     }
     const last = outcome.records[outcome.records.length - 1]!;
+    const facts = factsOf(outcome.records);
     this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
       for (const [id, inv] of invoices) {
-        if (inv.status === "open") d.invoices[id] = inv;
+        if (inv.status === "open") d.invoices[id] = storedInvoice(inv, id, facts, d.invoices[id]);
         else if (d.invoices[id]) delete d.invoices[id];
       }
+      applyActivity(d, facts);
       d.seq = last.seq;
       d.updatedAt = this.now();
     });
