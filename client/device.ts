@@ -173,6 +173,7 @@ export class Device extends Emitter<DeviceEvents> {
   #provisional: Provisional | undefined;
   #acked: Record<string, number> = {};
   #progressTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
   #lastPending = -1;
   #closed = false;
@@ -273,7 +274,11 @@ export class Device extends Emitter<DeviceEvents> {
       whenReady: (handle) => this.#whenReadyWhileOpen(handle),
       onDrop: (drop) => this.emit("dropped", drop),
       onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
-      onChange: () => (this.#provisional = undefined),
+      onChange: () => {
+        this.#provisional = undefined;
+        // Verdicts settle own segments, which may then leave the working set.
+        this.#scheduleRefresh();
+      },
     });
     await this.#links.load();
     if (this.#relay.online) this.#links.renewIfDue();
@@ -307,7 +312,11 @@ export class Device extends Emitter<DeviceEvents> {
       status: () => this.#statusView(),
       addMember: (documentId) => this.#serverDocs.addMember(documentId),
       whenReady: (handle) => this.#whenReadyWhileOpen(handle),
-      acknowledged: (url, size) => (this.#acked[url] ?? 0) >= size,
+      settled: (url, ids) =>
+        (this.#acked[url] ?? 0) >= ids.length && ids.every((id) => {
+          const v = this.#verdictOf(id);
+          return v !== undefined && v.status !== "deferred";
+        }),
       onHeld: () => {
         this.#provisional = undefined;
         this.#followVerdicts();
@@ -476,6 +485,14 @@ export class Device extends Emitter<DeviceEvents> {
 
   goOnline(): void {
     this.#relay.resume();
+  }
+
+  #scheduleRefresh(): void {
+    if (this.#refreshTimer || this.#closed) return;
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      if (!this.#closed) this.#segmentSet?.refresh();
+    }, PROGRESS_THROTTLE_MS);
   }
 
   #scheduleProgress(): void {
@@ -769,6 +786,7 @@ export class Device extends Emitter<DeviceEvents> {
     // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
     this.#closing.abort();
     if (this.#progressTimer) clearTimeout(this.#progressTimer);
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#segmentSet?.close();

@@ -46,8 +46,11 @@ export interface SegmentSetOptions {
   addMember(documentId: string): void;
   /** Resolves true once the handle is ready, false if the device closed first. */
   whenReady(handle: DocHandle<LedgerSegmentDoc>): Promise<boolean>;
-  /** Whether the relay has acknowledged every entry of this own segment. */
-  acknowledged(url: AutomergeUrl, size: number): boolean;
+  /**
+   * Whether this own segment is done with: the relay acknowledged every entry of it, and the
+   * device read every entry's final verdict (its clerk heard how each sale went).
+   */
+  settled(url: AutomergeUrl, entryIds: readonly string[]): boolean;
   /** Held segments changed (one came or went): figures and followed verdicts are stale. */
   onHeld(): void;
   /** A held segment changed by someone else's entries. */
@@ -192,13 +195,13 @@ export class SegmentSet {
 
   /**
    * Nothing a device wrote goes before the relay acknowledged it: an own segment is let go of only
-   * when it is not the one written to and every entry of it is on the relay.
+   * when it is not the one written to, every entry of it is on the relay, and decided.
    */
   #evictable(slot: HeldSegment): boolean {
     if (!slot.handle) return false;
     if (!slot.own) return true;
     if (this.#current && slot.url === this.#current.handle.url) return false;
-    return this.#opts.acknowledged(slot.url, segmentSize(slot.handle.doc()));
+    return this.#opts.settled(slot.url, segmentEntries(slot.handle.doc()).map(([id]) => id));
   }
 
   #evict(slot: HeldSegment): void {
