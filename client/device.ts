@@ -675,8 +675,8 @@ export class Device extends Emitter<DeviceEvents> {
     return this.#segments.entryCount();
   }
 
-  /** Segments held here against those the team's registry lists: the working set's size. */
-  heldSegments(): { held: number; registered: number } {
+  /** Segments held here (and still loading) against those the team's registry lists: the working set's size. */
+  heldSegments(): { held: number; loading: number; registered: number } {
     return this.#segments.counts();
   }
 

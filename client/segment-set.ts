@@ -259,11 +259,11 @@ export class SegmentSet {
     return this.#held.values();
   }
 
-  /** How many segments are loaded here, and how many the registry lists. */
-  counts(): { held: number; registered: number } {
+  /** How many segments are loaded here, still loading, and listed in the registry. */
+  counts(): { held: number; loading: number; registered: number } {
     let held = 0;
     for (const s of this.#held.values()) if (s.handle) held++;
-    return { held, registered: readSegments(this.#opts.registry.doc()).size };
+    return { held, loading: this.#held.size - held, registered: readSegments(this.#opts.registry.doc()).size };
   }
 
   /** Every parsed entry of the held segments that `include` accepts (all by default). */
