@@ -66,6 +66,14 @@ function monthOf(iso: string): string {
 }
 
 const SETTLED_RECORD = "settled-segments";
+/**
+ * Others' segments load this many at a time: applying a segment's changes holds the device's
+ * event loop (about a second for 1,000 entries on a busy machine), so a sale made while a new
+ * device fills its working set waits for one such load, not for all of them at once.
+ */
+const BACKGROUND_LOADS = 1;
+/** A load not done by then (a segment the relay does not have yet) goes on waiting without its slot. */
+const BACKGROUND_SLOT_MS = 10_000;
 
 export class SegmentSet {
   readonly #opts: SegmentSetOptions;
@@ -77,6 +85,9 @@ export class SegmentSet {
   #settled = new Set<string>();
   readonly #pinned = new Set<string>();
   readonly #offs = new Map<string, () => void>();
+  /** Loads of others' segments not started yet (BACKGROUND_LOADS). */
+  readonly #queued: Array<() => Promise<void>> = [];
+  #running = 0;
   #closed = false;
 
   constructor(opts: SegmentSetOptions) {
@@ -176,13 +187,15 @@ export class SegmentSet {
       const slot: HeldSegment = { key, url, own };
       this.#held.set(key, slot);
       changed = true;
-      const load = this.#opts.repo
-        .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
-        .then(async (handle) => {
-          if ((await this.#opts.whenReady(handle)) && this.#held.get(key) === slot) this.#hold(slot, handle);
-        })
-        .catch(() => undefined);
-      if (own) loading.push(load);
+      const load = (): Promise<void> =>
+        this.#opts.repo
+          .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
+          .then(async (handle) => {
+            if ((await this.#opts.whenReady(handle)) && this.#held.get(key) === slot) this.#hold(slot, handle);
+          })
+          .catch(() => undefined);
+      if (own) loading.push(load());
+      else this.#queued.push(load);
     }
     for (const slot of [...this.#held.values()]) {
       if (wanted.has(slot.key) || !this.#evictable(slot)) continue;
@@ -190,7 +203,21 @@ export class SegmentSet {
       changed = true;
     }
     if (changed) this.#opts.onHeld();
+    this.#pump();
     return loading;
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#running < BACKGROUND_LOADS && this.#queued.length > 0) {
+      const load = this.#queued.shift()!;
+      this.#running++;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      void Promise.race([load(), new Promise<void>((resolve) => (timer = setTimeout(resolve, BACKGROUND_SLOT_MS)))]).finally(() => {
+        clearTimeout(timer);
+        this.#running--;
+        this.#pump();
+      });
+    }
   }
 
   /**
