@@ -99,8 +99,18 @@ async function exchange(relay: RelayProcess, clients: number, seconds: number, r
     workers.send({ cmd: "go", startAt: performance.timeOrigin + performance.now() + 1000, seconds });
     const results = (await workers.results(seconds * 1000 + 60_000)) as unknown as WorkerExchange[];
     const latencies = results.flatMap((r) => r.latencies);
-    const pairs = results.reduce((n, r) => n + r.pairs, 0);
-    const converged = results.reduce((n, r) => n + r.converged, 0);
+    const written = Object.assign({}, ...results.map((r) => r.written)) as Record<string, number>;
+    let pairs = 0;
+    let converged = 0;
+    for (const r of results) {
+      for (const [me, seen] of Object.entries(r.seen)) {
+        for (const [k, n] of Object.entries(written)) {
+          if (k === me) continue;
+          pairs++;
+          if ((seen[k] ?? 0) >= n) converged++;
+        }
+      }
+    }
     return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), deliveredPerSecond: latencies.length / seconds, converged: converged / Math.max(1, pairs) };
   } finally {
     await workers.stop();
