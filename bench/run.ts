@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   // A client socket torn down mid-sync can emit an unhandled ws error; it ends one client, not
   // the run. Anything else is a real failure.
   process.on("uncaughtException", (err) => {
-    if (/WebSocket|Websocket|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up/.test(String(err?.message ?? err))) {
+    // A refused handshake (429: a client reconnecting faster than its old sessions closed) ends that client too.
+    if (/WebSocket|Websocket|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|Unexpected server response: 429/.test(String(err?.message ?? err))) {
       progress(`ignored a client socket error: ${err.message}`);
       return;
     }

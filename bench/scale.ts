@@ -186,6 +186,7 @@ async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devic
     try {
       await device.recordSale({ lines: [{ item: "bench-new-device", quantity: 1, price: 100, name: "Tea" }], paid: 100 });
       col.ours("new device: enroll until it can sell", (performance.now() - t2) / 1000);
+      progress(`scale: the new device enrolled and sold in ${((performance.now() - t2) / 1000).toFixed(1)} s`);
       await until(() => device.heldSegments().loading === 0, "the new device's working set", 900_000, 100);
       col.ours("new device: enroll until its working set is held", (performance.now() - t2) / 1000);
       const { held, registered } = device.heldSegments();
