@@ -99,6 +99,7 @@ async function exchange(relay: RelayProcess, clients: number, seconds: number, r
     workers.send({ cmd: "go", startAt: performance.timeOrigin + performance.now() + 1000, seconds });
     const results = (await workers.results(seconds * 1000 + 60_000)) as unknown as WorkerExchange[];
     const latencies = results.flatMap((r) => r.latencies);
+    progress(`${relay.kind}: exchange processes wrote ${results.map((r) => Object.values(r.written).reduce((a, b) => a + b, 0)).join(" + ")} changes and timed ${results.map((r) => r.latencies.length).join(" + ")} deliveries`);
     const written = Object.assign({}, ...results.map((r) => r.written)) as Record<string, number>;
     let pairs = 0;
     let converged = 0;
