@@ -326,6 +326,7 @@ export class SegmentSet {
 
   close(): void {
     this.#closed = true;
+    this.#queued.length = 0;
     for (const off of this.#offs.values()) off();
     this.#offs.clear();
   }
