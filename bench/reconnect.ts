@@ -19,12 +19,56 @@ import { buildSegment, saleEntry } from "./lib/fixtures.js";
 import type { LedgerSegmentDoc, SegmentRegistryDoc } from "../shared/docs.js";
 import { progress, until } from "./lib/progress.js";
 import { Collector } from "./lib/report.js";
-import { benchDir, startBare, startOurs } from "./lib/servers.js";
+import { benchDir, startBare, startOurs, type RelayProcess } from "./lib/servers.js";
+import { percentile } from "./lib/stats.js";
+import { probeConfigs, startWorkers } from "./lib/workers.js";
+import type { ProbeResult } from "./client-worker.js";
 
 const TEAM = "reconnect";
 const DEVICE = "tablet-1";
 /** Entries written through the device's own recordSale (the write-rate figure). */
 const SAMPLE = 200;
+/** Other peers of the team on the relay during the reconnect, each changing a document of its own. */
+const PROBES = 4;
+const PROBE_EVERY_MS = 100;
+
+interface Timed {
+  seconds: number;
+  /** Per probe peer: its acknowledgement delays during the reconnect, ms. */
+  probes: number[][];
+}
+
+/**
+ * Runs `reconnect` while PROBES other peers (in processes of their own) each change a small
+ * document every PROBE_EVERY_MS and time the relay's acknowledgement: how long a large reconnect
+ * makes everyone else wait (the relay's event loop is one, whoever blocks it).
+ */
+async function withProbes(relay: RelayProcess, reconnect: () => Promise<number>): Promise<Timed> {
+  const dials = Array.from({ length: PROBES }, (_, id) => ({ url: relay.dial({ sub: `probe-${id}`, team: TEAM, role: "member", device: `probe-${id}` }), id }));
+  const workers = await startWorkers(probeConfigs(dials, TEAM, PROBE_EVERY_MS));
+  try {
+    const seconds = await reconnect();
+    workers.send({ cmd: "stop" });
+    const results = (await workers.results(60_000)) as unknown as ProbeResult[];
+    return { seconds, probes: results.flatMap((r) => r.delays) };
+  } finally {
+    await workers.stop();
+  }
+}
+
+function recordProbes(col: Collector, kind: "ours" | "bare", probes: number[][]): void {
+  const record = kind === "ours" ? col.ours.bind(col) : col.baseline.bind(col);
+  const worst = probes.map((d) => Math.max(0, ...d));
+  const all = probes.flat();
+  record(PROBE_WORST, Math.max(0, ...worst));
+  record(PROBE_P99, percentile(all, 99));
+  record(PROBE_SLOW, all.filter((d) => d > 100).length / Math.max(1, all.length));
+  progress(`reconnect ${kind}: other peers' worst acknowledgement delay, per peer: ${worst.map((w) => `${Math.round(w)} ms`).join(", ")} (${all.length} changes)`);
+}
+
+const PROBE_WORST = "other peers during the reconnect: worst acknowledgement delay (max over peers)";
+const PROBE_P99 = "other peers during the reconnect: acknowledgement delay p99";
+const PROBE_SLOW = "other peers during the reconnect: changes acknowledged after > 100 ms";
 
 interface Prepared {
   relayGolden: string;
@@ -87,7 +131,7 @@ async function prepare(ctx: BenchContext, n: number): Promise<Prepared> {
   }
 }
 
-async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<number> {
+async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<Timed> {
   const dataDir = await benchDir(`reconnect-relay-${rep}`);
   const deviceDir = await benchDir(`reconnect-device-${rep}`);
   await cp(p.relayGolden, dataDir, { recursive: true });
@@ -99,10 +143,12 @@ async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<nu
     try {
       await until(() => device.pendingCount() >= p.entries.length, "every own segment loaded", 180_000, 250).catch(() => undefined);
       if (device.pendingCount() !== p.entries.length) throw new Error(`device pending ${device.pendingCount()}, expected ${p.entries.length}`);
-      const t0 = performance.now();
-      device.goOnline();
-      await device.whenSynced(300_000);
-      return (performance.now() - t0) / 1000;
+      return await withProbes(relay, async () => {
+        const t0 = performance.now();
+        device.goOnline();
+        await device.whenSynced(300_000);
+        return (performance.now() - t0) / 1000;
+      });
     } finally {
       await device.close();
     }
@@ -112,19 +158,21 @@ async function oursOnce(ctx: BenchContext, p: Prepared, rep: number): Promise<nu
   }
 }
 
-async function bareOnce(bytes: Uint8Array): Promise<number> {
+async function bareOnce(bytes: Uint8Array): Promise<Timed> {
   const relay = await startBare();
   try {
     const repo = offlineRepo("bare-tablet");
     const handle = repo.import<unknown>(bytes);
-    const t0 = performance.now();
-    const c = await connect(relay.dial({ sub: "x", team: TEAM, role: "member" }), "bare-tablet", repo);
-    try {
-      await waitRelayHolds(repo, [handle as DocHandle<unknown>], "the bare relay to hold the pushed document", 300_000);
-      return (performance.now() - t0) / 1000;
-    } finally {
-      await c.close();
-    }
+    return await withProbes(relay, async () => {
+      const t0 = performance.now();
+      const c = await connect(relay.dial({ sub: "x", team: TEAM, role: "member" }), "bare-tablet", repo);
+      try {
+        await waitRelayHolds(repo, [handle as DocHandle<unknown>], "the bare relay to hold the pushed document", 300_000);
+        return (performance.now() - t0) / 1000;
+      } finally {
+        await c.close();
+      }
+    });
   } finally {
     await relay.stop();
   }
@@ -142,6 +190,10 @@ export const reconnectBench: Benchmark = {
       size: `${n} entries (device: ${Math.ceil(n / 1000)} segments of ≤1000)`,
     });
     col.define("device writes offline (recordSale, flushed each)", "entries/s", "higher", { size: `first ${Math.min(SAMPLE, n)} entries, once per run` });
+    const probeSize = { baselineName: "bare automerge-repo relay", size: `${PROBES} peers × 1 change/${PROBE_EVERY_MS} ms, in processes of their own`, note: "goal: ≤ 100 ms" };
+    col.define(PROBE_WORST, "ms", "lower", probeSize);
+    col.define(PROBE_P99, "ms", "lower", probeSize);
+    col.define(PROBE_SLOW, "fraction", "lower", probeSize);
     const p = await prepare(ctx, n);
     col.ours("device writes offline (recordSale, flushed each)", Math.min(SAMPLE, n) / p.writeSeconds);
     progress(`reconnect: building the bare stack's one-document copy of the same ${n} entries`);
@@ -150,8 +202,15 @@ export const reconnectBench: Benchmark = {
       const order = rep % 2 === 0 ? ["ours", "bare"] : ["bare", "ours"];
       for (const kind of order) {
         progress(`reconnect rep ${rep + 1}/${ctx.reps} ${kind}`);
-        if (kind === "ours") col.ours(metric, await oursOnce(ctx, p, rep));
-        else col.baseline(metric, await bareOnce(bytes));
+        if (kind === "ours") {
+          const t = await oursOnce(ctx, p, rep);
+          col.ours(metric, t.seconds);
+          recordProbes(col, "ours", t.probes);
+        } else {
+          const t = await bareOnce(bytes);
+          col.baseline(metric, t.seconds);
+          recordProbes(col, "bare", t.probes);
+        }
       }
     }
     await rm(p.deviceGolden, { recursive: true, force: true });

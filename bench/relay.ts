@@ -4,17 +4,20 @@
  *  - cold pull: a new client connects and fetches a document of N ledger entries, from a relay
  *    that holds it loaded (warm) and from one just restarted (it must load it from disk);
  *  - exchange: C clients share one small document and each changes it once a second; every
- *    client records when every other client's change reaches it.
+ *    client records when every other client's change reaches it. The clients run in processes of
+ *    their own (bench/lib/workers.ts), so the bench's event loop does not add to the relay's.
  */
 import type { AutomergeUrl, DocHandle } from "@automerge/automerge-repo";
 import type { IssueClaims } from "../server/auth/tokens.js";
-import { connect, waitRelayHolds, type Client } from "./lib/client.js";
+import type { ExchangeResult as WorkerExchange, ExchangeTicks } from "./client-worker.js";
+import { connect, waitRelayHolds } from "./lib/client.js";
 import type { Benchmark, BenchContext } from "./lib/context.js";
 import { buildSegment, salesOf } from "./lib/fixtures.js";
-import { progress, sleep, until } from "./lib/progress.js";
+import { progress } from "./lib/progress.js";
 import { Collector } from "./lib/report.js";
 import { startBare, startOurs, type RelayProcess } from "./lib/servers.js";
 import { percentile } from "./lib/stats.js";
+import { exchangeConfigs, startWorkers } from "./lib/workers.js";
 
 const TEAM = "bench";
 const member = (name: string): IssueClaims => ({ sub: `user-${name}`, team: TEAM, role: "member", device: name });
@@ -64,83 +67,55 @@ interface ExchangeResult {
   converged: number;
 }
 
-interface TicksDoc {
-  ticks: Record<string, { n: number }>;
-}
-
 /**
  * C clients on one shared multi-writer document, each changing it every second for `seconds`.
  * On our relay that is the team's catalog (ledger segments have a single writer, enforced by
- * the relay); on the bare relay a document of the same initial shape.
+ * the relay); on the bare relay a document of the same initial shape. The clients run in
+ * processes of their own (bench/lib/workers.ts), the same for both relays.
  */
 async function exchange(relay: RelayProcess, clients: number, seconds: number, rep: number, catalogUrl?: AutomergeUrl): Promise<ExchangeResult> {
-  const creator = await connect(relay.dial(member(`hot-${rep}-0`)), `hot-${rep}-0`);
-  let created: DocHandle<TicksDoc>;
-  if (catalogUrl) {
-    created = await creator.repo.find<TicksDoc>(catalogUrl);
-    created.change((d) => {
-      d.ticks = {};
-    });
-  } else {
-    created = creator.repo.create<TicksDoc>({ type: "catalog", items: {}, groups: {}, customers: {}, ticks: {} } as TicksDoc);
-  }
-  await waitRelayHolds(creator.repo, [created as DocHandle<unknown>], "the shared document on the relay", 30_000);
-  const all: Client[] = [creator];
-  for (let i = 1; i < clients; i++) all.push(await connect(relay.dial(member(`hot-${rep}-${i}`)), `hot-${rep}-${i}`));
-  const handles: DocHandle<TicksDoc>[] = [created];
-  for (const c of all.slice(1)) handles.push(await c.repo.find<TicksDoc>(created.url));
-
-  const writtenAt = new Map<string, number>(); // `${client}:${n}` → when written
-  const latencies: number[] = [];
-  const seen = handles.map(() => new Map<string, number>());
-  let measuring = false;
-  handles.forEach((h, me) => {
-    h.on("change", ({ doc }) => {
-      const now = performance.now();
-      for (const [k, v] of Object.entries(doc.ticks)) {
-        if (k === String(me)) continue;
-        const last = seen[me]!.get(k) ?? 0;
-        for (let n = last + 1; n <= v.n; n++) {
-          const t = writtenAt.get(`${k}:${n}`);
-          if (measuring && t !== undefined) latencies.push(now - t);
-        }
-        if (v.n > last) seen[me]!.set(k, v.n);
-      }
-    });
-  });
-
-  const counts = handles.map(() => 0);
-  measuring = true;
-  const started = performance.now();
-  const timers = handles.map((h, me) =>
-    setTimeout(function tick() {
-      if (performance.now() - started > seconds * 1000) return;
-      const n = ++counts[me]!;
-      writtenAt.set(`${me}:${n}`, performance.now());
-      h.change((d) => {
-        d.ticks[String(me)] = { n };
+  const creator = await connect(relay.dial(member(`hot-${rep}-creator`)), `hot-${rep}-creator`);
+  let docUrl: AutomergeUrl;
+  try {
+    let created: DocHandle<ExchangeTicks>;
+    if (catalogUrl) {
+      created = await creator.repo.find<ExchangeTicks>(catalogUrl);
+      created.change((d) => {
+        d.ticks = {};
+        d.at = {};
       });
-      timers[me] = setTimeout(tick, 1000);
-    }, Math.floor((me / clients) * 1000)),
-  );
-  await sleep(seconds * 1000);
-  // Drain: give the last changes time to arrive, but no more than a bounded wait.
-  const complete = (): boolean => handles.every((_, me) => counts.every((c, k) => k === me || (seen[me]!.get(String(k)) ?? 0) >= c));
-  await until(complete, "convergence", 10_000).catch(() => undefined);
-  const elapsed = (performance.now() - started) / 1000;
-  measuring = false;
-  for (const t of timers) clearTimeout(t);
-  let pairs = 0;
-  let done = 0;
-  handles.forEach((_, me) =>
-    counts.forEach((c, k) => {
-      if (k === me) return;
-      pairs++;
-      if ((seen[me]!.get(String(k)) ?? 0) >= c) done++;
-    }),
-  );
-  await Promise.all(all.map((c) => c.close()));
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), deliveredPerSecond: latencies.length / elapsed, converged: done / pairs };
+    } else {
+      created = creator.repo.create<ExchangeTicks>({ type: "catalog", items: {}, groups: {}, customers: {}, ticks: {}, at: {} } as ExchangeTicks);
+    }
+    await waitRelayHolds(creator.repo, [created as DocHandle<unknown>], "the shared document on the relay", 30_000);
+    docUrl = created.url;
+  } finally {
+    await creator.close();
+  }
+  const dials = Array.from({ length: clients }, (_, id) => ({ url: relay.dial(member(`hot-${rep}-${id}`)), id }));
+  const workers = await startWorkers(exchangeConfigs(dials, docUrl));
+  try {
+    // Every process connected and holding the document: start together, on the machine's clock.
+    workers.send({ cmd: "go", startAt: performance.timeOrigin + performance.now() + 1000, seconds });
+    const results = (await workers.results(seconds * 1000 + 60_000)) as unknown as WorkerExchange[];
+    const latencies = results.flatMap((r) => r.latencies);
+    progress(`${relay.kind}: exchange processes wrote ${results.map((r) => Object.values(r.written).reduce((a, b) => a + b, 0)).join(" + ")} changes and timed ${results.map((r) => r.latencies.length).join(" + ")} deliveries`);
+    const written = Object.assign({}, ...results.map((r) => r.written)) as Record<string, number>;
+    let pairs = 0;
+    let converged = 0;
+    for (const r of results) {
+      for (const [me, seen] of Object.entries(r.seen)) {
+        for (const [k, n] of Object.entries(written)) {
+          if (k === me) continue;
+          pairs++;
+          if ((seen[k] ?? 0) >= n) converged++;
+        }
+      }
+    }
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), deliveredPerSecond: latencies.length / seconds, converged: converged / Math.max(1, pairs) };
+  } finally {
+    await workers.stop();
+  }
 }
 
 export const relayBench: Benchmark = {

@@ -74,6 +74,12 @@ async function main(): Promise<void> {
   const reps = values.reps ? Number(values.reps) : REPS[mode];
   if (!Number.isInteger(reps) || reps < 1) throw new Error("--reps: expected a positive integer");
   const sizes = { ...SIZES[mode] };
+  // BENCH_SCALE_ENTRIES: the big team's size (the new-device rows) without naming the mode's other sizes.
+  const scaleEntries = process.env.BENCH_SCALE_ENTRIES;
+  if (scaleEntries !== undefined) {
+    if (!/^[1-9]\d*$/.test(scaleEntries)) throw new Error(`BENCH_SCALE_ENTRIES=${scaleEntries}: expected a positive integer`);
+    sizes.scaleEntries = Number(scaleEntries);
+  }
   // `--set scaleEntries=20000`: one size changed, to find where a figure bends.
   for (const kv of values.set ?? []) {
     const [key, value] = kv.split("=");
@@ -87,7 +93,8 @@ async function main(): Promise<void> {
   // A client socket torn down mid-sync can emit an unhandled ws error; it ends one client, not
   // the run. Anything else is a real failure.
   process.on("uncaughtException", (err) => {
-    if (/WebSocket|Websocket|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up/.test(String(err?.message ?? err))) {
+    // A refused handshake (429: a client reconnecting faster than its old sessions closed) ends that client too.
+    if (/WebSocket|Websocket|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|socket hang up|Unexpected server response: 429/.test(String(err?.message ?? err))) {
       progress(`ignored a client socket error: ${err.message}`);
       return;
     }

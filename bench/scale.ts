@@ -4,8 +4,9 @@
  *  - a team with E ledger entries across 20 devices (a shop's mix: fixtures.ts shopLedger;
  *    segments of ≤1000, one change per entry):
  *    held by our relay (seeded as a push leaves it: see bigTeam), time for a fresh materializer
- *    process to decide and project all of them from scratch, the relay process's memory (RSS) at each step, and the cold pull of a new
- *    device (client/ openDevice enrolling and holding every segment of the team);
+ *    process to decide and project all of them from scratch, the relay process's memory (RSS) at each step, a new device
+ *    enrolling until it can sell (its working set, client/working-set.ts) against the cold pull of
+ *    a new device holding every segment of the team (fetchHistory, what every new device did before);
  *  - C concurrently connected devices, each writing a sale every 5 s: latency of an entry
  *    reaching another device (one observer holding every segment) and reaching MongoDB.
  */
@@ -173,33 +174,60 @@ async function bigTeam(ctx: BenchContext, col: Collector, entries: number, devic
       await mat.stop();
     }
 
-    progress("scale: cold pull of a new device (openDevice: enroll, then every segment of the team)");
+    // A new device now (its working set: client/working-set.ts), then one that asks for every
+    // segment, as every new device did before: the same relay, warm, one after the other.
+    progress("scale: a new device enrolls and sells (working set)");
+    const token = (device: string): string => relay.token({ sub: "newbie", team, role: "member", device });
     newDeviceDir = await benchDir("newdevice");
     const t2 = performance.now();
     const device = await openDevice({
-      serverUrl: relay.httpUrl, token: relay.token({ sub: "newbie", team, role: "member", device: "new-tablet" }),
-      deviceId: "new-tablet", rootUrl: created.rootUrl, dataDir: newDeviceDir, enrollTimeoutMs: 600_000,
+      serverUrl: relay.httpUrl, token: token("new-tablet"), deviceId: "new-tablet", rootUrl: created.rootUrl, dataDir: newDeviceDir, enrollTimeoutMs: 600_000,
     });
     try {
+      await device.recordSale({ lines: [{ item: "bench-new-device", quantity: 1, price: 100, name: "Tea" }], paid: 100 });
+      col.ours("new device: enroll until it can sell", (performance.now() - t2) / 1000);
+      progress(`scale: the new device enrolled and sold in ${((performance.now() - t2) / 1000).toFixed(1)} s`);
+      await until(() => device.heldSegments().loading === 0, "the new device's working set", 900_000, 100);
+      col.ours("new device: enroll until its working set is held", (performance.now() - t2) / 1000);
+      const { held, registered } = device.heldSegments();
+      col.ours("new device: segments held (of the team's)", held);
+      col.ours("new device: entries held", device.heldEntryCount());
+      progress(`scale: the new device holds ${held} of ${registered} segments, ${device.heldEntryCount()} entries`);
+    } finally {
+      await device.close();
+    }
+
+    progress("scale: cold pull of a new device (openDevice: enroll, then fetchHistory: every segment of the team)");
+    const fullDir = await benchDir("newdevice-full");
+    const t3 = performance.now();
+    const full = await openDevice({
+      serverUrl: relay.httpUrl, token: token("full-tablet"), deviceId: "full-tablet", rootUrl: created.rootUrl, dataDir: fullDir, enrollTimeoutMs: 600_000,
+    });
+    try {
+      const history = full.fetchHistory({ timeoutMs: 900_000 });
       let shown = 0;
       await until(
         () => {
-          const held = device.heldEntryCount();
-          if (held >= shown + entries / 10) {
-            shown = held;
-            progress(`scale: the new device holds ${held}/${entries}`);
+          const heldNow = full.heldEntryCount();
+          if (heldNow >= shown + entries / 10) {
+            shown = heldNow;
+            progress(`scale: the new device holds ${heldNow}/${entries}`);
           }
-          return held >= entries;
+          return heldNow >= entries;
         },
         "the new device to hold every entry",
         900_000,
         250,
       );
-      col.ours("cold pull: new device holds every entry", (performance.now() - t2) / 1000);
-      const parsed = device.entries().length;
-      if (parsed !== entries) throw new Error(`the new device holds ${entries} entries but parses ${parsed} of them`);
+      const seconds = (performance.now() - t3) / 1000;
+      col.ours("cold pull: new device holds every entry", seconds);
+      col.baseline("new device: enroll until it can sell", seconds);
+      await history;
+      const parsed = full.entries().length;
+      if (parsed < entries) throw new Error(`the new device holds ${entries} entries but parses ${parsed} of them`);
     } finally {
-      await device.close();
+      await full.close();
+      await rm(fullDir, { recursive: true, force: true });
     }
     col.ours("relay RSS after the cold pull", relay.rssMb());
     col.ours("relay RSS peak", sampler.peak());
@@ -298,9 +326,16 @@ export const scaleBench: Benchmark = {
       ["materialize from scratch, entries/s", "entries/s", "higher"],
       ["relay RSS after materializing", "MB", "lower"],
       ["cold pull: new device holds every entry", "s", "lower"],
+      ["new device: enroll until its working set is held", "s", "lower"],
+      ["new device: segments held (of the team's)", "count", "lower"],
+      ["new device: entries held", "count", "lower"],
       ["relay RSS after the cold pull", "MB", "lower"],
       ["relay RSS peak", "MB", "lower"],
     ] as const) col.define(m, unit, better, { size: big });
+    col.define("new device: enroll until it can sell", "s", "lower", {
+      size: big, baselineName: "before: enroll and hold every entry (fetchHistory)",
+      note: "the team materialized first, so the status names open invoices and each segment's last day",
+    });
     const crowd = `${count} devices × 1 sale/5 s, ${seconds} s`;
     for (const [m, unit, better] of [
       ["connect + register a segment, all devices", "s", "lower"],

@@ -11,11 +11,9 @@ import {
   type StorageAdapterInterface,
 } from "@automerge/automerge-repo";
 import type { CatalogDoc, LedgerSegmentDoc, PublishedInvoice, PublishedVerdict, SegmentRegistryDoc, VerdictStatus } from "../shared/docs.js";
-import { SEGMENT_MAX_ENTRIES, segmentKey } from "../shared/docs.js";
 import type { Claims } from "../shared/auth/claims.js";
 import {
   foldEffects,
-  parseEntry,
   type InvoiceRecord,
   type Item,
   type LedgerEntry,
@@ -46,24 +44,17 @@ import { loadRecord, saveRecord } from "./local-records.js";
 import { keepCheckpoint, readKeptCheckpoints } from "./checkpoints.js";
 import type { Checkpoint } from "../shared/checkpoint.js";
 import { provisionalOf, type Provisional } from "./provisional.js";
-import {
-  ownSegments,
-  readRoot,
-  readSegments,
-  segmentCreatedAt,
-  segmentEntries,
-  segmentSize,
-  type StatusView,
-  type TeamRefs,
-} from "./read-docs.js";
+import { readRoot, segmentSize, type StatusView, type TeamRefs } from "./read-docs.js";
 import { changeSafely, recoverIfWedged, type WedgeRecovery } from "./safe-change.js";
+import { SegmentSet } from "./segment-set.js";
 import type { SocketFactory } from "./socket.js";
-import { documentIdOf, ServerDocuments } from "./server-docs.js";
+import { ServerDocuments } from "./server-docs.js";
 import type { DroppedMessage } from "./statements.js";
 import type { PeerIdentity } from "./peer/handshake.js";
 import { PeerLinks, type PeerAccess } from "./peer/links.js";
 import type { PeerPlatform } from "./peer/types.js";
 import { readOwnClaims } from "./token.js";
+import { DEFAULT_HISTORY_DAYS } from "./working-set.js";
 import type { LinkStatus } from "./ws-client-adapter.js";
 import { RelayConnection, type DocumentWait } from "./relay-connection.js";
 
@@ -105,6 +96,11 @@ export interface DeviceOptions {
   enrollTimeoutMs?: number;
   /** Entries per segment before rotating; defaults to SEGMENT_MAX_ENTRIES. */
   segmentMaxEntries?: number;
+  /**
+   * Days of the team's ledger held (today included) beyond own segments, undecided ones and open
+   * invoices' (client/working-set.ts); older history comes with `fetchHistory()`. Default 2.
+   */
+  historyDays?: number;
   /** Clock, for tests of monthly rotation. */
   now?: () => Date;
   backoff?: BackoffOptions;
@@ -150,21 +146,12 @@ interface Enrollment {
   publicKeyPem?: string;
 }
 
-interface CurrentSegment {
-  n: number;
-  handle: DocHandle<LedgerSegmentDoc>;
-  size: number;
-  month: string;
-}
-
 const DEFAULT_ENROLL_TIMEOUT_MS = 30_000;
 const OWN_SEGMENTS_LOAD_MS = 10_000;
+/** Registry changes come in bursts (a team mate rotating, a sync of many segments): one refresh per burst. */
+const REFRESH_THROTTLE_MS = 200;
 /** How often held documents are probed for the failed-send wedge (safe-change.ts `isWedged`). */
 const WEDGE_CHECK_MS = 5_000;
-
-function monthOf(iso: string): string {
-  return iso.slice(0, 7);
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -184,20 +171,18 @@ export class Device extends Emitter<DeviceEvents> {
   #registry!: DocHandle<SegmentRegistryDoc>;
   #catalog!: DocHandle<CatalogDoc>;
   #status!: DocHandle<unknown>;
-  /** Every segment of the team this device holds, by registry key. */
-  readonly #segments = new Map<string, { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }>();
+  /** The segments of the working set this device holds (segment-set.ts). */
+  #segmentSet: SegmentSet | undefined;
   /** Status, verdicts and the peer filter (server-docs.ts). */
   #server: ServerDocuments | undefined;
-  #current: CurrentSegment | undefined;
   #writeQueue: Promise<unknown> = Promise.resolve();
   #provisional: Provisional | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #wedgeTimer: ReturnType<typeof setInterval> | undefined;
   #allowanceTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   /** The document waits under way, one signal each (#untilReady), aborted at close. */
   readonly #openWaits = new Set<AbortController>();
-  /** True while this device changes its own segment (the change event is its own). */
-  #writing = false;
   readonly #links: PeerLinks;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #recovery: WedgeRecovery;
@@ -298,7 +283,11 @@ export class Device extends Emitter<DeviceEvents> {
       whenReady: (handle) => this.#whenReadyWhileOpen(handle),
       onDrop: (drop) => this.emit("dropped", drop),
       onVerdict: (entryId, verdict) => this.emit("verdict", { entryId, verdict }),
-      onChange: () => (this.#provisional = undefined),
+      onChange: () => {
+        this.#provisional = undefined;
+        // Verdicts settle own segments, which may then leave the working set.
+        this.#scheduleRefresh();
+      },
     });
     await this.#links.load();
     if (this.#relay.online) this.#links.renewIfDue();
@@ -328,13 +317,40 @@ export class Device extends Emitter<DeviceEvents> {
     this.#checkpoints = readKeptCheckpoints(await loadRecord(this.#opts.platform.storage, "checkpoints"));
     await this.#relay.load();
 
-    this.#watch(this.#registry, () => void this.#onRegistry());
+    this.#segmentSet = new SegmentSet({
+      repo: this.repo,
+      storage: this.#opts.platform.storage,
+      deviceId: this.deviceId,
+      team: refs.team,
+      registry: this.#registry,
+      recovery: this.#recovery,
+      ...(this.#opts.segmentMaxEntries !== undefined ? { segmentMaxEntries: this.#opts.segmentMaxEntries } : {}),
+      historyDays: this.#opts.historyDays ?? DEFAULT_HISTORY_DAYS,
+      today: () => (this.#opts.now?.() ?? new Date()).toISOString().slice(0, 10),
+      status: () => this.#statusView(),
+      addMember: (documentId) => this.#serverDocs.addMember(documentId),
+      whenReady: (handle) => this.#whenReadyWhileOpen(handle),
+      settled: (url, ids) =>
+        this.#relay.acked(url) >= ids.length && ids.every((id) => {
+          const v = this.#verdictOf(id);
+          return v !== undefined && v.status !== "deferred";
+        }),
+      onHeld: () => {
+        this.#provisional = undefined;
+        this.#followVerdicts();
+      },
+      onChange: () => (this.#provisional = undefined),
+      onRemoteHeads: () => this.#relay.scheduleProgress(),
+      onEvicted: (url) => this.#serverDocs.unfollow(url),
+    });
+    await this.#segmentSet.loadSettled();
+    this.#watch(this.#registry, () => void this.#segments.refresh());
     this.#watch(this.#catalog, () => (this.#provisional = undefined));
     this.#watch(this.#status, () => this.#onStatus());
-    await this.#openCurrentSegment();
+    await this.#segments.openCurrent();
     // Own segments are in local storage: have them all before the first read or write. The bound
     // only matters if storage lost one (it would then wait for a peer that may never come).
-    await Promise.race([Promise.all(this.#onRegistry()), sleep(OWN_SEGMENTS_LOAD_MS)]);
+    await Promise.race([Promise.all(this.#segments.refresh()), sleep(OWN_SEGMENTS_LOAD_MS)]);
     this.#onStatus();
     this.#relay.scheduleProgress();
     this.#wedgeTimer = setInterval(() => this.#recoverWedged(), WEDGE_CHECK_MS);
@@ -352,7 +368,7 @@ export class Device extends Emitter<DeviceEvents> {
   #recoverWedged(): void {
     if (this.#closed) return;
     const handles: Array<DocHandle<unknown>> = [this.#registry, this.#catalog, this.#status, ...this.#serverDocs.verdictHandles()] as Array<DocHandle<unknown>>;
-    for (const seg of this.#segments.values()) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
+    for (const seg of this.#segmentSet?.segments() ?? []) if (seg.handle) handles.push(seg.handle as DocHandle<unknown>);
     for (const handle of handles) {
       try {
         recoverIfWedged(handle, this.#recovery);
@@ -387,68 +403,6 @@ export class Device extends Emitter<DeviceEvents> {
     };
     (handle as DocHandle<unknown>).on("change", listener);
     this.#unsubscribe.push(() => (handle as DocHandle<unknown>).off("change", listener));
-  }
-
-  // ---- segments ----
-
-  async #openCurrentSegment(): Promise<void> {
-    const own = ownSegments(readSegments(this.#registry.doc()), this.deviceId);
-    if (own.size === 0) return;
-    const n = Math.max(...own.keys());
-    const url = own.get(n) as AutomergeUrl;
-    // Own segments were written here, so they are in local storage: no network needed.
-    const handle = await this.repo.find<LedgerSegmentDoc>(url);
-    const doc = handle.doc();
-    this.#current = { n, handle, size: segmentSize(doc), month: monthOf(segmentCreatedAt(doc) ?? "") };
-  }
-
-  /** The segment the next entry goes to, rotating (and registering) first when it is full or old. */
-  async #segmentFor(at: string): Promise<CurrentSegment> {
-    const max = this.#opts.segmentMaxEntries ?? SEGMENT_MAX_ENTRIES;
-    const cur = this.#current;
-    if (cur && cur.size < max && cur.month === monthOf(at)) return cur;
-    const n = cur ? cur.n + 1 : this.#nextFreeNumber();
-    const handle = this.repo.create<LedgerSegmentDoc>({
-      type: "ledger-segment", team: this.#refs.team, device: this.deviceId, n, createdAt: at, entries: {},
-    });
-    // Segment on disk before the registry names it, registry on disk before entries go in: a crash
-    // in between leaves at worst an empty, unregistered segment, never an entry nobody can find.
-    await this.repo.flush([handle.documentId]);
-    changeSafely(this.#registry, (d) => {
-      d.segments[segmentKey(this.deviceId, n)] = handle.url;
-    }, this.#recovery);
-    await this.repo.flush([this.#registry.documentId]);
-    const slot = { url: handle.url };
-    this.#segments.set(segmentKey(this.deviceId, n), slot);
-    this.#serverDocs.addMember(handle.documentId);
-    this.#hold(slot, handle);
-    this.#current = { n, handle, size: 0, month: monthOf(at) };
-    return this.#current;
-  }
-
-  #nextFreeNumber(): number {
-    const own = ownSegments(readSegments(this.#registry.doc()), this.deviceId);
-    return own.size === 0 ? 0 : Math.max(...own.keys()) + 1;
-  }
-
-  /** Holds every registered segment, so this device can read the team's ledger and relay it. */
-  #onRegistry(): Array<Promise<void>> {
-    const loading: Array<Promise<void>> = [];
-    for (const [key, url] of readSegments(this.#registry.doc())) {
-      if (this.#segments.has(key)) continue;
-      this.#serverDocs.addMember(documentIdOf(url));
-      const slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> } = { url };
-      this.#segments.set(key, slot);
-      const load = this.repo
-        .find<LedgerSegmentDoc>(url, { allowableStates: ["ready", "unavailable", "requesting"] })
-        .then(async (handle) => {
-          if (await this.#whenReadyWhileOpen(handle)) this.#hold(slot, handle);
-        })
-        .catch(() => undefined);
-      if (key.startsWith(`${this.deviceId}/`)) loading.push(load);
-    }
-    this.#onStatus();
-    return loading;
   }
 
   /**
@@ -492,21 +446,9 @@ export class Device extends Emitter<DeviceEvents> {
     }
   }
 
-  #hold(slot: { url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }, handle: DocHandle<LedgerSegmentDoc>): void {
-    if (slot.handle) return;
-    slot.handle = handle;
-    this.#provisional = undefined;
-    const onChange = (): void => {
-      // Own writes keep the provisional view up to date themselves; others' entries invalidate it.
-      if (!this.#writing) this.#provisional = undefined;
-    };
-    const onRemoteHeads = (): void => this.#relay.scheduleProgress();
-    handle.on("change", onChange);
-    handle.on("remote-heads", onRemoteHeads);
-    this.#unsubscribe.push(() => {
-      handle.off("change", onChange);
-      handle.off("remote-heads", onRemoteHeads);
-    });
+  get #segments(): SegmentSet {
+    if (!this.#segmentSet) throw new ClientError("closed", "device not started");
+    return this.#segmentSet;
   }
 
   // ---- verdicts and statements ----
@@ -527,8 +469,15 @@ export class Device extends Emitter<DeviceEvents> {
       this.#checkpoints = kept;
       void saveRecord(this.#opts.platform.storage, "checkpoints", kept).catch(() => undefined);
     }
+    // The status moves the working set: invoices settled, days passed, segments decided.
+    this.#segments.refresh();
+    this.#followVerdicts();
+  }
+
+  /** Verdicts of the held segments only: history's verdicts stay on the relay with it. */
+  #followVerdicts(): void {
     const segments: Array<{ url: string; own: boolean }> = [];
-    for (const [key, seg] of this.#segments) segments.push({ url: seg.url, own: key.startsWith(`${this.deviceId}/`) });
+    for (const seg of this.#segments.segments()) segments.push({ url: seg.url, own: seg.own });
     this.#serverDocs.follow(this.#statusView(), segments);
   }
 
@@ -568,6 +517,14 @@ export class Device extends Emitter<DeviceEvents> {
     return this.#relay.url;
   }
 
+  #scheduleRefresh(): void {
+    if (this.#refreshTimer || this.#closed) return;
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      if (!this.#closed) this.#segmentSet?.refresh();
+    }, REFRESH_THROTTLE_MS);
+  }
+
   /** Own entries the relay has not acknowledged (relay-connection.ts). */
   pendingCount(): number {
     return this.#relay.pendingCount();
@@ -579,7 +536,7 @@ export class Device extends Emitter<DeviceEvents> {
   }
 
   *#ownSegmentSlots(): Iterable<{ url: AutomergeUrl; handle?: DocHandle<LedgerSegmentDoc> }> {
-    for (const [key, seg] of this.#segments) if (key.startsWith(`${this.deviceId}/`)) yield seg;
+    for (const seg of this.#segmentSet?.segments() ?? []) if (seg.own) yield seg;
   }
 
   // ---- peer to peer (client/peer/) ----
@@ -633,15 +590,12 @@ export class Device extends Emitter<DeviceEvents> {
       const at = (this.#opts.now?.() ?? new Date()).toISOString();
       const id = globalThis.crypto.randomUUID();
       const checked = build(id, at, this.#checkContext(at));
-      const seg = await this.#segmentFor(at);
-      this.#writing = true;
-      try {
+      const seg = await this.#segments.segmentFor(at);
+      this.#segments.writing(() =>
         changeSafely(seg.handle, (d) => {
           d.entries[id] = toDocValue(checked.entry);
-        }, this.#recovery);
-      } finally {
-        this.#writing = false;
-      }
+        }, this.#recovery),
+      );
       seg.size += 1;
       // On disk before the caller hears "recorded": a sale must survive a crash right after.
       await this.repo.flush([seg.handle.documentId]);
@@ -730,17 +684,12 @@ export class Device extends Emitter<DeviceEvents> {
 
   // ---- reads ----
 
-  /** Every parsed entry of every segment this device holds (the team's ledger as known here). */
+  /**
+   * Every parsed entry of the segments this device holds: its working set of the team's ledger
+   * (client/working-set.ts; `fetchHistory()` adds the rest).
+   */
   entries(): LedgerEntry[] {
-    const out: LedgerEntry[] = [];
-    for (const seg of this.#segments.values()) {
-      if (!seg.handle) continue;
-      for (const [key, raw] of segmentEntries(seg.handle.doc())) {
-        const parsed = parseEntry(key, raw);
-        if (parsed.ok) out.push(parsed.entry);
-      }
-    }
-    return out;
+    return this.#segments.entries();
   }
 
   /**
@@ -748,9 +697,21 @@ export class Device extends Emitter<DeviceEvents> {
    * while a new device pulls a large team (entries() parses every one).
    */
   heldEntryCount(): number {
-    let n = 0;
-    for (const seg of this.#segments.values()) if (seg.handle) n += segmentSize(seg.handle.doc());
-    return n;
+    return this.#segments.entryCount();
+  }
+
+  /** Segments held here (and still loading) against those the team's registry lists: the working set's size. */
+  heldSegments(): { held: number; loading: number; registered: number } {
+    return this.#segments.counts();
+  }
+
+  /**
+   * Older history on demand (an auditor's or a search's question): holds every segment of the
+   * team, or those of the registry `keys` given, until the device closes; resolves with how many
+   * are held once they are loaded, or after `timeoutMs`.
+   */
+  fetchHistory(opts: { keys?: readonly string[]; timeoutMs?: number } = {}): Promise<number> {
+    return this.#segments.pin(opts);
   }
 
   ownEntries(): Array<{ entry: LedgerEntry; status: EntryStatus; reason?: string }> {
@@ -763,14 +724,7 @@ export class Device extends Emitter<DeviceEvents> {
   }
 
   #findEntry(id: string): LedgerEntry | undefined {
-    for (const seg of this.#segments.values()) {
-      if (!seg.handle) continue;
-      const entries = (seg.handle.doc() as { entries?: Record<string, unknown> }).entries;
-      if (!entries || !Object.hasOwn(entries, id)) continue;
-      const parsed = parseEntry(id, entries[id]);
-      if (parsed.ok) return parsed.entry;
-    }
-    return undefined;
+    return this.#segments.findEntry(id);
   }
 
   /**
@@ -789,10 +743,12 @@ export class Device extends Emitter<DeviceEvents> {
 
   #ensureProvisional(now = new Date().toISOString()): Provisional {
     if (this.#provisional) return this.#provisional;
+    const status = this.#statusView();
     this.#provisional = provisionalOf({
-      entries: this.entries(),
+      // A segment whose verdicts are not read yet would count its decided entries twice.
+      entries: this.#segments.entries((url) => this.#serverDocs.verdictsKnown(status, url)),
       verdictOf: (id) => this.#verdictOf(id),
-      status: this.#statusView(),
+      status,
       items: this.catalog().items,
       settings: this.#refs.settings,
       now,
@@ -828,7 +784,7 @@ export class Device extends Emitter<DeviceEvents> {
 
   /** Test and diagnostics hook: the current segment number and its size. */
   currentSegment(): { n: number; size: number; url: AutomergeUrl } | undefined {
-    const c = this.#current;
+    const c = this.#segmentSet?.current();
     return c ? { n: c.n, size: c.size, url: c.handle.url } : undefined;
   }
 
@@ -854,9 +810,11 @@ export class Device extends Emitter<DeviceEvents> {
     this.#closed = true;
     // Waits still open end quietly (automerge-repo prints "error waiting for ..." for any other end).
     for (const wait of this.#openWaits) wait.abort();
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
     if (this.#wedgeTimer) clearInterval(this.#wedgeTimer);
     if (this.#allowanceTimer) clearInterval(this.#allowanceTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
+    this.#segmentSet?.close();
     this.#server?.close();
     await this.#relay.close();
     await this.#links.close();

@@ -78,6 +78,8 @@ export interface StatusView {
   verdicts: Map<string, AutomergeUrl>;
   /** Offline allowances: item → device → figures (client/allowances.ts). */
   allowances?: Map<string, Map<string, PublishedAllowance>>;
+  /** Segment URL → day of its latest decided entry (client/working-set.ts). */
+  activity: Map<string, string>;
 }
 
 function int(value: unknown): number | undefined {
@@ -106,7 +108,10 @@ export function readPublishedAllowances(raw: unknown): Map<string, Map<string, P
 }
 
 export function readStatus(raw: unknown): StatusView {
-  const view: StatusView = { seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map(), allowances: readPublishedAllowances(own(raw, "allowances")) };
+  const view: StatusView = {
+    seq: int(own(raw, "seq")) ?? 0, stock: new Map(), invoices: new Map(), verdicts: new Map(), activity: new Map(),
+    allowances: readPublishedAllowances(own(raw, "allowances")),
+  };
   const stock = own(raw, "stock");
   if (typeof stock === "object" && stock !== null) {
     for (const key of Object.keys(stock)) {
@@ -124,7 +129,8 @@ export function readStatus(raw: unknown): StatusView {
       const status = own(inv, "status");
       if (total === undefined || paid === undefined || outstanding === undefined) continue;
       if (status !== "open" && status !== "finalized" && status !== "void") continue;
-      view.invoices.set(key, { total, paid, outstanding, status });
+      const segment = url(scalarText(own(inv, "segment")));
+      view.invoices.set(key, segment ? { total, paid, outstanding, status, segment } : { total, paid, outstanding, status });
     }
   }
   const verdicts = own(raw, "verdicts");
@@ -132,6 +138,13 @@ export function readStatus(raw: unknown): StatusView {
     for (const key of Object.keys(verdicts)) {
       const u = url(own(verdicts, key));
       if (u) view.verdicts.set(key, u);
+    }
+  }
+  const activity = own(raw, "activity");
+  if (typeof activity === "object" && activity !== null) {
+    for (const key of Object.keys(activity)) {
+      const day = scalarText(own(activity, key));
+      if (url(key) && day !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(day)) view.activity.set(key, day);
     }
   }
   return view;

@@ -121,6 +121,11 @@ export class RelayConnection {
     }
   }
 
+  /** Entries of this own segment the relay has acknowledged (the most any session reported). */
+  acked(url: string): number {
+    return this.#acked[url] ?? 0;
+  }
+
   scheduleProgress(): void {
     if (this.#progressTimer || this.#closed) return;
     this.#progressTimer = setTimeout(() => {

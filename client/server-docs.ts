@@ -81,6 +81,16 @@ export class ServerDocuments {
     this.#verdicts.follow(status, segments);
   }
 
+  /** Whether the verdicts on the entries of `segUrl` are read here (verdicts.ts `known`). */
+  verdictsKnown(status: StatusView, segUrl: string): boolean {
+    return this.#verdicts.known(status, segUrl);
+  }
+
+  /** The segment is no longer held: neither are its verdicts. */
+  unfollow(segUrl: string): void {
+    this.#verdicts.unfollow(segUrl);
+  }
+
   verdictOf(entryId: string): PublishedVerdict | undefined {
     return this.#verdicts.verdictOf(entryId);
   }

@@ -34,7 +34,7 @@ export class VerdictTracker {
   /** Own segment URL → its verdicts document. */
   readonly #tracked = new Map<string, Tracked>();
   readonly #opening = new Set<string>();
-  readonly #offs: Array<() => void> = [];
+  readonly #offs = new Map<string, () => void>();
 
   constructor(opts: VerdictTrackerOptions) {
     this.#opts = opts;
@@ -58,10 +58,32 @@ export class VerdictTracker {
       this.#tracked.set(segUrl, tracked);
       const read = (): void => this.#read(tracked);
       handle.on("change", read);
-      this.#offs.push(() => handle.off("change", read));
+      this.#offs.set(segUrl, () => handle.off("change", read));
       read();
     } catch {
       // A document deleted or a repo shut down meanwhile: the next status change looks again.
+    }
+  }
+
+  /**
+   * Whether the verdicts on `segUrl` are read here: a segment without a verdicts document in the
+   * status has none yet. Until then its entries cannot be told decided from undecided.
+   */
+  known(status: StatusView, segUrl: string): boolean {
+    return !status.verdicts.has(segUrl) || this.#tracked.has(segUrl);
+  }
+
+  /** Stops following the verdicts of a segment no longer held, and lets its document go. */
+  unfollow(segUrl: string): void {
+    const t = this.#tracked.get(segUrl);
+    this.#offs.get(segUrl)?.();
+    this.#offs.delete(segUrl);
+    this.#tracked.delete(segUrl);
+    if (!t) return;
+    try {
+      this.#opts.repo.delete(t.handle.documentId);
+    } catch {
+      // Already gone.
     }
   }
 
@@ -96,6 +118,7 @@ export class VerdictTracker {
   }
 
   close(): void {
-    for (const off of this.#offs.splice(0)) off();
+    for (const off of this.#offs.values()) off();
+    this.#offs.clear();
   }
 }

@@ -91,6 +91,16 @@ export interface PublishedInvoice {
   paid: number;
   outstanding: number;
   status: "open" | "finalized" | "void";
+  /**
+   * URL of the ledger segment holding the sale: a device holds that segment while the invoice is
+   * open (its working set, client/working-set.ts). Absent in documents written before.
+   */
+  segment?: string;
+}
+
+/** An open invoice as the server writes it: the segment URL as an immutable scalar. */
+export interface StoredInvoice extends Omit<PublishedInvoice, "segment"> {
+  segment?: ImmutableString | string;
 }
 
 /**
@@ -102,9 +112,14 @@ export interface StatusDoc {
   team: string;
   seq: number;
   stock: Record<string, number>;
-  invoices: Record<string, PublishedInvoice>;
+  invoices: Record<string, StoredInvoice>;
   /** Segment URL → URL of its verdicts document. */
   verdicts: Record<string, AutomergeUrl>;
+  /**
+   * Segment URL → the day (YYYY-MM-DD of the device clock) of its latest decided entry: how a
+   * device tells recent segments from history without loading them (client/working-set.ts).
+   */
+  activity?: Record<string, ImmutableString | string>;
   updatedAt: string;
   /**
    * The latest signed checkpoint of the team's journal (shared/checkpoint.ts), strings stored as

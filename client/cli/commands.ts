@@ -183,10 +183,18 @@ export const COMMANDS: Command[] = [
   {
     name: "invoices",
     summary: "list open sales with what is still owed",
-    options: { all: { type: "boolean", help: "also finalized and void sales" }, ...OFFLINE },
-    example: "npm run device -- invoices --data ./till-1",
+    options: {
+      all: { type: "boolean", help: "also finalized and void sales" },
+      history: { type: "boolean", help: "first fetch the team's older history from the relay (a device holds only its working set: recent days and open invoices)" },
+      ...OFFLINE,
+    },
+    example: "npm run device -- invoices --data ./till-1 --all --history",
     run: (ctx) =>
       withDevice(ctx, async (d) => {
+        if (ctx.values.history === true) {
+          if (ctx.values.offline === true) throw new ClientError("invalid-input", "--history fetches from the relay: drop --offline");
+          await d.fetchHistory();
+        }
         for (const inv of d.invoices()) {
           const p = inv.provisional;
           const status = inv.verdict?.status === "rejected" ? "rejected" : (p?.status ?? "pending");

@@ -40,6 +40,7 @@ import { chainHead, type ChainHead } from "./journal.js";
 import type { MaterializerMetrics } from "./metrics.js";
 import { closeDue, latestClose } from "./periods.js";
 import { segmentDelta } from "./segment-changes.js";
+import { addFact, applyActivity, emptyFacts, factsOf, segmentMissing, storedInvoice } from "./segment-facts.js";
 import type { StatementSigner } from "./statements.js";
 import { replaceAll, upsertEach } from "./write-set.js";
 
@@ -726,7 +727,9 @@ export class TeamWorker {
     const bySegment = new Map<string, Map<string, PublishedVerdict>>();
     // The same read gives the sync-status tally: no second scan of the journal at start.
     const tally = new SegmentTally();
+    const facts = emptyFacts();
     for await (const r of c.journal.find({ team: this.opts.team }).sort({ seq: 1 })) {
+      addFact(facts, r);
       let m = bySegment.get(r.provenance.segment);
       if (!m) bySegment.set(r.provenance.segment, (m = new Map()));
       m.set(r.entryId, published(r));
@@ -759,8 +762,9 @@ export class TeamWorker {
       for (const k of Object.keys(d.invoices)) if (!Object.hasOwn(open, k)) delete d.invoices[k];
       for (const [k, v] of Object.entries(open)) {
         const cur = d.invoices[k];
-        if (!cur || cur.paid !== v.paid || cur.total !== v.total) d.invoices[k] = v;
+        if (!cur || cur.paid !== v.paid || cur.total !== v.total || segmentMissing(cur, k, facts)) d.invoices[k] = storedInvoice(v, k, facts, cur);
       }
+      applyActivity(d, facts);
       // A team without a journal yet is at 0, whatever another team's materializer wrote here.
       if (d.seq !== (head?.seq ?? 0)) {
         d.seq = head?.seq ?? 0;
@@ -792,14 +796,16 @@ export class TeamWorker {
       }
     }
     const last = outcome.records[outcome.records.length - 1]!;
+    const facts = factsOf(outcome.records);
     this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
       for (const [id, inv] of invoices) {
-        if (inv.status === "open") d.invoices[id] = inv;
+        if (inv.status === "open") d.invoices[id] = storedInvoice(inv, id, facts, d.invoices[id]);
         else if (d.invoices[id]) delete d.invoices[id];
       }
       publishAllowances(d, outcome.records);
+      applyActivity(d, facts);
       d.seq = last.seq;
       d.updatedAt = this.now();
     });

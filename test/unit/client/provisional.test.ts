@@ -15,7 +15,7 @@ function entry(raw: Record<string, unknown>, device: string): LedgerEntry {
   return r.entry;
 }
 
-const status: StatusView = { seq: 1, stock: new Map([["tea", 10]]), invoices: new Map(), verdicts: new Map() };
+const status: StatusView = { seq: 1, stock: new Map([["tea", 10]]), invoices: new Map(), verdicts: new Map(), activity: new Map() };
 const entries = [
   entry(sale("s-a", [{ item: "tea", quantity: 2, price: 300 }]), "tab-a"),
   entry(sale("s-b", [{ item: "tea", quantity: 1, price: 300 }]), "tab-b"),
