@@ -76,17 +76,20 @@ export function authoritative(inputs: Pick<ProvisionalInputs, "status" | "items"
 }
 
 /**
- * The entries still to be counted on top of the status document: no verdict yet, or deferred
- * (a deferred payment waits for its invoice and is not in the authoritative figures).
+ * The entries still to be counted on top of the status document: no verdict yet, deferred (a
+ * deferred payment waits for its invoice and is not in the authoritative figures), or decided
+ * after the status the device holds (`statusSeq`): verdicts and status are separate documents
+ * and arrive apart, and an entry counted in neither would vanish from the figures meanwhile.
  */
 export function undecidedEntries(
   entries: readonly LedgerEntry[],
   verdictOf: (entryId: string) => PublishedVerdict | undefined,
+  statusSeq = Number.POSITIVE_INFINITY,
 ): Array<{ key: string; raw: LedgerEntry }> {
   return entries
     .filter((e) => {
       const v = verdictOf(e.id);
-      return !v || v.status === "deferred";
+      return !v || v.status === "deferred" || (v.seq !== undefined && v.seq > statusSeq);
     })
     .map((e) => ({ key: e.id, raw: e }));
 }
@@ -103,7 +106,7 @@ export function provisionalOf(args: {
   const sales = new Map<string, SaleEntry>();
   for (const e of args.entries) if (e.kind === "sale") sales.set(e.id, e);
   const { status, items, settings, now } = args;
-  return computeProvisional({ status, items, sales, undecided: undecidedEntries(args.entries, args.verdictOf), settings, now });
+  return computeProvisional({ status, items, sales, undecided: undecidedEntries(args.entries, args.verdictOf, status.seq), settings, now });
 }
 
 export function computeProvisional(inputs: ProvisionalInputs): Provisional {

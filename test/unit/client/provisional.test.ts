@@ -40,4 +40,11 @@ describe("provisional figures", () => {
     const deferred = new Map<string, PublishedVerdict>([["s-a", { status: "deferred", decidedAt: NOW }]]);
     expect(undecidedEntries(entries, (id) => deferred.get(id)).map((e) => e.key).sort()).toEqual(["s-a", "s-b", "s-old"]);
   });
+
+  it("count an entry decided after the status the device holds, until the status catches up", () => {
+    // The verdict of s-a arrived (seq 2) before the status that includes it (still at seq 1).
+    const early = new Map<string, PublishedVerdict>([...verdicts, ["s-a", { status: "accepted", seq: 2, decidedAt: NOW }]]);
+    expect(undecidedEntries(entries, (id) => early.get(id), status.seq).map((e) => e.key).sort()).toEqual(["s-a", "s-b"]);
+    expect(undecidedEntries(entries, (id) => early.get(id), 2).map((e) => e.key).sort()).toEqual(["s-b"]);
+  });
 });
