@@ -25,7 +25,7 @@ import { percentile } from "./lib/stats.js";
 const BATCH = 100;
 
 /** 20 tills' ledgers (fixtures.ts shopLedger), interleaved as they arrive. */
-function workload(n: number): LedgerEntry[] {
+export function workload(n: number): LedgerEntry[] {
   const per = Math.ceil(n / 20);
   const tills = Array.from({ length: 20 }, (_, d) => shopLedger(`dev-${d}`, per, Date.UTC(2026, 0, 5, 8) + d * 7));
   const out: LedgerEntry[] = [];

@@ -21,7 +21,7 @@ import {
   type Verdict,
   type VoidEntry,
 } from "../../shared/domain/index.js";
-import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
+import { teamKey, type Collections, type InvoiceDoc, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
 import { pausePoint } from "./pause-points.js";
@@ -47,15 +47,38 @@ export interface BatchContext {
   /** See DatabaseFeatures.indexedQueries. */
   pointLookups?: boolean;
   /**
-   * Ids of every entry the journal has decided, per team, loaded at a team's first batch and
-   * kept up to date: an entry not in the set is new and is not looked up, and looking up every
-   * new entry was most of a batch's reads. Dropped whenever a batch fails. Without it, every
-   * entry is looked up.
+   * Every entry the journal has decided, per team, with what a batch needs of its verdict;
+   * loaded at a team's first batch and kept up to date: an entry not in it is new, and one in it
+   * is not looked up (looking verdicts up was most of a batch's reads). Dropped whenever a batch
+   * fails. Without it, every entry is looked up.
    */
-  decidedIds?: Map<string, Set<string>>;
+  decidedIds?: Map<string, Map<string, KnownVerdict>>;
+  /**
+   * Invoices as this process last projected them, per team (bounded, see INVOICES_KEPT): a
+   * payment or void reads its invoice from here instead of MongoDB. Safe because one process
+   * holds a team's lease and every write of an invoice goes through its batches or its
+   * catch-up, which runs only after a failed batch, when this is dropped.
+   */
+  invoices?: Map<string, Map<string, InvoiceState>>;
   /** Throws unless this process still holds the team's lease (fencing, leases.ts); before every journal write. */
   fence?: (team: string, session?: ClientSession) => Promise<void>;
 }
+
+/** What a batch needs of an entry's verdict once it is journaled. */
+export interface KnownVerdict {
+  hash: string;
+  status: JournalRecord["status"];
+  kind: JournalRecord["kind"];
+}
+
+/** Invoices kept per team in BatchContext.invoices; the oldest touched go first. */
+const INVOICES_KEPT = 20_000;
+
+/**
+ * Called once a batch's verdicts are in the journal (and, with transactions, committed), before
+ * its projections are written: verdicts are published from the journal, not from projections.
+ */
+export type JournaledHook = (records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]) => Promise<void>;
 
 export interface BatchOutcome {
   /** Final verdicts, as journaled. */
@@ -74,6 +97,7 @@ export async function processBatch(
   settings: TeamSettings,
   catalogItems: ReadonlyMap<string, ItemState>,
   now: string,
+  journaled?: JournaledHook,
 ): Promise<BatchOutcome> {
   const { c } = ctx;
   const provenanceOf = new Map<string, Provenance>();
@@ -89,8 +113,11 @@ export async function processBatch(
     mark = now;
   };
   const known = await decidedIdsOf(ctx, team);
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known);
+  const invoiceCache = invoicesOf(ctx, team);
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known, invoiceCache);
   phase("load");
+  // Lines of the invoices the batch read (older sales'), as loaded: the projection need not read them again.
+  const linesOf = new Map(Object.entries(state.invoices).map(([id, inv]) => [id, inv.lines.map((l) => ({ ...l }))]));
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
   // Atomic groups are scoped to the segment the entries were read from.
@@ -139,8 +166,15 @@ export async function processBatch(
       phase("journal");
       await pausePoint("after-journal");
       await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
-      const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
+    }
+    if (!session && journaled) {
+      await journaled(records, deferred);
+      phase("publish");
+    }
+    if (records.length > 0) {
+      const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
       phase("project");
+      rememberInvoices(invoiceCache, touched.invoices.values());
       await pausePoint("after-project");
       await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
       phase("aggregate");
@@ -159,17 +193,19 @@ export async function processBatch(
       } finally {
         await session.endSession();
       }
+      if (journaled) await journaled(records, deferred);
     } else {
       records = await write();
     }
   } catch (err) {
     ctx.heads?.delete(team);
     ctx.decidedIds?.delete(team);
+    ctx.invoices?.delete(team);
     throw err;
   }
   const last = records.at(-1);
   if (last) ctx.heads?.set(team, { seq: last.seq, recordHash: last.recordHash });
-  for (const r of records) known?.add(r.entryId);
+  for (const r of records) known?.set(r.entryId, { hash: r.hash, status: r.status, kind: r.kind });
 
   const tampered = result.tampered.map((t) => ({ ...t, provenance: provenance(t.id) }));
   if (tampered.length > 0) {
@@ -193,15 +229,42 @@ export async function processBatch(
   return { records, deferred, tampered, phases };
 }
 
-async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Set<string> | undefined> {
+async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Map<string, KnownVerdict> | undefined> {
   if (!ctx.decidedIds) return undefined;
-  let ids = ctx.decidedIds.get(team);
-  if (!ids) {
-    ids = new Set();
-    for await (const d of ctx.c.decided.find({ team }, { projection: { entryId: 1 } })) ids.add(d.entryId);
-    ctx.decidedIds.set(team, ids);
+  let known = ctx.decidedIds.get(team);
+  if (!known) {
+    known = new Map();
+    for await (const d of ctx.c.decided.find({ team }, { projection: { entryId: 1, hash: 1, status: 1, kind: 1 } })) {
+      known.set(d.entryId, { hash: d.hash, status: d.status, kind: d.kind });
+    }
+    ctx.decidedIds.set(team, known);
   }
-  return ids;
+  return known;
+}
+
+function invoicesOf(ctx: BatchContext, team: string): Map<string, InvoiceState> | undefined {
+  if (!ctx.invoices) return undefined;
+  let kept = ctx.invoices.get(team);
+  if (!kept) ctx.invoices.set(team, (kept = new Map()));
+  return kept;
+}
+
+function rememberInvoice(kept: Map<string, InvoiceState>, id: string, inv: InvoiceState): void {
+  kept.delete(id); // re-inserted last: the Map's order is the order of use
+  kept.set(id, inv);
+  if (kept.size > INVOICES_KEPT) kept.delete(kept.keys().next().value as string);
+}
+
+function rememberInvoices(kept: Map<string, InvoiceState> | undefined, docs: Iterable<InvoiceDoc>): void {
+  if (!kept) return;
+  for (const inv of docs) rememberInvoice(kept, inv.id, invoiceState(inv));
+}
+
+function invoiceState(inv: InvoiceDoc): InvoiceState {
+  return {
+    total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
+    customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
+  };
 }
 
 export interface LoadedState {
@@ -216,8 +279,10 @@ export async function loadState(
   batch: readonly BatchEntry[],
   catalogItems: ReadonlyMap<string, ItemState>,
   read: ReadOptions = {},
-  /** When given, only entries in it can have been decided (BatchContext.decidedIds). */
-  decidedIds?: ReadonlySet<string>,
+  /** When given, only entries in it have been decided, and it holds their verdicts (BatchContext.decidedIds). */
+  decidedIds?: ReadonlyMap<string, KnownVerdict>,
+  /** Invoices this process projected (BatchContext.invoices): read from here first. */
+  invoiceCache?: Map<string, InvoiceState>,
 ): Promise<LoadedState> {
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
@@ -234,9 +299,9 @@ export async function loadState(
 
   // Deferred entries are read whole (a small set), less any the journal decided already.
   const waiting = await c.deferred.find({ team }).toArray();
-  const alreadyFinal = new Set(
-    (await findByIds(c.decided, waiting.map((d) => d._id), read)).map((r) => r.entryId),
-  );
+  const alreadyFinal = decidedIds
+    ? new Set(waiting.filter((d) => decidedIds.has(d.entryId)).map((d) => d.entryId))
+    : new Set((await findByIds(c.decided, waiting.map((d) => d._id), read)).map((r) => r.entryId));
   for (const d of waiting) {
     if (alreadyFinal.has(d.entryId)) continue;
     putOwn(state.deferred, d.entryId, { entry: d.entry, hash: d.hash, since: d.since });
@@ -248,13 +313,19 @@ export async function loadState(
   const first = keysTouched(entries);
   // A sale's own id is among the invoices to read; a sale the journal never decided has none.
   const undecided = new Set(decidedIds ? entries.filter((e) => !decidedIds.has(e.id)).map((e) => e.id) : []);
-  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read);
+  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
   const keys = keysTouched(entries, state.invoices);
 
-  const ids = [...keys.entries, ...invalid].filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
-  for (const r of await findByIds(c.decided, ids, read)) {
-    putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
+  if (decidedIds) {
+    for (const id of [...keys.entries, ...invalid]) {
+      const v = decidedIds.get(id);
+      if (v) putOwn(state.decided, id, { hash: v.hash, status: v.status });
+    }
+  } else {
+    for (const r of await findByIds(c.decided, [...keys.entries, ...invalid].map((id) => teamKey(team, id)), read)) {
+      putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
+    }
   }
 
   // Stock levels and items are as many as the catalog has items, so one `$in` (a scan of that
@@ -273,26 +344,44 @@ export async function loadState(
   return { state, deferredProvenance };
 }
 
-async function loadInvoices(c: Collections, team: string, ids: readonly string[], read: ReadOptions): Promise<Map<string, InvoiceState>> {
+async function loadInvoices(
+  c: Collections,
+  team: string,
+  ids: readonly string[],
+  read: ReadOptions,
+  decidedIds?: ReadonlyMap<string, KnownVerdict>,
+  cache?: Map<string, InvoiceState>,
+): Promise<Map<string, InvoiceState>> {
   const out = new Map<string, InvoiceState>();
   if (ids.length === 0) return out;
-  for (const inv of await findByIds(c.invoices, ids.map((id) => teamKey(team, id)), read)) {
-    out.set(inv.id, {
-      total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
-      customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
-    });
+  // Only ids the journal has decided can be invoices (a sale decided in this batch is not one yet).
+  const wanted = decidedIds ? ids.filter((id) => decidedIds.has(id)) : ids;
+  const toRead: string[] = [];
+  for (const id of wanted) {
+    // Only an accepted sale became an invoice: nothing to read for the rest.
+    const known = decidedIds?.get(id);
+    if (known && !(known.kind === "sale" && known.status === "accepted")) continue;
+    const kept = cache?.get(id);
+    // A copy: deciding works on the state it is given, and the kept one must stay as projected.
+    if (kept) out.set(id, { ...kept, lines: kept.lines.map((l) => ({ ...l })) });
+    else toRead.push(id);
+  }
+  for (const inv of await findByIds(c.invoices, toRead.map((id) => teamKey(team, id)), read)) {
+    const state = invoiceState(inv);
+    out.set(inv.id, state);
+    if (cache) rememberInvoice(cache, inv.id, state);
   }
   // A sale the journal rejected is no invoice, but payments against it must learn why.
-  const missing = ids.filter((id) => !out.has(id)).map((id) => teamKey(team, id));
-  if (missing.length > 0) {
-    for (const r of await findByIds(c.decided, missing, read)) {
-      if (r.kind !== "sale" || r.status !== "rejected") continue;
-      // Only the status matters to what comes later (payments and voids are refused).
-      out.set(r.entryId, {
-        total: 0, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: null,
-        at: "", day: "", device: "", user: "", lines: [],
-      });
-    }
+  const missing = wanted.filter((id) => !out.has(id));
+  const rejected = decidedIds
+    ? missing.filter((id) => decidedIds.get(id)?.kind === "sale" && decidedIds.get(id)?.status === "rejected")
+    : (await findByIds(c.decided, missing.map((id) => teamKey(team, id)), read)).filter((r) => r.kind === "sale" && r.status === "rejected").map((r) => r.entryId);
+  for (const id of rejected) {
+    // Only the status matters to what comes later (payments and voids are refused).
+    out.set(id, {
+      total: 0, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: null,
+      at: "", day: "", device: "", user: "", lines: [],
+    });
   }
   return out;
 }

@@ -12,7 +12,7 @@ import type {
 import { teamKey } from "./collections.js";
 import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, type Touched } from "./aggregates.js";
 import { pausePoint } from "./pause-points.js";
-import { findByIds, insertMissing, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
+import { findByIds, insertMissing, insertOrReplace, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
 
 type Lines = InvoiceDoc["lines"];
 
@@ -113,9 +113,20 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
   return { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
 }
 
-export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
+export async function applyRecords(
+  c: Collections,
+  team: string,
+  records: readonly JournalRecord[],
+  read: ReadOptions = {},
+  /**
+   * Lines of older invoices the caller already holds, as projected from their sales (a batch has
+   * read them to decide, after a catch-up made the projections whole): not read again.
+   */
+  knownLines?: ReadonlyMap<string, Lines>,
+): Promise<Touched> {
   const session = read.session;
   const { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
+  for (const [id, lines] of knownLines ?? []) if (!linesOf.has(id)) linesOf.set(id, lines);
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
   // These records exist, so point lookups are cheap even where `$in` scans.
@@ -127,15 +138,16 @@ export async function applyRecords(c: Collections, team: string, records: readon
   }
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
 
+  // Stock levels exist after an item's first movement; the rest is mostly new per record.
   await Promise.all([
-    replaceAll(c.decided, decided.values(), session),
+    insertOrReplace(c.decided, decided.values(), session),
     replaceAll(c.stock, stock.values(), session),
-    replaceAll(c.movements, movements.values(), session),
-    replaceAll(c.invoices, invoices.values(), session),
-    replaceAll(c.payments, payments.values(), session),
-    replaceAll(c.purchases, purchases.values(), session),
-    replaceAll(c.rejections, rejections.values(), session),
-    replaceAll(c.quarantine, quarantine.values(), session),
+    insertOrReplace(c.movements, movements.values(), session),
+    insertOrReplace(c.invoices, invoices.values(), session),
+    insertOrReplace(c.payments, payments.values(), session),
+    insertOrReplace(c.purchases, purchases.values(), session),
+    insertOrReplace(c.rejections, rejections.values(), session),
+    insertOrReplace(c.quarantine, quarantine.values(), session),
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
     insertMissing(c.items, items.values(), { ...read, pointLookups: false }),
   ]);
