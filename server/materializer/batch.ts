@@ -23,7 +23,8 @@ import {
 } from "../../shared/domain/index.js";
 import { teamKey, type Collections, type InvoiceDoc, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
-import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
+import { markProjected, projectionOf, recomputeAggregates, writeProjection, type ProjectedRecords } from "./projections.js";
+import { ProjectionLane, type PendingProjection } from "./projection-lane.js";
 import { pausePoint } from "./pause-points.js";
 import { submittedText } from "./submitted.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
@@ -60,6 +61,12 @@ export interface BatchContext {
    * catch-up, which runs only after a failed batch, when this is dropped.
    */
   invoices?: Map<string, Map<string, InvoiceState>>;
+  /**
+   * When given (and without transactions), a team's projections are written behind its journal
+   * (projection-lane.ts): a batch returns once its records are journaled and its verdicts
+   * published. Whoever reads projections or writes them otherwise drains the team's lane first.
+   */
+  lanes?: Map<string, ProjectionLane>;
   /** Throws unless this process still holds the team's lease (fencing, leases.ts); before every journal write. */
   fence?: (team: string, session?: ClientSession) => Promise<void>;
 }
@@ -86,8 +93,10 @@ export interface BatchOutcome {
   /** Entries now waiting for their invoice. */
   deferred: { verdict: Verdict; provenance: Provenance }[];
   tampered: (Tamper & { provenance: Provenance })[];
-  /** Milliseconds per phase, for the batch log line. */
+  /** Milliseconds per phase, for the batch log line (`project` and `aggregate` once `projected`). */
   phases: Record<string, number>;
+  /** Resolves when the batch's projections are written, or skipped after a failure (BatchContext.lanes); never rejects. */
+  projected: Promise<void>;
 }
 
 export async function processBatch(
@@ -112,9 +121,17 @@ export async function processBatch(
     phases[name] = (phases[name] ?? 0) + now - mark;
     mark = now;
   };
+  const lane = ctx.lanes && !ctx.transactions ? laneOf(ctx.lanes, team) : undefined;
+  if (lane?.failed) {
+    // An earlier batch's projections failed: nothing is decided before a catch-up.
+    await lane.drain().catch((err: unknown) => {
+      forgetTeam(ctx, team);
+      throw err;
+    });
+  }
   const known = await decidedIdsOf(ctx, team);
   const invoiceCache = invoicesOf(ctx, team);
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known, invoiceCache);
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known, invoiceCache, lane);
   phase("load");
   // Lines of the invoices the batch read (older sales'), as loaded: the projection need not read them again.
   const linesOf = new Map(Object.entries(state.invoices).map(([id, inv]) => [id, inv.lines.map((l) => ({ ...l }))]));
@@ -146,6 +163,7 @@ export async function processBatch(
     .filter((v) => v.status === "deferred" && v.entry !== undefined)
     .map((verdict) => ({ verdict, provenance: provenance(verdict.id) }));
 
+  let projected = Promise.resolve();
   const write = async (session?: ClientSession): Promise<JournalRecord[]> => {
     const opts = session ? { session } : {};
     if (unsealed.length > 0 || deferred.length > 0) await ctx.fence?.(team, session);
@@ -172,14 +190,22 @@ export async function processBatch(
       phase("publish");
     }
     if (records.length > 0) {
-      const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
-      phase("project");
-      rememberInvoices(invoiceCache, touched.invoices.values());
-      await pausePoint("after-project");
-      await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
-      phase("aggregate");
-      await pausePoint("before-mark");
-      await markProjected(c, team, records[records.length - 1]!.seq, now, session);
+      const projection = await projectionOf(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
+      rememberInvoices(invoiceCache, projection.invoices.values());
+      const lastSeq = records[records.length - 1]!.seq;
+      const project = async (): Promise<void> => {
+        let t = Date.now();
+        const touched = await writeProjection(c, projection, session);
+        phases.project = Date.now() - t;
+        await pausePoint("after-project");
+        t = Date.now();
+        await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
+        phases.aggregate = Date.now() - t;
+        await pausePoint("before-mark");
+        await markProjected(c, team, lastSeq, now, session);
+      };
+      if (lane) projected = lane.enqueue(pendingOf(projection), project);
+      else await project();
     }
     return records;
   };
@@ -198,9 +224,7 @@ export async function processBatch(
       records = await write();
     }
   } catch (err) {
-    ctx.heads?.delete(team);
-    ctx.decidedIds?.delete(team);
-    ctx.invoices?.delete(team);
+    forgetTeam(ctx, team);
     throw err;
   }
   const last = records.at(-1);
@@ -226,7 +250,29 @@ export async function processBatch(
       if (err.code !== 11000) throw err;
     });
   }
-  return { records, deferred, tampered, phases };
+  return { records, deferred, tampered, phases, projected };
+}
+
+/** What is kept of a team between batches, dropped when a batch fails (read again from MongoDB). */
+function forgetTeam(ctx: BatchContext, team: string): void {
+  ctx.heads?.delete(team);
+  ctx.decidedIds?.delete(team);
+  ctx.invoices?.delete(team);
+}
+
+function laneOf(lanes: Map<string, ProjectionLane>, team: string): ProjectionLane {
+  let lane = lanes.get(team);
+  if (!lane) lanes.set(team, (lane = new ProjectionLane()));
+  return lane;
+}
+
+/** What a batch's projections set, as the next batch reads it (projection-lane.ts). */
+function pendingOf(p: ProjectedRecords): PendingProjection {
+  return {
+    stock: new Map([...p.stock.values()].map((s) => [s.item, s.level])),
+    invoices: new Map([...p.invoices.values()].map((inv) => [inv.id, invoiceState(inv)])),
+    items: new Map([...p.items.values()].map((it) => [it.id, { name: it.name, price: it.price, active: it.active }])),
+  };
 }
 
 async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Map<string, KnownVerdict> | undefined> {
@@ -283,6 +329,8 @@ export async function loadState(
   decidedIds?: ReadonlyMap<string, KnownVerdict>,
   /** Invoices this process projected (BatchContext.invoices): read from here first. */
   invoiceCache?: Map<string, InvoiceState>,
+  /** Projections queued and not yet written: laid over what is read. */
+  lane?: ProjectionLane,
 ): Promise<LoadedState> {
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
@@ -313,8 +361,9 @@ export async function loadState(
   const first = keysTouched(entries);
   // A sale's own id is among the invoices to read; a sale the journal never decided has none.
   const undecided = new Set(decidedIds ? entries.filter((e) => !decidedIds.has(e.id)).map((e) => e.id) : []);
-  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache);
+  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache, lane);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
+  lane?.overlay(state, { invoices: first.invoices });
   const keys = keysTouched(entries, state.invoices);
 
   if (decidedIds) {
@@ -336,6 +385,7 @@ export async function loadState(
   for (const it of await findByIds(c.items, itemKeys, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
+  lane?.overlay(state, { items: keys.items });
   // The live catalog document wins over what was projected from it earlier.
   for (const id of keys.items) {
     const item = catalogItems.get(id);
@@ -351,6 +401,7 @@ async function loadInvoices(
   read: ReadOptions,
   decidedIds?: ReadonlyMap<string, KnownVerdict>,
   cache?: Map<string, InvoiceState>,
+  lane?: ProjectionLane,
 ): Promise<Map<string, InvoiceState>> {
   const out = new Map<string, InvoiceState>();
   if (ids.length === 0) return out;
@@ -369,7 +420,8 @@ async function loadInvoices(
   for (const inv of await findByIds(c.invoices, toRead.map((id) => teamKey(team, id)), read)) {
     const state = invoiceState(inv);
     out.set(inv.id, state);
-    if (cache) rememberInvoice(cache, inv.id, state);
+    // Not kept when a queued projection changes it: the overlay has the current one.
+    if (cache && !lane?.holdsInvoice(inv.id)) rememberInvoice(cache, inv.id, state);
   }
   // A sale the journal rejected is no invoice, but payments against it must learn why.
   const missing = wanted.filter((id) => !out.has(id));

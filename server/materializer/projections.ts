@@ -113,7 +113,15 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
   return { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
 }
 
-export async function applyRecords(
+export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
+  return writeProjection(c, await projectionOf(c, team, records, read), read.session);
+}
+
+/**
+ * projectRecords with every invoice's lines: those of sales outside the range from the sale's
+ * journal record, unless the caller holds them.
+ */
+export async function projectionOf(
   c: Collections,
   team: string,
   records: readonly JournalRecord[],
@@ -123,9 +131,9 @@ export async function applyRecords(
    * read them to decide, after a catch-up made the projections whole): not read again.
    */
   knownLines?: ReadonlyMap<string, Lines>,
-): Promise<Touched> {
-  const session = read.session;
-  const { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
+): Promise<ProjectedRecords> {
+  const projected = projectRecords(team, records);
+  const { invoices, linesOf } = projected;
   for (const [id, lines] of knownLines ?? []) if (!linesOf.has(id)) linesOf.set(id, lines);
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
@@ -137,7 +145,13 @@ export async function applyRecords(
     }
   }
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
+  return projected;
+}
 
+/** Writes what projectionOf computed; gives back what the aggregates need. */
+export async function writeProjection(c: Collections, p: ProjectedRecords, session?: ClientSession): Promise<Touched> {
+  const { stock, movements, invoices, payments, purchases, items, rejections, quarantine, decided } = p;
+  const read = session ? { session } : {};
   // Stock levels exist after an item's first movement; the rest is mostly new per record.
   await Promise.all([
     insertOrReplace(c.decided, decided.values(), session),

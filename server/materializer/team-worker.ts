@@ -30,6 +30,7 @@ import type { DocumentRegistry } from "../relay/registry.js";
 import { checkpointSignatureValid } from "../audit/signer.js";
 import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
+import type { ProjectionLane } from "./projection-lane.js";
 import { teamKey, type JournalRecord } from "./collections.js";
 import { findForeignCatalogRows } from "./catalog-rows.js";
 import { chainHead } from "./journal.js";
@@ -40,6 +41,8 @@ import { replaceAll } from "./write-set.js";
 
 const FIND_TIMEOUT_MS = 15_000;
 const SEGMENT_OPENS_AT_ONCE = 4;
+const RETRY_AFTER_FAILURE_MS = 200;
+const GATHER_MS = 30;
 
 export interface TeamWorkerOptions {
   team: string;
@@ -294,40 +297,67 @@ export class TeamWorker {
     if (this.selfCheckTimer) clearInterval(this.selfCheckTimer);
     await this.foreignCheck;
     await this.running;
+    await this.lane()?.settled();
   }
 
-  /** Resolves once every change seen so far has been decided and published. */
+  /** Resolves once every change seen so far has been decided, published and projected. */
   async idle(): Promise<void> {
     while (this.running || this.timer) {
       await (this.running ?? new Promise((r) => setTimeout(r, 20)));
     }
+    await this.lane()?.settled();
   }
 
+  /** Where this team's projections are written behind its journal (batch.ts BatchContext.lanes). */
+  private lane(): ProjectionLane | undefined {
+    return this.opts.ctx.lanes?.get(this.opts.team);
+  }
+
+  /** Waits until the projections queued so far are written; throws if one failed (the batch then fails, and a catch-up follows). */
+  private async projectionsWritten(): Promise<void> {
+    await this.lane()?.drain();
+  }
+
+  /**
+   * A batch when the team is idle starts GATHER_MS after the first change: segments that arrive
+   * together (devices coming online at once) are decided together, in (at, id) order.
+   */
   private schedule(): void {
+    this.startSoon(GATHER_MS);
+  }
+
+  private startSoon(delayMs: number): void {
     if (this.stopped || !this.started) return;
     if (this.running) {
       this.rerun = true;
       return;
     }
     if (this.timer) return;
-    // A short delay gathers the changes of one sync burst into one batch.
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.runOnce()
-        .catch((err: unknown) => {
-          this.log.error({ err }, "batch failed; retrying");
-          this.opts.metrics.batchFailures.inc();
-          this.catchUpFirst = true;
-          this.rerun = true;
-        })
-        .finally(() => {
+        .then(
+          () => 0,
+          (err: unknown) => {
+            this.log.error({ err }, "batch failed; retrying");
+            this.opts.metrics.batchFailures.inc();
+            this.catchUpFirst = true;
+            this.rerun = true;
+            return RETRY_AFTER_FAILURE_MS;
+          },
+        )
+        .then((delay) => {
           this.running = null;
           if (this.rerun) {
             this.rerun = false;
-            setTimeout(() => this.schedule(), 200).unref();
+            // Straight on after a batch: what arrived meanwhile has waited already, and makes
+            // the next batch (larger when behind). A pause after a failure, so a database that
+            // is down is not asked in a loop.
+            if (delay === 0) this.startSoon(0);
+            else setTimeout(() => this.schedule(), delay).unref();
           }
         });
-    }, 30);
+    }, delayMs);
   }
 
   private refreshing: Promise<void> | null = null;
@@ -402,6 +432,8 @@ export class TeamWorker {
 
   private async runOnce(): Promise<void> {
     if (this.catchUpFirst && this.opts.catchUp) {
+      // Its failure, if any, is why the catch-up runs: only the writes must be over.
+      await this.lane()?.drain().catch(() => undefined);
       await this.opts.catchUp();
       this.catchUpFirst = false;
     }
@@ -416,6 +448,8 @@ export class TeamWorker {
       if (this.pendingSegments.size > 0) setTimeout(() => this.schedule(), 500).unref();
     }
     if (this.catalogDirty) {
+      // Items first seen in a sale are inserted by the projections: not at the same time.
+      await this.projectionsWritten();
       this.catalogDirty = false;
       await this.projectCatalog();
     }
@@ -455,22 +489,29 @@ export class TeamWorker {
       return;
     }
     const started = Date.now();
+    if (oldest !== null) this.opts.metrics.stage.observe({ stage: "wait" }, (started - oldest) / 1000);
     let outcome: BatchOutcome;
     try {
-      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now());
+      // Verdicts are published as soon as the journal holds them, before the projections.
+      const journaled = async (records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]): Promise<void> => {
+        if (oldest !== null && records.length > 0) this.opts.metrics.lag.observe((Date.now() - oldest) / 1000);
+        await this.publish(records, deferred);
+        if (oldest !== null) this.opts.metrics.published.observe((Date.now() - oldest) / 1000);
+      };
+      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now(), journaled);
     } catch (err) {
       // Not decided: the segments stay dirty so the retry reads them again.
       for (const { seg } of advanced) seg.dirtySince ??= oldest ?? Date.now();
       throw err;
     }
     await this.saveCheckpoints(advanced);
-    await this.publish(outcome);
     await this.anchor();
-    this.observe(outcome, batch.length, started, oldest);
+    this.observe(outcome, batch.length, started);
   }
 
   private async runSelfCheck(): Promise<void> {
     if (!this.opts.selfCheck) return;
+    await this.projectionsWritten();
     this.selfChecksDue = 0;
     await this.opts.selfCheck.run();
   }
@@ -482,13 +523,21 @@ export class TeamWorker {
     for (const { seg, heads } of advanced) seg.checkpoint = heads;
   }
 
-  private observe(outcome: BatchOutcome, size: number, started: number, oldest: number | null): void {
+  private observe(outcome: BatchOutcome, size: number, started: number): void {
     const m = this.opts.metrics;
     m.batchSize.observe(size);
     for (const r of outcome.records) m.decided.inc({ status: r.status });
     if (outcome.deferred.length) m.decided.inc({ status: "deferred" }, outcome.deferred.length);
     if (outcome.tampered.length) m.tampers.inc(outcome.tampered.length);
-    if (oldest !== null && outcome.records.length > 0) m.lag.observe((Date.now() - oldest) / 1000);
+    for (const t of outcome.tampered) {
+      this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
+    }
+    // Logged once projected, with every phase (the projections are written behind the next batch).
+    void outcome.projected.then(() => this.logBatch(outcome, size, started));
+  }
+
+  private logBatch(outcome: BatchOutcome, size: number, started: number): void {
+    for (const [stage, ms] of Object.entries(outcome.phases)) this.opts.metrics.stage.observe({ stage }, ms / 1000);
     this.log.info(
       {
         batch: size,
@@ -501,9 +550,6 @@ export class TeamWorker {
       },
       "batch decided",
     );
-    for (const t of outcome.tampered) {
-      this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
-    }
   }
 
   /** Items, groups and customers from the catalog document into MongoDB; only what changed. */
@@ -589,29 +635,29 @@ export class TeamWorker {
     });
   }
 
-  private async publish(outcome: BatchOutcome): Promise<void> {
+  private async publish(records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]): Promise<void> {
     const bySegment = new Map<string, Map<string, PublishedVerdict>>();
     const add = (segment: string, id: string, v: PublishedVerdict): void => {
       let m = bySegment.get(segment);
       if (!m) bySegment.set(segment, (m = new Map()));
       m.set(id, v);
     };
-    for (const r of outcome.records) add(r.provenance.segment, r.entryId, published(r));
-    for (const d of outcome.deferred) {
+    for (const r of records) add(r.provenance.segment, r.entryId, published(r));
+    for (const d of deferred) {
       add(d.provenance.segment, d.verdict.id, { status: "deferred", reason: d.verdict.reason ?? "waiting for invoice", decidedAt: this.now() });
     }
     for (const [segment, verdicts] of bySegment) await this.writeVerdicts(segment, verdicts);
 
-    if (outcome.records.length === 0) return;
+    if (records.length === 0) return;
     const stock = new Map<string, number>();
     const invoices = new Map<string, { total: number; paid: number; outstanding: number; status: "open" | "finalized" | "void" }>();
-    for (const r of outcome.records) {
+    for (const r of records) {
       for (const e of r.effects) {
         if (e.type === "stock") stock.set(e.item, e.level);
         if (e.type === "invoice") invoices.set(e.invoice.id, { total: e.invoice.total, paid: e.invoice.paid, outstanding: e.invoice.outstanding, status: e.invoice.status });
       }
     }
-    const last = outcome.records[outcome.records.length - 1]!;
+    const last = records[records.length - 1]!;
     this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
