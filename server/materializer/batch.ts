@@ -133,6 +133,7 @@ export async function processBatch(
   const invoiceCache = invoicesOf(ctx, team);
   const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known, invoiceCache, lane);
   phase("load");
+  const waitingIds = new Set(Object.keys(state.deferred));
   // Lines of the invoices the batch read (older sales'), as loaded: the projection need not read them again.
   const linesOf = new Map(Object.entries(state.invoices).map(([id, inv]) => [id, inv.lines.map((l) => ({ ...l }))]));
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
@@ -183,7 +184,9 @@ export async function processBatch(
       await c.journal.insertMany(records, { ordered: true, ...opts });
       phase("journal");
       await pausePoint("after-journal");
-      await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
+      // Only entries that were waiting can be in `deferred` (this batch's deferred are not final).
+      const wasWaiting = records.filter((r) => waitingIds.has(r.entryId));
+      if (wasWaiting.length > 0) await c.deferred.deleteMany({ _id: { $in: wasWaiting.map((r) => r._id) } }, opts);
     }
     if (!session && journaled) {
       await journaled(records, deferred);

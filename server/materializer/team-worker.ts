@@ -481,8 +481,8 @@ export class TeamWorker {
       oldest = oldest === null ? seg.dirtySince : Math.min(oldest, seg.dirtySince);
       seg.dirtySince = null;
     }
-    const hasDeferred = (await c.deferred.countDocuments({ team: this.opts.team })) > 0;
-    if (batch.length === 0 && !hasDeferred) {
+    // Waiting entries are looked for only when nothing new came (a batch reads them anyway).
+    if (batch.length === 0 && (await c.deferred.countDocuments({ team: this.opts.team })) === 0) {
       await this.saveCheckpoints(advanced);
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
       if (this.selfChecksDue > 0) await this.runSelfCheck();
