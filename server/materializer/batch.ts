@@ -385,7 +385,9 @@ export async function loadState(
   const itemKeys = keys.items.map((id) => teamKey(team, id));
   const catalogRead = { ...read, pointLookups: false };
   for (const s of await findByIds(c.stock, itemKeys, catalogRead)) putOwn(state.stock, s.item, s.level);
-  for (const it of await findByIds(c.items, itemKeys, catalogRead)) {
+  // Items of the live catalog are not read: it wins below.
+  const notInCatalog = keys.items.filter((id) => !catalogItems.has(id)).map((id) => teamKey(team, id));
+  for (const it of await findByIds(c.items, notInCatalog, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
   lane?.overlay(state, { items: keys.items });
