@@ -483,6 +483,9 @@ export class TeamWorker {
     }
     // Waiting entries are looked for only when nothing new came (a batch reads them anyway).
     if (batch.length === 0 && (await c.deferred.countDocuments({ team: this.opts.team })) === 0) {
+      // A quiet team: a projection write that failed behind the last batch fails this run (logged,
+      // counted), and the catch-up follows.
+      await this.projectionsWritten();
       await this.saveCheckpoints(advanced);
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
       if (this.selfChecksDue > 0) await this.runSelfCheck();
@@ -533,7 +536,11 @@ export class TeamWorker {
       this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
     }
     // Logged once projected, with every phase (the projections are written behind the next batch).
-    void outcome.projected.then(() => this.logBatch(outcome, size, started));
+    void outcome.projected.then(() => {
+      this.logBatch(outcome, size, started);
+      // A failed projection write is reported by the next run, which also starts the catch-up.
+      if (this.lane()?.failed) this.schedule();
+    });
   }
 
   private logBatch(outcome: BatchOutcome, size: number, started: number): void {
