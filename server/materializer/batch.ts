@@ -188,27 +188,36 @@ export async function processBatch(
       const wasWaiting = records.filter((r) => waitingIds.has(r.entryId));
       if (wasWaiting.length > 0) await c.deferred.deleteMany({ _id: { $in: wasWaiting.map((r) => r._id) } }, opts);
     }
-    if (!session && journaled) {
+    const publish = async (): Promise<void> => {
+      if (session || !journaled) return;
       await journaled(records, deferred);
       phase("publish");
+    };
+    if (records.length === 0) {
+      await publish();
+      return records;
     }
-    if (records.length > 0) {
-      const projection = await projectionOf(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
-      rememberInvoices(invoiceCache, projection.invoices.values());
-      const lastSeq = records[records.length - 1]!.seq;
-      const project = async (): Promise<void> => {
-        let t = Date.now();
-        const touched = await writeProjection(c, projection, session);
-        phases.project = Date.now() - t;
-        await pausePoint("after-project");
-        t = Date.now();
-        await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
-        phases.aggregate = Date.now() - t;
-        await pausePoint("before-mark");
-        await markProjected(c, team, lastSeq, now, session);
-      };
-      if (lane) projected = lane.enqueue(pendingOf(projection), project);
-      else await project();
+    const projection = await projectionOf(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
+    rememberInvoices(invoiceCache, projection.invoices.values());
+    const lastSeq = records[records.length - 1]!.seq;
+    const project = async (): Promise<void> => {
+      let t = Date.now();
+      const touched = await writeProjection(c, projection, session);
+      phases.project = Date.now() - t;
+      await pausePoint("after-project");
+      t = Date.now();
+      await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
+      phases.aggregate = Date.now() - t;
+      await pausePoint("before-mark");
+      await markProjected(c, team, lastSeq, now, session);
+    };
+    if (lane) {
+      // Queued first, so the database writes them while this process publishes (Automerge work).
+      projected = lane.enqueue(pendingOf(projection), project);
+      await publish();
+    } else {
+      await publish();
+      await project();
     }
     return records;
   };
