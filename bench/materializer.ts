@@ -25,7 +25,7 @@ import { percentile } from "./lib/stats.js";
 const BATCH = 100;
 
 /** 20 tills' ledgers (fixtures.ts shopLedger), interleaved as they arrive. */
-function workload(n: number): LedgerEntry[] {
+export function workload(n: number): LedgerEntry[] {
   const per = Math.ceil(n / 20);
   const tills = Array.from({ length: 20 }, (_, d) => shopLedger(`dev-${d}`, per, Date.UTC(2026, 0, 5, 8) + d * 7));
   const out: LedgerEntry[] = [];
@@ -42,7 +42,7 @@ async function throughputOnce(ctx: BenchContext, n: number, order: "ours-first" 
   // As the materializer process sets it up (server/materializer/materializer.ts).
   const batchContext: BatchContext = {
     c, transactions: ctx.db.handle.features.transactions, client: ctx.db.client,
-    heads: new Map(), decidedIds: new Map(), pointLookups: !ctx.db.handle.features.indexedQueries,
+    heads: new Map(), decidedIds: new Map(), invoices: new Map(), lanes: new Map(), pointLookups: !ctx.db.handle.features.indexedQueries,
   };
   const runOurs = async (): Promise<number> => {
     const t0 = performance.now();
@@ -52,6 +52,8 @@ async function throughputOnce(ctx: BenchContext, n: number, order: "ours-first" 
       }));
       await processBatch(batchContext, team, batch, DEFAULT_SETTINGS, new Map(), new Date().toISOString());
     }
+    // Until every projection is written, not only the journal.
+    await batchContext.lanes?.get(team)?.drain();
     return n / ((performance.now() - t0) / 1000);
   };
   const runRaw = async (records: Record<string, unknown>[]): Promise<number> => {

@@ -36,6 +36,8 @@ export interface AllowanceKeeperOptions {
   now: () => string;
   /** The close in force, so grants are decided as the replay will decide them. */
   closedThrough: () => string | null;
+  /** Waits for projections queued behind the journal (projection-lane.ts): grants are planned from stored stock. */
+  settle: () => Promise<void>;
 }
 
 export class AllowanceKeeper {
@@ -89,6 +91,7 @@ export class AllowanceKeeper {
     const devices = [...new Set(this.opts.devices())];
     if (items.length === 0 || devices.length === 0) return null;
 
+    await this.opts.settle();
     const { c } = this.opts.ctx;
     const team = this.opts.team;
     const stock = new Map<string, number>();

@@ -22,9 +22,10 @@ import {
   type Verdict,
   type VoidEntry,
 } from "../../shared/domain/index.js";
-import { teamKey, type Collections, type JournalRecord, type Provenance } from "./collections.js";
+import { teamKey, type Collections, type InvoiceDoc, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
-import { applyRecords, markProjected, recomputeAggregates } from "./projections.js";
+import { markProjected, projectionOf, recomputeAggregates, writeProjection, type ProjectedRecords } from "./projections.js";
+import { ProjectionLane, type PendingProjection } from "./projection-lane.js";
 import { pausePoint } from "./pause-points.js";
 import { submittedText } from "./submitted.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
@@ -48,15 +49,44 @@ export interface BatchContext {
   /** See DatabaseFeatures.indexedQueries. */
   pointLookups?: boolean;
   /**
-   * Ids of every entry the journal has decided, per team, loaded at a team's first batch and
-   * kept up to date: an entry not in the set is new and is not looked up, and looking up every
-   * new entry was most of a batch's reads. Dropped whenever a batch fails. Without it, every
-   * entry is looked up.
+   * Every entry the journal has decided, per team, with what a batch needs of its verdict;
+   * loaded at a team's first batch and kept up to date: an entry not in it is new, and one in it
+   * is not looked up (looking verdicts up was most of a batch's reads). Dropped whenever a batch
+   * fails. Without it, every entry is looked up.
    */
-  decidedIds?: Map<string, Set<string>>;
+  decidedIds?: Map<string, Map<string, KnownVerdict>>;
+  /**
+   * Invoices as this process last projected them, per team (bounded, see INVOICES_KEPT): a
+   * payment or void reads its invoice from here instead of MongoDB. Safe because one process
+   * holds a team's lease and every write of an invoice goes through its batches or its
+   * catch-up, which runs only after a failed batch, when this is dropped.
+   */
+  invoices?: Map<string, Map<string, InvoiceState>>;
+  /**
+   * When given (and without transactions), a team's projections are written behind its journal
+   * (projection-lane.ts): a batch returns once its records are journaled and its verdicts
+   * published. Whoever reads projections or writes them otherwise drains the team's lane first.
+   */
+  lanes?: Map<string, ProjectionLane>;
   /** Throws unless this process still holds the team's lease (fencing, leases.ts); before every journal write. */
   fence?: (team: string, session?: ClientSession) => Promise<void>;
 }
+
+/** What a batch needs of an entry's verdict once it is journaled. */
+export interface KnownVerdict {
+  hash: string;
+  status: JournalRecord["status"];
+  kind: JournalRecord["kind"];
+}
+
+/** Invoices kept per team in BatchContext.invoices; the oldest touched go first. */
+const INVOICES_KEPT = 20_000;
+
+/**
+ * Called once a batch's verdicts are in the journal (and, with transactions, committed), before
+ * its projections are written: verdicts are published from the journal, not from projections.
+ */
+export type JournaledHook = (records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]) => Promise<void>;
 
 export interface BatchOutcome {
   /** Final verdicts, as journaled. */
@@ -64,8 +94,10 @@ export interface BatchOutcome {
   /** Entries now waiting for their invoice. */
   deferred: { verdict: Verdict; provenance: Provenance }[];
   tampered: (Tamper & { provenance: Provenance })[];
-  /** Milliseconds per phase, for the batch log line. */
+  /** Milliseconds per phase, for the batch log line (`project` and `aggregate` once `projected`). */
   phases: Record<string, number>;
+  /** Resolves when the batch's projections are written, or skipped after a failure (BatchContext.lanes); never rejects. */
+  projected: Promise<void>;
 }
 
 export async function processBatch(
@@ -77,6 +109,7 @@ export async function processBatch(
   now: string,
   /** The team's last closed day (periods.ts); null when none is. */
   closedThrough: string | null = null,
+  journaled?: JournaledHook,
 ): Promise<BatchOutcome> {
   const { c } = ctx;
   const provenanceOf = new Map<string, Provenance>();
@@ -91,9 +124,21 @@ export async function processBatch(
     phases[name] = (phases[name] ?? 0) + now - mark;
     mark = now;
   };
+  const lane = ctx.lanes && !ctx.transactions ? laneOf(ctx.lanes, team) : undefined;
+  if (lane?.failed) {
+    // An earlier batch's projections failed: nothing is decided before a catch-up.
+    await lane.drain().catch((err: unknown) => {
+      forgetTeam(ctx, team);
+      throw err;
+    });
+  }
   const known = await decidedIdsOf(ctx, team);
-  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known);
+  const invoiceCache = invoicesOf(ctx, team);
+  const { state, deferredProvenance } = await loadState(c, team, batch, catalogItems, { pointLookups: ctx.pointLookups }, known, invoiceCache, lane);
   phase("load");
+  const waitingIds = new Set(Object.keys(state.deferred));
+  // Lines of the invoices the batch read (older sales'), as loaded: the projection need not read them again.
+  const linesOf = new Map(Object.entries(state.invoices).map(([id, inv]) => [id, inv.lines.map((l) => ({ ...l }))]));
   for (const [id, p] of deferredProvenance) if (!provenanceOf.has(id)) provenanceOf.set(id, p);
 
   // Atomic groups are scoped to the segment the entries were read from.
@@ -123,6 +168,7 @@ export async function processBatch(
     .filter((v) => v.status === "deferred" && v.entry !== undefined)
     .map((verdict) => ({ verdict, provenance: provenance(verdict.id) }));
 
+  let projected = Promise.resolve();
   const write = async (session?: ClientSession): Promise<JournalRecord[]> => {
     const opts = session ? { session } : {};
     if (unsealed.length > 0 || deferred.length > 0) await ctx.fence?.(team, session);
@@ -144,14 +190,40 @@ export async function processBatch(
       await c.teamState.updateOne({ _id: team }, { $set: { journalSeq: records[records.length - 1]!.seq, lastDecisionAt: now } }, { upsert: true, ...opts });
       phase("journal");
       await pausePoint("after-journal");
-      await c.deferred.deleteMany({ _id: { $in: records.map((r) => r._id) } }, opts);
-      const touched = await applyRecords(c, team, records, { session, pointLookups: ctx.pointLookups });
-      phase("project");
+      // Only entries that were waiting can be in `deferred` (this batch's deferred are not final).
+      const wasWaiting = records.filter((r) => waitingIds.has(r.entryId));
+      if (wasWaiting.length > 0) await c.deferred.deleteMany({ _id: { $in: wasWaiting.map((r) => r._id) } }, opts);
+    }
+    const publish = async (): Promise<void> => {
+      if (session || !journaled) return;
+      await journaled(records, deferred);
+      phase("publish");
+    };
+    if (records.length === 0) {
+      await publish();
+      return records;
+    }
+    const projection = await projectionOf(c, team, records, { session, pointLookups: ctx.pointLookups }, linesOf);
+    rememberInvoices(invoiceCache, projection.invoices.values());
+    const lastSeq = records[records.length - 1]!.seq;
+    const project = async (): Promise<void> => {
+      let t = Date.now();
+      const touched = await writeProjection(c, projection, session);
+      phases.project = Date.now() - t;
       await pausePoint("after-project");
+      t = Date.now();
       await recomputeAggregates(c, team, touched, { session, pointLookups: ctx.pointLookups });
-      phase("aggregate");
+      phases.aggregate = Date.now() - t;
       await pausePoint("before-mark");
-      await markProjected(c, team, records[records.length - 1]!.seq, now, session);
+      await markProjected(c, team, lastSeq, now, session);
+    };
+    if (lane) {
+      // Queued first, so the database writes them while this process publishes (Automerge work).
+      projected = lane.enqueue(pendingOf(projection), project);
+      await publish();
+    } else {
+      await publish();
+      await project();
     }
     return records;
   };
@@ -165,17 +237,17 @@ export async function processBatch(
       } finally {
         await session.endSession();
       }
+      if (journaled) await journaled(records, deferred);
     } else {
       records = await write();
     }
   } catch (err) {
-    ctx.heads?.delete(team);
-    ctx.decidedIds?.delete(team);
+    forgetTeam(ctx, team);
     throw err;
   }
   const last = records.at(-1);
   if (last) ctx.heads?.set(team, { seq: last.seq, recordHash: last.recordHash });
-  for (const r of records) known?.add(r.entryId);
+  for (const r of records) known?.set(r.entryId, { hash: r.hash, status: r.status, kind: r.kind });
 
   const tampered = result.tampered.map((t) => ({ ...t, provenance: provenance(t.id) }));
   if (tampered.length > 0) {
@@ -196,18 +268,69 @@ export async function processBatch(
       if (err.code !== 11000) throw err;
     });
   }
-  return { records, deferred, tampered, phases };
+  return { records, deferred, tampered, phases, projected };
 }
 
-async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Set<string> | undefined> {
+/** What is kept of a team between batches, dropped when a batch fails (read again from MongoDB). */
+function forgetTeam(ctx: BatchContext, team: string): void {
+  ctx.heads?.delete(team);
+  ctx.decidedIds?.delete(team);
+  ctx.invoices?.delete(team);
+}
+
+function laneOf(lanes: Map<string, ProjectionLane>, team: string): ProjectionLane {
+  let lane = lanes.get(team);
+  if (!lane) lanes.set(team, (lane = new ProjectionLane()));
+  return lane;
+}
+
+/** What a batch's projections set, as the next batch reads it (projection-lane.ts). */
+function pendingOf(p: ProjectedRecords): PendingProjection {
+  return {
+    stock: new Map([...p.stock.values()].map((s) => [s.item, s.level])),
+    invoices: new Map([...p.invoices.values()].map((inv) => [inv.id, invoiceState(inv)])),
+    items: new Map([...p.items.values()].map((it) => [it.id, { name: it.name, price: it.price, active: it.active }])),
+    allowances: new Map([...p.allowances.values()].map((a) => [allowanceKey(a.item, a.device), { item: a.item, device: a.device, granted: a.granted, honoured: a.honoured }])),
+  };
+}
+
+async function decidedIdsOf(ctx: BatchContext, team: string): Promise<Map<string, KnownVerdict> | undefined> {
   if (!ctx.decidedIds) return undefined;
-  let ids = ctx.decidedIds.get(team);
-  if (!ids) {
-    ids = new Set();
-    for await (const d of ctx.c.decided.find({ team }, { projection: { entryId: 1 } })) ids.add(d.entryId);
-    ctx.decidedIds.set(team, ids);
+  let known = ctx.decidedIds.get(team);
+  if (!known) {
+    known = new Map();
+    for await (const d of ctx.c.decided.find({ team }, { projection: { entryId: 1, hash: 1, status: 1, kind: 1 } })) {
+      known.set(d.entryId, { hash: d.hash, status: d.status, kind: d.kind });
+    }
+    ctx.decidedIds.set(team, known);
   }
-  return ids;
+  return known;
+}
+
+function invoicesOf(ctx: BatchContext, team: string): Map<string, InvoiceState> | undefined {
+  if (!ctx.invoices) return undefined;
+  let kept = ctx.invoices.get(team);
+  if (!kept) ctx.invoices.set(team, (kept = new Map()));
+  return kept;
+}
+
+function rememberInvoice(kept: Map<string, InvoiceState>, id: string, inv: InvoiceState): void {
+  kept.delete(id); // re-inserted last: the Map's order is the order of use
+  kept.set(id, inv);
+  if (kept.size > INVOICES_KEPT) kept.delete(kept.keys().next().value as string);
+}
+
+function rememberInvoices(kept: Map<string, InvoiceState> | undefined, docs: Iterable<InvoiceDoc>): void {
+  if (!kept) return;
+  for (const inv of docs) rememberInvoice(kept, inv.id, invoiceState(inv));
+}
+
+function invoiceState(inv: InvoiceDoc): InvoiceState {
+  return {
+    total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
+    customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
+    ...(inv.bookedOn !== undefined ? { bookedOn: inv.bookedOn } : {}),
+  };
 }
 
 export interface LoadedState {
@@ -222,8 +345,12 @@ export async function loadState(
   batch: readonly BatchEntry[],
   catalogItems: ReadonlyMap<string, ItemState>,
   read: ReadOptions = {},
-  /** When given, only entries in it can have been decided (BatchContext.decidedIds). */
-  decidedIds?: ReadonlySet<string>,
+  /** When given, only entries in it have been decided, and it holds their verdicts (BatchContext.decidedIds). */
+  decidedIds?: ReadonlyMap<string, KnownVerdict>,
+  /** Invoices this process projected (BatchContext.invoices): read from here first. */
+  invoiceCache?: Map<string, InvoiceState>,
+  /** Projections queued and not yet written: laid over what is read. */
+  lane?: ProjectionLane,
 ): Promise<LoadedState> {
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
@@ -240,9 +367,9 @@ export async function loadState(
 
   // Deferred entries are read whole (a small set), less any the journal decided already.
   const waiting = await c.deferred.find({ team }).toArray();
-  const alreadyFinal = new Set(
-    (await findByIds(c.decided, waiting.map((d) => d._id), read)).map((r) => r.entryId),
-  );
+  const alreadyFinal = decidedIds
+    ? new Set(waiting.filter((d) => decidedIds.has(d.entryId)).map((d) => d.entryId))
+    : new Set((await findByIds(c.decided, waiting.map((d) => d._id), read)).map((r) => r.entryId));
   for (const d of waiting) {
     if (alreadyFinal.has(d.entryId)) continue;
     putOwn(state.deferred, d.entryId, { entry: d.entry, hash: d.hash, since: d.since });
@@ -254,13 +381,20 @@ export async function loadState(
   const first = keysTouched(entries);
   // A sale's own id is among the invoices to read; a sale the journal never decided has none.
   const undecided = new Set(decidedIds ? entries.filter((e) => !decidedIds.has(e.id)).map((e) => e.id) : []);
-  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read);
+  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache, lane);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
+  lane?.overlay(state, { invoices: first.invoices });
   const keys = keysTouched(entries, state.invoices);
 
-  const ids = [...keys.entries, ...invalid].filter((id) => !decidedIds || decidedIds.has(id)).map((id) => teamKey(team, id));
-  for (const r of await findByIds(c.decided, ids, read)) {
-    putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
+  if (decidedIds) {
+    for (const id of [...keys.entries, ...invalid]) {
+      const v = decidedIds.get(id);
+      if (v) putOwn(state.decided, id, { hash: v.hash, status: v.status });
+    }
+  } else {
+    for (const r of await findByIds(c.decided, [...keys.entries, ...invalid].map((id) => teamKey(team, id)), read)) {
+      putOwn(state.decided, r.entryId, { hash: r.hash, status: r.status });
+    }
   }
 
   // Stock levels and items are as many as the catalog has items, so one `$in` (a scan of that
@@ -274,9 +408,12 @@ export async function loadState(
       putOwn((state.allowances ??= {}), allowanceKey(a.item, a.device), { item: a.item, device: a.device, granted: a.granted, honoured: a.honoured });
     }
   }
-  for (const it of await findByIds(c.items, itemKeys, catalogRead)) {
+  // Items of the live catalog are not read: it wins below.
+  const notInCatalog = keys.items.filter((id) => !catalogItems.has(id)).map((id) => teamKey(team, id));
+  for (const it of await findByIds(c.items, notInCatalog, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
+  lane?.overlay(state, { items: keys.items });
   // The live catalog document wins over what was projected from it earlier.
   for (const id of keys.items) {
     const item = catalogItems.get(id);
@@ -285,27 +422,46 @@ export async function loadState(
   return { state, deferredProvenance };
 }
 
-async function loadInvoices(c: Collections, team: string, ids: readonly string[], read: ReadOptions): Promise<Map<string, InvoiceState>> {
+async function loadInvoices(
+  c: Collections,
+  team: string,
+  ids: readonly string[],
+  read: ReadOptions,
+  decidedIds?: ReadonlyMap<string, KnownVerdict>,
+  cache?: Map<string, InvoiceState>,
+  lane?: ProjectionLane,
+): Promise<Map<string, InvoiceState>> {
   const out = new Map<string, InvoiceState>();
   if (ids.length === 0) return out;
-  for (const inv of await findByIds(c.invoices, ids.map((id) => teamKey(team, id)), read)) {
-    out.set(inv.id, {
-      total: inv.total, paid: inv.paid, initialPaid: inv.initialPaid, refundDue: inv.refundDue, status: inv.status,
-      customer: inv.customer, at: inv.at, day: inv.day, device: inv.device, user: inv.user, lines: inv.lines,
-      ...(inv.bookedOn !== undefined ? { bookedOn: inv.bookedOn } : {}),
-    });
+  // Only ids the journal has decided can be invoices (a sale decided in this batch is not one yet).
+  const wanted = decidedIds ? ids.filter((id) => decidedIds.has(id)) : ids;
+  const toRead: string[] = [];
+  for (const id of wanted) {
+    // Only an accepted sale became an invoice: nothing to read for the rest.
+    const known = decidedIds?.get(id);
+    if (known && !(known.kind === "sale" && known.status === "accepted")) continue;
+    const kept = cache?.get(id);
+    // A copy: deciding works on the state it is given, and the kept one must stay as projected.
+    if (kept) out.set(id, { ...kept, lines: kept.lines.map((l) => ({ ...l })) });
+    else toRead.push(id);
+  }
+  for (const inv of await findByIds(c.invoices, toRead.map((id) => teamKey(team, id)), read)) {
+    const state = invoiceState(inv);
+    out.set(inv.id, state);
+    // Not kept when a queued projection changes it: the overlay has the current one.
+    if (cache && !lane?.holdsInvoice(inv.id)) rememberInvoice(cache, inv.id, state);
   }
   // A sale the journal rejected is no invoice, but payments against it must learn why.
-  const missing = ids.filter((id) => !out.has(id)).map((id) => teamKey(team, id));
-  if (missing.length > 0) {
-    for (const r of await findByIds(c.decided, missing, read)) {
-      if (r.kind !== "sale" || r.status !== "rejected") continue;
-      // Only the status matters to what comes later (payments and voids are refused).
-      out.set(r.entryId, {
-        total: 0, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: null,
-        at: "", day: "", device: "", user: "", lines: [],
-      });
-    }
+  const missing = wanted.filter((id) => !out.has(id));
+  const rejected = decidedIds
+    ? missing.filter((id) => decidedIds.get(id)?.kind === "sale" && decidedIds.get(id)?.status === "rejected")
+    : (await findByIds(c.decided, missing.map((id) => teamKey(team, id)), read)).filter((r) => r.kind === "sale" && r.status === "rejected").map((r) => r.entryId);
+  for (const id of rejected) {
+    // Only the status matters to what comes later (payments and voids are refused).
+    out.set(id, {
+      total: 0, paid: 0, initialPaid: 0, refundDue: 0, status: "rejected", customer: null,
+      at: "", day: "", device: "", user: "", lines: [],
+    });
   }
   return out;
 }

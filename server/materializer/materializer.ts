@@ -226,6 +226,8 @@ export class Materializer {
       ctx: { c: this.c, client: this.opts.client, transactions: this.opts.features.transactions,
         heads: new Map(),
         decidedIds: new Map(),
+        invoices: new Map(),
+        lanes: new Map(),
         pointLookups: !this.opts.features.indexedQueries,
         ...(leases ? { fence: (t: string, session?: ClientSession) => leases.check(t, session) } : {}),
       },

@@ -9,6 +9,13 @@ export interface MaterializerMetrics {
   batchSize: Histogram;
   /** Seconds from a segment change being seen to its entries' verdicts being journaled. */
   lag: Histogram;
+  /** Seconds from a segment change being seen to its verdicts published in the team's documents. */
+  published: Histogram;
+  /**
+   * Seconds per stage of a batch: `wait` (oldest change seen → batch start), then the batch's
+   * phases (batch.ts: load, decide, journal, publish, project, aggregate).
+   */
+  stage: Histogram<"stage">;
   /** Links from a team's root or status to a document not registered to that team, refused. */
   foreignDocuments: Counter<"kind">;
   /** Projection rows the team's registered catalog does not account for, as found at team start. */
@@ -19,6 +26,8 @@ export interface MaterializerMetrics {
   /** Summaries, balances and their parts that a self-check found different from the journal (and repaired). */
   selfCheckDifferences: Counter<"kind">;
 }
+
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export function createMaterializerMetrics(): MaterializerMetrics {
   const registry = new Registry();
@@ -36,7 +45,20 @@ export function createMaterializerMetrics(): MaterializerMetrics {
     lag: new Histogram({
       name: "materializer_verdict_lag_seconds",
       help: "From a ledger change seen to its verdict journaled",
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    published: new Histogram({
+      name: "materializer_verdict_published_seconds",
+      help: "From a ledger change seen to its verdicts published in the team's verdict documents",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    stage: new Histogram({
+      name: "materializer_batch_stage_seconds",
+      help: "Seconds per batch stage: wait (change seen to batch start), load, decide, journal, publish, project, aggregate",
+      labelNames: ["stage"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry],
     }),
     foreignDocuments: new Counter({

@@ -30,6 +30,8 @@ export interface CloseContext {
   /** The close in force (latestClose), null when none. */
   current: ClosedPeriodDoc | null;
   fence?: ((team: string, session?: ClientSession) => Promise<void>) | undefined;
+  /** Waits for projections queued behind the journal (projection-lane.ts): a close freezes summaries. */
+  settle?: () => Promise<void>;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function closeDue(ctx: CloseContext): Promise<ClosedPeriodDoc | nul
     if (covered !== null) await dropCovered(c, team, covered);
     return null;
   }
+  await ctx.settle?.();
   const head = await ctx.head();
   const projected = (await c.teamState.findOne({ _id: team }))?.projectedSeq ?? 0;
   if (projected !== head.seq) return null;

@@ -14,7 +14,7 @@ import type {
 import { teamKey } from "./collections.js";
 import { customerBalance, customerPartsId, daySummary, dayPartsId, mergeParts, partsUpdates, touchedBy, type Touched } from "./aggregates.js";
 import { pausePoint } from "./pause-points.js";
-import { findByIds, insertMissing, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
+import { findByIds, insertMissing, insertOrReplace, replaceAll, upsertEach, type ReadOptions } from "./write-set.js";
 
 type Lines = InvoiceDoc["lines"];
 
@@ -37,6 +37,8 @@ export interface ProjectedRecords {
   decided: Map<string, DecidedDoc>;
   /** Sale entry id → what it took from stock, for the sales in the range. */
   linesOf: Map<string, Lines>;
+  /** The days and customers whose aggregates the range changes (late bookings included). */
+  touched: Touched;
 }
 
 /**
@@ -123,12 +125,31 @@ export function projectRecords(team: string, records: readonly JournalRecord[]):
   }
 
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
-  return { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf };
+  return { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf, touched: touchedBy(team, records) };
 }
 
 export async function applyRecords(c: Collections, team: string, records: readonly JournalRecord[], read: ReadOptions = {}): Promise<Touched> {
-  const session = read.session;
-  const { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided, linesOf } = projectRecords(team, records);
+  return writeProjection(c, await projectionOf(c, team, records, read), read.session);
+}
+
+/**
+ * projectRecords with every invoice's lines: those of sales outside the range from the sale's
+ * journal record, unless the caller holds them.
+ */
+export async function projectionOf(
+  c: Collections,
+  team: string,
+  records: readonly JournalRecord[],
+  read: ReadOptions = {},
+  /**
+   * Lines of older invoices the caller already holds, as projected from their sales (a batch has
+   * read them to decide, after a catch-up made the projections whole): not read again.
+   */
+  knownLines?: ReadonlyMap<string, Lines>,
+): Promise<ProjectedRecords> {
+  const projected = projectRecords(team, records);
+  const { invoices, linesOf } = projected;
+  for (const [id, lines] of knownLines ?? []) if (!linesOf.has(id)) linesOf.set(id, lines);
   // A payment or void on an older invoice: its lines come from the sale's journal record, so the
   // projection never depends on a projected document that a crash may have left half-written.
   // These records exist, so point lookups are cheap even where `$in` scans.
@@ -139,21 +160,28 @@ export async function applyRecords(c: Collections, team: string, records: readon
     }
   }
   for (const inv of invoices.values()) inv.lines = linesOf.get(inv.id) ?? [];
+  return projected;
+}
 
+/** Writes what projectionOf computed; gives back what the aggregates need. */
+export async function writeProjection(c: Collections, p: ProjectedRecords, session?: ClientSession): Promise<Touched> {
+  const { stock, allowances, movements, invoices, payments, purchases, items, rejections, quarantine, decided } = p;
+  const read = session ? { session } : {};
+  // Stock levels exist after an item's first movement; the rest is mostly new per record.
   await Promise.all([
-    replaceAll(c.decided, decided.values(), session),
+    insertOrReplace(c.decided, decided.values(), session),
     replaceAll(c.stock, stock.values(), session),
     replaceAll(c.allowances, allowances.values(), session),
-    replaceAll(c.movements, movements.values(), session),
-    replaceAll(c.invoices, invoices.values(), session),
-    replaceAll(c.payments, payments.values(), session),
-    replaceAll(c.purchases, purchases.values(), session),
-    replaceAll(c.rejections, rejections.values(), session),
-    replaceAll(c.quarantine, quarantine.values(), session),
+    insertOrReplace(c.movements, movements.values(), session),
+    insertOrReplace(c.invoices, invoices.values(), session),
+    insertOrReplace(c.payments, payments.values(), session),
+    insertOrReplace(c.purchases, purchases.values(), session),
+    insertOrReplace(c.rejections, rejections.values(), session),
+    insertOrReplace(c.quarantine, quarantine.values(), session),
     // The catalog document stays the authority for items it has; a sale line only fills a gap.
     insertMissing(c.items, items.values(), { ...read, pointLookups: false }),
   ]);
-  return touchedBy(team, records);
+  return p.touched;
 }
 
 /** Aggregate documents whose stored content differed from what the journal implies, by `_id`. */

@@ -32,6 +32,7 @@ import { checkpointSignatureValid } from "../audit/signer.js";
 import { AllowanceKeeper, publishAllowances, republishAllowances } from "./allowances.js";
 import { checkpointDue, checkpointId, latestSignedCheckpoint, storeCheckpoint, type Anchoring } from "./anchor.js";
 import { processBatch, type BatchContext, type BatchEntry, type BatchOutcome } from "./batch.js";
+import type { ProjectionLane } from "./projection-lane.js";
 import { teamKey, type ClosedPeriodDoc, type JournalRecord, type SegmentCountsDoc } from "./collections.js";
 import { findForeignCatalogRows } from "./catalog-rows.js";
 import { figuresOf, sameFigures, SegmentTally } from "./segment-counts.js";
@@ -46,6 +47,8 @@ import { replaceAll, upsertEach } from "./write-set.js";
 
 const FIND_TIMEOUT_MS = 15_000;
 const SEGMENT_OPENS_AT_ONCE = 4;
+const RETRY_AFTER_FAILURE_MS = 200;
+const GATHER_MS = 30;
 
 export interface TeamWorkerOptions {
   team: string;
@@ -161,6 +164,7 @@ export class TeamWorker {
       devices: () => [...this.segments.values()].flatMap((s) => (s.device === null ? [] : [s.device])),
       now: this.now,
       closedThrough: () => this.close?.through ?? null,
+      settle: () => this.projectionsWritten(),
     });
   }
 
@@ -323,42 +327,69 @@ export class TeamWorker {
     if (this.selfCheckTimer) clearInterval(this.selfCheckTimer);
     await this.foreignCheck;
     await this.running;
+    await this.lane()?.settled();
   }
 
-  /** Resolves once every change seen so far has been decided and published. */
+  /** Resolves once every change seen so far has been decided, published and projected. */
   async idle(): Promise<void> {
     while (this.running || this.timer) {
       await (this.running ?? new Promise((r) => setTimeout(r, 20)));
     }
+    await this.lane()?.settled();
   }
 
+  /** Where this team's projections are written behind its journal (batch.ts BatchContext.lanes). */
+  private lane(): ProjectionLane | undefined {
+    return this.opts.ctx.lanes?.get(this.opts.team);
+  }
+
+  /** Waits until the projections queued so far are written; throws if one failed (the batch then fails, and a catch-up follows). */
+  private async projectionsWritten(): Promise<void> {
+    await this.lane()?.drain();
+  }
+
+  /**
+   * A batch when the team is idle starts GATHER_MS after the first change: segments that arrive
+   * together (devices coming online at once) are decided together, in (at, id) order.
+   */
   private schedule(): void {
+    this.startSoon(GATHER_MS);
+  }
+
+  private startSoon(delayMs: number): void {
     if (this.stopped || !this.started) return;
     if (this.running) {
       this.rerun = true;
       return;
     }
     if (this.timer) return;
-    // A short delay gathers the changes of one sync burst into one batch.
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.runOnce()
-        .catch((err: unknown) => {
-          this.log.error({ err }, "batch failed; retrying");
-          this.opts.metrics.batchFailures.inc();
-          this.catchUpFirst = true;
-          this.close = undefined;
-          this.tally = null;
-          this.rerun = true;
-        })
-        .finally(() => {
+        .then(
+          () => 0,
+          (err: unknown) => {
+            this.log.error({ err }, "batch failed; retrying");
+            this.opts.metrics.batchFailures.inc();
+            this.catchUpFirst = true;
+            this.close = undefined;
+            this.tally = null;
+            this.rerun = true;
+            return RETRY_AFTER_FAILURE_MS;
+          },
+        )
+        .then((delay) => {
           this.running = null;
           if (this.rerun) {
             this.rerun = false;
-            setTimeout(() => this.schedule(), 200).unref();
+            // Straight on after a batch: what arrived meanwhile has waited already, and makes
+            // the next batch (larger when behind). A pause after a failure, so a database that
+            // is down is not asked in a loop.
+            if (delay === 0) this.startSoon(0);
+            else setTimeout(() => this.schedule(), delay).unref();
           }
         });
-    }, 30);
+    }, delayMs);
   }
 
   private refreshing: Promise<void> | null = null;
@@ -433,6 +464,8 @@ export class TeamWorker {
 
   private async runOnce(): Promise<void> {
     if (this.catchUpFirst && this.opts.catchUp) {
+      // Its failure, if any, is why the catch-up runs: only the writes must be over.
+      await this.lane()?.drain().catch(() => undefined);
       await this.opts.catchUp();
       this.catchUpFirst = false;
     }
@@ -451,6 +484,8 @@ export class TeamWorker {
       if (this.pendingSegments.size > 0) setTimeout(() => this.schedule(), 500).unref();
     }
     if (this.catalogDirty) {
+      // Items first seen in a sale are inserted by the projections: not at the same time.
+      await this.projectionsWritten();
       this.catalogDirty = false;
       await this.projectCatalog();
     }
@@ -484,8 +519,11 @@ export class TeamWorker {
       oldest = oldest === null ? seg.dirtySince : Math.min(oldest, seg.dirtySince);
       seg.dirtySince = null;
     }
-    const hasDeferred = (await c.deferred.countDocuments({ team: this.opts.team })) > 0;
-    if (batch.length === 0 && !hasDeferred) {
+    // Waiting entries are looked for only when nothing new came (a batch reads them anyway).
+    if (batch.length === 0 && (await c.deferred.countDocuments({ team: this.opts.team })) === 0) {
+      // A quiet team: a projection write that failed behind the last batch fails this run (logged,
+      // counted), and the catch-up follows.
+      await this.projectionsWritten();
       await this.saveCheckpoints(advanced);
       await this.writeCounts(advanced.map((a) => a.seg));
       await this.anchor(); // the periodic tick is what signs a quiet team's last records
@@ -494,9 +532,16 @@ export class TeamWorker {
       return;
     }
     const started = Date.now();
+    if (oldest !== null) this.opts.metrics.stage.observe({ stage: "wait" }, (started - oldest) / 1000);
     let outcome: BatchOutcome;
     try {
-      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now(), this.close?.through ?? null);
+      // Verdicts are published as soon as the journal holds them, before the projections.
+      const journaled = async (records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]): Promise<void> => {
+        if (oldest !== null && records.length > 0) this.opts.metrics.lag.observe((Date.now() - oldest) / 1000);
+        await this.publish(records, deferred);
+        if (oldest !== null) this.opts.metrics.published.observe((Date.now() - oldest) / 1000);
+      };
+      outcome = await processBatch(this.opts.ctx, this.opts.team, batch, this.settings, this.catalogItems, this.now(), this.close?.through ?? null, journaled);
     } catch (err) {
       // Not decided: the segments stay dirty so the retry reads them again.
       for (const { seg } of advanced) seg.dirtySince ??= oldest ?? Date.now();
@@ -504,9 +549,8 @@ export class TeamWorker {
     }
     await this.saveCheckpoints(advanced);
     await this.writeCounts(this.countsTouched(outcome, advanced));
-    await this.publish(outcome);
     await this.anchor();
-    this.observe(outcome, batch.length, started, oldest);
+    this.observe(outcome, batch.length, started);
     this.allowances.observe(outcome.records);
     await this.rebalanceAllowances();
   }
@@ -515,7 +559,7 @@ export class TeamWorker {
   private async rebalanceAllowances(): Promise<void> {
     const outcome = await this.allowances.rebalance();
     if (!outcome || outcome.records.length === 0) return;
-    await this.publish(outcome);
+    await this.publish(outcome.records, outcome.deferred);
     await this.anchor();
     for (const r of outcome.records) this.opts.metrics.allowances.inc({ kind: "grant", status: r.status });
     this.log.info({ grants: outcome.records.filter((r) => r.status === "accepted").length, seq: outcome.records.at(-1)?.seq }, "allowances granted");
@@ -529,7 +573,7 @@ export class TeamWorker {
       this.close = await latestClose(c, team);
       this.publishClose();
     }
-    const closed = await closeDue({ c, team, now: this.now(), settings: this.settings, head: () => this.head(), current: this.close, fence });
+    const closed = await closeDue({ c, team, now: this.now(), settings: this.settings, head: () => this.head(), current: this.close, fence, settle: () => this.projectionsWritten() });
     if (!closed) return;
     this.close = closed;
     this.log.info({ through: closed.through, seq: closed.seq, cause: closed.cause, closedBy: closed.closedBy, days: closed.summaries.length }, "period closed");
@@ -560,6 +604,7 @@ export class TeamWorker {
 
   private async runSelfCheck(): Promise<void> {
     if (!this.opts.selfCheck) return;
+    await this.projectionsWritten();
     this.selfChecksDue = 0;
     await this.opts.selfCheck.run();
     await this.checkCounts();
@@ -652,7 +697,7 @@ export class TeamWorker {
     for (const { seg, heads } of advanced) seg.checkpoint = heads;
   }
 
-  private observe(outcome: BatchOutcome, size: number, started: number, oldest: number | null): void {
+  private observe(outcome: BatchOutcome, size: number, started: number): void {
     const m = this.opts.metrics;
     m.batchSize.observe(size);
     for (const r of outcome.records) {
@@ -661,7 +706,19 @@ export class TeamWorker {
     }
     if (outcome.deferred.length) m.decided.inc({ status: "deferred" }, outcome.deferred.length);
     if (outcome.tampered.length) m.tampers.inc(outcome.tampered.length);
-    if (oldest !== null && outcome.records.length > 0) m.lag.observe((Date.now() - oldest) / 1000);
+    for (const t of outcome.tampered) {
+      this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
+    }
+    // Logged once projected, with every phase (the projections are written behind the next batch).
+    void outcome.projected.then(() => {
+      this.logBatch(outcome, size, started);
+      // A failed projection write is reported by the next run, which also starts the catch-up.
+      if (this.lane()?.failed) this.schedule();
+    });
+  }
+
+  private logBatch(outcome: BatchOutcome, size: number, started: number): void {
+    for (const [stage, ms] of Object.entries(outcome.phases)) this.opts.metrics.stage.observe({ stage }, ms / 1000);
     this.log.info(
       {
         batch: size,
@@ -674,9 +731,6 @@ export class TeamWorker {
       },
       "batch decided",
     );
-    for (const t of outcome.tampered) {
-      this.log.warn({ entry: t.id, device: t.provenance.device, decidedHash: t.decidedHash, newHash: t.newHash }, "tamper: decided entry changed");
-    }
   }
 
   /** Items, groups and customers from the catalog document into MongoDB; only what changed. */
@@ -773,30 +827,30 @@ export class TeamWorker {
     });
   }
 
-  private async publish(outcome: BatchOutcome): Promise<void> {
+  private async publish(records: readonly JournalRecord[], deferred: BatchOutcome["deferred"]): Promise<void> {
     const bySegment = new Map<string, Map<string, PublishedVerdict>>();
     const add = (segment: string, id: string, v: PublishedVerdict): void => {
       let m = bySegment.get(segment);
       if (!m) bySegment.set(segment, (m = new Map()));
       m.set(id, v);
     };
-    for (const r of outcome.records) add(r.provenance.segment, r.entryId, published(r));
-    for (const d of outcome.deferred) {
+    for (const r of records) add(r.provenance.segment, r.entryId, published(r));
+    for (const d of deferred) {
       add(d.provenance.segment, d.verdict.id, { status: "deferred", reason: d.verdict.reason ?? "waiting for invoice", decidedAt: this.now() });
     }
     for (const [segment, verdicts] of bySegment) await this.writeVerdicts(segment, verdicts);
 
-    if (outcome.records.length === 0) return;
+    if (records.length === 0) return;
     const stock = new Map<string, number>();
     const invoices = new Map<string, { total: number; paid: number; outstanding: number; status: "open" | "finalized" | "void" }>();
-    for (const r of outcome.records) {
+    for (const r of records) {
       for (const e of r.effects) {
         if (e.type === "stock") stock.set(e.item, e.level);
         if (e.type === "invoice") invoices.set(e.invoice.id, { total: e.invoice.total, paid: e.invoice.paid, outstanding: e.invoice.outstanding, status: e.invoice.status });
       }
     }
-    const last = outcome.records[outcome.records.length - 1]!;
-    const facts = factsOf(outcome.records);
+    const last = records[records.length - 1]!;
+    const facts = factsOf(records);
     this.serverChange(this.status, (d) => {
       for (const [item, level] of stock) d.stock[item] = level;
       // Only open invoices stay: the status document follows the working set, not the history.
@@ -804,7 +858,7 @@ export class TeamWorker {
         if (inv.status === "open") d.invoices[id] = storedInvoice(inv, id, facts, d.invoices[id]);
         else if (d.invoices[id]) delete d.invoices[id];
       }
-      publishAllowances(d, outcome.records);
+      publishAllowances(d, records);
       applyActivity(d, facts);
       d.seq = last.seq;
       d.updatedAt = this.now();
