@@ -97,7 +97,8 @@ export const statusBench: Benchmark = {
         for (const id of waiting) tally.defer(id, handle.documentId);
         progress(`status: seeded ${device} (${seq} journal records)`);
       }
-      await c.teamState.updateOne({ _id: team.team }, { $set: { projectedSeq: seq, journalSeq: seq, lastDecisionAt: now, updatedAt: now } }, { upsert: true });
+      await c.teamState.updateOne({ _id: team.team }, { $set: { projectedSeq: seq, updatedAt: now } }, { upsert: true });
+      await c.journalHeads.updateOne({ _id: team.team }, { $set: { seq, decidedAt: now } }, { upsert: true });
       await upsertEach(c.segmentCounts, segments.map((s) => tally.row(team.team, s.documentId, s.device, s.ids, A.getHeads(service.repo.handles[s.documentId as never]!.doc() as A.Doc<unknown>), now)));
 
       const token = service.tokens.issue({ sub: "bench-auditor", team: team.team, role: "auditor" });

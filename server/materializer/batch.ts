@@ -187,7 +187,7 @@ export async function processBatch(
     if (records.length > 0) {
       await c.journal.insertMany(records, { ordered: true, ...opts });
       // A kill before this write leaves the head shown one batch behind until catch-up sets it.
-      await c.teamState.updateOne({ _id: team }, { $set: { journalSeq: records[records.length - 1]!.seq, lastDecisionAt: now } }, { upsert: true, ...opts });
+      await c.journalHeads.updateOne({ _id: team }, { $set: { seq: records[records.length - 1]!.seq, decidedAt: now } }, { upsert: true, ...opts });
       phase("journal");
       await pausePoint("after-journal");
       // Only entries that were waiting can be in `deferred` (this batch's deferred are not final).

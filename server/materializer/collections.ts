@@ -76,17 +76,23 @@ export interface CheckpointDoc {
   updatedAt: string;
 }
 
+/**
+ * The journal's head as of the last batch (or catch-up) and when it was decided (`_id` = team):
+ * what sync-status shows, read by `_id` (finding the head is a sort over the journal, a scan on
+ * FerretDB). Absent in databases from before it: sync-status then sorts. A document of its own,
+ * not a field of TeamStateDoc: the journal step and the projections' mark write at the same time
+ * (projection-lane.ts), and FerretDB's updates of one document lose each other's fields.
+ */
+export interface JournalHeadDoc {
+  _id: string;
+  seq: number;
+  decidedAt: string;
+}
+
 export interface TeamStateDoc {
   _id: string;
   /** Every journal record up to this seq is in the projections. */
   projectedSeq: number;
-  /**
-   * The journal's head as of the last batch (or catch-up) and when it was decided: what
-   * sync-status shows, read by `_id` (finding the head is a sort over the journal, a scan on
-   * FerretDB). Absent in databases from before it: sync-status then sorts.
-   */
-  journalSeq?: number;
-  lastDecisionAt?: string;
   updatedAt: string;
   /**
    * How daily summaries and customer balances are kept. Absent in databases written before
@@ -241,6 +247,7 @@ export interface Collections {
   checkpoints: Collection<CheckpointDoc>;
   journalCheckpoints: Collection<JournalCheckpointDoc>;
   teamState: Collection<TeamStateDoc>;
+  journalHeads: Collection<JournalHeadDoc>;
   stock: Collection<StockLevelDoc>;
   allowances: Collection<AllowanceDoc>;
   movements: Collection<StockMovementDoc>;
@@ -269,6 +276,7 @@ export function collections(db: Db): Collections {
     checkpoints: db.collection("materializer_checkpoints"),
     journalCheckpoints: db.collection("journal_checkpoints"),
     teamState: db.collection("materializer_state"),
+    journalHeads: db.collection("journal_heads"),
     stock: db.collection("stock_levels"),
     allowances: db.collection("offline_allowances"),
     movements: db.collection("stock_movements"),

@@ -298,8 +298,8 @@ export async function catchUp(
     const page = await c.journal.find({ team, seq: { $gt: projected } }).sort({ seq: 1 }).limit(pageSize).toArray();
     if (page.length === 0) {
       // The head sync-status shows, in case a kill came between a journal write and its update.
-      if (projected > 0 && (state?.journalSeq ?? 0) < projected) {
-        await c.teamState.updateOne({ _id: team }, { $set: { journalSeq: projected, ...(lastDecisionAt ? { lastDecisionAt } : {}) } }, { upsert: true });
+      if (projected > 0 && ((await c.journalHeads.findOne({ _id: team }))?.seq ?? 0) < projected) {
+        await c.journalHeads.updateOne({ _id: team }, { $set: { seq: projected, ...(lastDecisionAt ? { decidedAt: lastDecisionAt } : {}) } }, { upsert: true });
       }
       return { from, to: projected, records, repaired };
     }

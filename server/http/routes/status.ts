@@ -92,15 +92,16 @@ export function statusRoutes({ c, db, repo, registry, teamProblems, pointLookups
           problems = await problemsNow();
           if (err instanceof ForeignDocumentError || problems.length === 0) throw err;
         }
-        const [counted, activity, state] = await Promise.all([
+        const [counted, activity, state, kept] = await Promise.all([
           c.segmentCounts.find({ team }).toArray(),
           activityCollection(db).find({ team }).toArray(),
           c.teamState.findOne({ _id: team }),
+          c.journalHeads.findOne({ _id: team }),
         ]);
         // The head the materializer keeps; only a database from before it has the journal sorted.
         const head =
-          state?.journalSeq !== undefined
-            ? { seq: Math.max(state.journalSeq, state.projectedSeq), decidedAt: state.lastDecisionAt ?? null }
+          kept
+            ? { seq: Math.max(kept.seq, state?.projectedSeq ?? 0), decidedAt: kept.decidedAt }
             : await c.journal.find({ team }).sort({ seq: -1 }).limit(1).project<{ seq: number; decidedAt: string }>({ seq: 1, decidedAt: 1 }).next();
         const rows = await deviceRows({ c, repo, registry, pointLookups }, team, segments, counted);
         const seen = new Map(activity.map((a) => [a.device ?? `user:${a.user}`, a]));
