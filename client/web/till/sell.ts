@@ -36,7 +36,10 @@ export function sell(ctx: ScreenContext): Screen {
           if (typeof paid === "string") throw new Error(paid);
           const entry = await ctx.device.recordSale({ lines, customer, paid });
           ctx.recorded(entry);
-          return `Sale ${short(entry.id)} recorded: total ${money(entry.total)}, paid ${money(entry.paid)}`;
+          const recorded = `Sale ${short(entry.id)} recorded: total ${money(entry.total)}, paid ${money(entry.paid)}`;
+          // Beyond this till's offline allowance another till may sell the same units first.
+          const risk = ctx.device.saleAtRisk(entry).map((r) => `${r.quantity} × ${ctx.device.items().find((i) => i.id === r.item)?.name ?? short(r.item)}`);
+          return risk.length === 0 ? recorded : `${recorded}. At risk, beyond this till's allowance (may be rejected): ${risk.join(", ")}`;
         });
       });
       return form;
@@ -46,13 +49,14 @@ export function sell(ctx: ScreenContext): Screen {
       const typed = new Map(Array.from(quantities.querySelectorAll<HTMLInputElement>("input[data-item]")).map((i) => [i.dataset.item!, i.value]));
       const stock = ctx.device.provisional().stock;
       const items = ctx.device.items().filter((i) => i.active).sort((a, b) => a.name.localeCompare(b.name));
-      if (same(items.map((i) => [i, stock[i.id]]))) return null;
+      const allowance = new Map(ctx.device.allowances().map((a) => [a.item, a.left]));
+      if (same(items.map((i) => [i, stock[i.id], allowance.get(i.id)]))) return null;
       replace(
         quantities,
         items.length === 0 ? h("p", {}, "No items yet: add some in Catalog.") : null,
         ...items.map((i) =>
           field(
-            `${i.name} · ${money(i.price)} · ${stock[i.id] ?? 0} in stock`,
+            `${i.name} · ${money(i.price)} · ${stock[i.id] ?? 0} in stock${allowance.has(i.id) ? ` · ${allowance.get(i.id)} safe offline` : ""}`,
             h("input", { type: "number", min: 0, step: 1, inputmode: "numeric", value: typed.get(i.id) ?? "", placeholder: "0", "data-item": i.id, "aria-label": `Quantity of ${i.name}` }),
           ),
         ),
