@@ -25,7 +25,7 @@ import {
 import { teamKey, type Collections, type InvoiceDoc, type JournalRecord, type Provenance } from "./collections.js";
 import { chainHead, seal, type ChainHead, type UnsealedRecord } from "./journal.js";
 import { markProjected, projectionOf, recomputeAggregates, writeProjection, type ProjectedRecords } from "./projections.js";
-import { ProjectionLane, type PendingProjection } from "./projection-lane.js";
+import { ProjectionLane, type PendingProjection, type QueuedProjections } from "./projection-lane.js";
 import { pausePoint } from "./pause-points.js";
 import { submittedText } from "./submitted.js";
 import { findByIds, type ReadOptions } from "./write-set.js";
@@ -352,6 +352,7 @@ export async function loadState(
   /** Projections queued and not yet written: laid over what is read. */
   lane?: ProjectionLane,
 ): Promise<LoadedState> {
+  const queued = lane?.snapshot();
   const state = emptyState();
   const deferredProvenance = new Map<string, Provenance>();
 
@@ -381,9 +382,9 @@ export async function loadState(
   const first = keysTouched(entries);
   // A sale's own id is among the invoices to read; a sale the journal never decided has none.
   const undecided = new Set(decidedIds ? entries.filter((e) => !decidedIds.has(e.id)).map((e) => e.id) : []);
-  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache, lane);
+  const invoices = await loadInvoices(c, team, first.invoices.filter((id) => !undecided.has(id)), read, decidedIds, invoiceCache, queued);
   for (const [id, inv] of invoices) putOwn(state.invoices, id, inv);
-  lane?.overlay(state, { invoices: first.invoices });
+  queued?.overlay(state, { invoices: first.invoices });
   const keys = keysTouched(entries, state.invoices);
 
   if (decidedIds) {
@@ -413,7 +414,7 @@ export async function loadState(
   for (const it of await findByIds(c.items, notInCatalog, catalogRead)) {
     putOwn(state.items, it.id, { name: it.name, price: it.price, active: it.active });
   }
-  lane?.overlay(state, { items: keys.items });
+  queued?.overlay(state, { items: keys.items });
   // The live catalog document wins over what was projected from it earlier.
   for (const id of keys.items) {
     const item = catalogItems.get(id);
@@ -429,7 +430,7 @@ async function loadInvoices(
   read: ReadOptions,
   decidedIds?: ReadonlyMap<string, KnownVerdict>,
   cache?: Map<string, InvoiceState>,
-  lane?: ProjectionLane,
+  queued?: QueuedProjections,
 ): Promise<Map<string, InvoiceState>> {
   const out = new Map<string, InvoiceState>();
   if (ids.length === 0) return out;
@@ -449,7 +450,7 @@ async function loadInvoices(
     const state = invoiceState(inv);
     out.set(inv.id, state);
     // Not kept when a queued projection changes it: the overlay has the current one.
-    if (cache && !lane?.holdsInvoice(inv.id)) rememberInvoice(cache, inv.id, state);
+    if (cache && !queued?.holdsInvoice(inv.id)) rememberInvoice(cache, inv.id, state);
   }
   // A sale the journal rejected is no invoice, but payments against it must learn why.
   const missing = wanted.filter((id) => !out.has(id));

@@ -43,9 +43,14 @@ export class ProjectionLane {
     return this.#tail;
   }
 
-  /** Whether a queued batch sets this invoice: what MongoDB holds of it is not current. */
-  holdsInvoice(id: string): boolean {
-    return this.#pending.some((p) => p.invoices.has(id));
+  /**
+   * The batches queued now. Taken before a batch reads MongoDB and laid over what it read: a
+   * write that lands while the read is under way leaves the lane, and overlaying only what is
+   * still queued then would keep a value read before that write (seen: a stale stock level
+   * rejected a sale).
+   */
+  snapshot(): QueuedProjections {
+    return new QueuedProjections([...this.#pending]);
   }
 
   /** Whether a write failed and `drain` has not reported it yet: no batch may run before a catch-up. */
@@ -65,13 +70,23 @@ export class ProjectionLane {
     this.#failure = null;
     if (failure) throw failure.err;
   }
+}
+
+/** Projections queued at one moment (ProjectionLane.snapshot), oldest first. */
+export class QueuedProjections {
+  constructor(private readonly pending: readonly PendingProjection[]) {}
+
+  /** Whether a queued batch sets this invoice: what MongoDB held of it may not be current. */
+  holdsInvoice(id: string): boolean {
+    return this.pending.some((p) => p.invoices.has(id));
+  }
 
   /**
    * Lays the queued batches' values, oldest first, over a state read from MongoDB: for the ids
    * the batch reads (`invoices` before `keysTouched` widens to their items, so callable twice).
    */
   overlay(state: LedgerState, ids: { invoices?: readonly string[]; items?: readonly string[] }): void {
-    for (const p of this.#pending) {
+    for (const p of this.pending) {
       for (const id of ids.invoices ?? []) {
         const inv = p.invoices.get(id);
         if (inv) putOwn(state.invoices, id, { ...inv, lines: inv.lines.map((l) => ({ ...l })) });
