@@ -818,7 +818,14 @@ export class Device extends Emitter<DeviceEvents> {
     this.#server?.close();
     await this.#relay.close();
     await this.#links.close();
+    // Repo.flush (in shutdown) saves every cached handle but rejects at the first one not ready
+    // (a document asked for and not found) without waiting for the others: a command line
+    // process exiting next could lose what it had received (a catalog item, its allowance), seen
+    // as a tablet that showed its allowance online and not offline. The ready documents are
+    // saved first, to the end.
+    const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId);
     try {
+      await this.repo.flush(ready);
       await this.repo.shutdown();
     } catch {
       // A repo shutting down mid-reconnect can complain; the data is flushed per write anyway.
