@@ -824,8 +824,8 @@ export class Device extends Emitter<DeviceEvents> {
     // as a tablet that showed its allowance online and not offline. The ready documents are
     // saved first, to the end.
     const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId);
+    await this.repo.flush(ready).catch(() => undefined);
     try {
-      await this.repo.flush(ready);
       await this.repo.shutdown();
     } catch {
       // A repo shutting down mid-reconnect can complain; the data is flushed per write anyway.
