@@ -605,7 +605,7 @@ export class Device extends Emitter<DeviceEvents> {
         prov.projection = foldEffects(prov.projection, checked.verdict.effects);
         prov.tentative.set(id, checked.verdict);
       }
-      this.#relay.scheduleProgress();
+      this.#relay.scheduleProgress(true);
       return checked.entry;
     });
   }

@@ -66,6 +66,8 @@ export class RelayConnection {
   #acked: Record<string, number> = {};
   #progressTimer: ReturnType<typeof setTimeout> | undefined;
   #lastPending = -1;
+  /** An own write came since the last progress event: the next one is sent even at an equal count. */
+  #wrote = false;
   #closed = false;
 
   constructor(opts: RelayConnectionOptions) {
@@ -126,13 +128,21 @@ export class RelayConnection {
     return this.#acked[url] ?? 0;
   }
 
-  scheduleProgress(): void {
+  /**
+   * A progress event within the throttle. `wrote`: an own entry was recorded. The last count
+   * reported can be stale (acknowledgements of a segment no longer followed send no event), so
+   * after writes the count is reported even when it equals that one (seen: five offline sales
+   * made within one throttle window after five acknowledged ones, and no event said 5).
+   */
+  scheduleProgress(wrote = false): void {
+    if (wrote) this.#wrote = true;
     if (this.#progressTimer || this.#closed) return;
     this.#progressTimer = setTimeout(() => {
       this.#progressTimer = undefined;
       if (this.#closed) return;
       const pending = this.pendingCount();
-      if (pending !== this.#lastPending) {
+      if (pending !== this.#lastPending || this.#wrote) {
+        this.#wrote = false;
         this.#lastPending = pending;
         this.#o.onProgress(pending);
         void saveRecord(this.#o.storage, "acked", this.#acked).catch(() => undefined);
