@@ -338,6 +338,9 @@ export class Device extends Emitter<DeviceEvents> {
       onHeld: () => {
         this.#provisional = undefined;
         this.#followVerdicts();
+        // A segment counted from now on (or no more) changes the pending count with no write or
+        // acknowledgement to say so.
+        this.#relay.scheduleProgress(true);
       },
       onChange: () => (this.#provisional = undefined),
       onRemoteHeads: () => this.#relay.scheduleProgress(),
