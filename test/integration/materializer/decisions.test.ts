@@ -40,8 +40,9 @@ describe("materializer", () => {
     const accepted = records.filter((r) => r.status === "accepted");
     const rejected = records.filter((r) => r.status === "rejected");
     expect(accepted).toHaveLength(1);
-    // Arrival order is (at, id): the earliest sale wins.
-    expect(accepted[0]!.entryId).toBe(sales[0]);
+    // Which sale wins is arrival order: (at, id) within a batch, and the tablets' sales may reach
+    // the materializer in more than one batch (it waits only 30 ms for more after a change).
+    const winner = sales.indexOf(accepted[0]!.entryId);
     expect(rejected).toHaveLength(9);
     for (const r of rejected) expect(r.reason).toBe("insufficient stock for item lamp: requested 3, available 0");
     expect((await c.stock.findOne({ team, item: "lamp" }))?.level).toBe(0);
@@ -51,7 +52,7 @@ describe("materializer", () => {
     for (const [i, t] of tablets.entries()) {
       await eventually(async () => (await t.verdict(sales[i]!))?.status !== undefined, `verdict on tablet ${i}`, 20_000);
       const v = await t.verdict(sales[i]!);
-      if (i === 0) expect(v).toMatchObject({ status: "accepted" });
+      if (i === winner) expect(v).toMatchObject({ status: "accepted" });
       else expect(v).toEqual(expect.objectContaining({ status: "rejected", reason: "insufficient stock for item lamp: requested 3, available 0" }));
     }
   });
